@@ -1,0 +1,67 @@
+# DistPOS developer and operator entry points. Every target installs what it needs.
+PYTHON      ?= python3
+VENV        := .venv
+PY          := $(VENV)/bin/python
+COMETBFT_VERSION := v0.38.25
+BIN         := $(CURDIR)/bin
+CHAINS      ?= 1
+VALIDATORS  ?= 4
+
+.PHONY: all venv cometbft proto test test-unit test-integration localnet localnet-stop localnet-status bench clean
+
+all: test
+
+# ---- installation ----------------------------------------------------------
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+venv: $(VENV)/.installed
+
+# Built from source with the Go toolchain; skipped when ./bin already has the right version.
+cometbft:
+	@if [ -x $(BIN)/cometbft ] && [ "$$($(BIN)/cometbft version 2>/dev/null)" = "$(COMETBFT_VERSION:v%=%)" ] && [ -x $(BIN)/abci-cli ]; then \
+		echo "cometbft $(COMETBFT_VERSION) already in ./bin"; \
+	else \
+		echo "building cometbft $(COMETBFT_VERSION) and abci-cli into ./bin (first build takes a few minutes)"; \
+		mkdir -p $(BIN); \
+		CGO_ENABLED=0 GOBIN=$(BIN) go install github.com/cometbft/cometbft/cmd/cometbft@$(COMETBFT_VERSION) && \
+		CGO_ENABLED=0 GOBIN=$(BIN) go install github.com/cometbft/cometbft/abci/cmd/abci-cli@$(COMETBFT_VERSION); \
+	fi
+
+# Regenerates distpos_abci/gen from proto/. tests/test_proto_generated.py fails when it is stale.
+proto: venv
+	$(PY) scripts/gen_proto.py
+
+# ---- tests -------------------------------------------------------------------
+
+test: venv cometbft
+	PATH=$(BIN):$$PATH $(PY) -m pytest -q
+
+test-unit: venv
+	$(PY) -m pytest -q -m "not integration"
+
+test-integration: venv cometbft
+	PATH=$(BIN):$$PATH $(PY) -m pytest -q -m integration
+
+# ---- localnet ----------------------------------------------------------------
+
+localnet: venv cometbft
+	$(PY) -m distpos_abci.localnet up --chains $(CHAINS) --validators $(VALIDATORS) --cometbft $(BIN)/cometbft --dir localnet/run
+
+localnet-stop: venv
+	$(PY) -m distpos_abci.localnet down --dir localnet/run
+
+localnet-status: venv
+	$(PY) -m distpos_abci.localnet status --dir localnet/run
+
+# ---- benchmarks ---------------------------------------------------------------
+
+bench: venv cometbft
+	PATH=$(BIN):$$PATH $(PY) -m bench.run
+
+clean:
+	rm -rf $(VENV) bin localnet/run .pytest_cache .hypothesis

@@ -1,0 +1,120 @@
+"""ABCI adapter: turns ABCI protobuf requests into typed DistposApp calls and back.
+
+This is the one place where DistPOS errors become ABCI codes: a `DistposError`
+becomes its own non-zero `code`, `codespace` and readable `log`. Nothing here ever
+answers with Response.exception.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from . import __version__
+from .abci import Application
+from .app import APP_VERSION, DistposApp, StateProofView, TxResult
+from .errors import DistposError, UnknownQueryPathError
+from .events import Event
+from .gen.tendermint.abci import types_pb2 as abci
+from .gen.tendermint.crypto import proof_pb2
+from .query_proto import account_to_proto, status_to_proto, tx_to_proto
+
+log = logging.getLogger("distpos.abci")
+
+PROOF_OP_TYPE = "distpos:trie"
+
+
+def event_to_abci(event: Event) -> abci.Event:
+    """An abci.Event with every attribute indexed."""
+    return abci.Event(
+        type=event.type, attributes=[abci.EventAttribute(key=k, value=v, index=True) for k, v in event.attributes]
+    )
+
+
+def proof_ops(proofs: tuple[StateProofView, ...]) -> proof_pb2.ProofOps:
+    """ProofOps carrying one trie proof per key."""
+    return proof_pb2.ProofOps(
+        ops=[proof_pb2.ProofOp(type=PROOF_OP_TYPE, key=p.key, data=p.proof.to_proto().SerializeToString())
+             for p in proofs if p.proof is not None]
+    )
+
+
+class DistposABCI(Application):
+    """The ABCI Application CometBFT talks to."""
+
+    def __init__(self, app: DistposApp) -> None:
+        self.app = app
+
+    def info(self, req: abci.RequestInfo) -> abci.ResponseInfo:
+        return abci.ResponseInfo(
+            data="distpos",
+            version=__version__,
+            app_version=APP_VERSION,
+            last_block_height=self.app.last_height,
+            last_block_app_hash=self.app.last_app_hash,
+        )
+
+    def init_chain(self, req: abci.RequestInitChain) -> abci.ResponseInitChain:
+        try:
+            app_hash = self.app.init_chain(req.chain_id, req.app_state_bytes)
+        except DistposError as err:
+            # An operator error in genesis.json: the node cannot start; say why, loudly.
+            log.critical("invalid genesis for chain %s: %s", req.chain_id, err.log)
+            raise
+        return abci.ResponseInitChain(app_hash=app_hash)
+
+    def check_tx(self, req: abci.RequestCheckTx) -> abci.ResponseCheckTx:
+        result = self.app.check_tx(req.tx, recheck=req.type == abci.RECHECK)
+        return abci.ResponseCheckTx(**_result_fields(result))
+
+    def finalize_block(self, req: abci.RequestFinalizeBlock) -> abci.ResponseFinalizeBlock:
+        result = self.app.finalize_block(req.height, list(req.txs))
+        return abci.ResponseFinalizeBlock(
+            tx_results=[abci.ExecTxResult(**_result_fields(r)) for r in result.tx_results],
+            events=[event_to_abci(e) for e in result.events],
+            app_hash=result.app_hash,
+        )
+
+    def commit(self, req: abci.RequestCommit) -> abci.ResponseCommit:
+        self.app.commit()
+        return abci.ResponseCommit()
+
+    def query(self, req: abci.RequestQuery) -> abci.ResponseQuery:
+        try:
+            return self._query(req)
+        except DistposError as err:
+            return abci.ResponseQuery(code=err.code, codespace=err.codespace, log=err.log)
+
+    def _query(self, req: abci.RequestQuery) -> abci.ResponseQuery:
+        path, data, height, prove = req.path, req.data, req.height, req.prove
+        if path == "/account":
+            view = self.app.query_account(data.decode("utf-8", "replace"), height, prove)
+            return abci.ResponseQuery(
+                key=data, value=account_to_proto(view).SerializeToString(), height=view.height,
+                proof_ops=proof_ops(view.proofs) if prove else None,
+            )
+        if path == "/status":
+            status = self.app.query_status()
+            return abci.ResponseQuery(value=status_to_proto(status).SerializeToString(), height=status.height)
+        if path == "/tx":
+            tx = self.app.query_tx(data, height, prove)
+            return abci.ResponseQuery(
+                key=data, value=tx_to_proto(tx).SerializeToString(), height=tx.height,
+                proof_ops=proof_ops((tx.proof,)) if tx.proof else None,
+            )
+        if path == "/store":
+            h = self.app.state.resolve_height(height)
+            view = self.app.query_store(data, h, prove)
+            return abci.ResponseQuery(
+                key=data, value=view.value or b"", height=h, proof_ops=proof_ops((view,)) if prove else None,
+                info="exists" if view.value is not None else "absent",
+            )
+        raise UnknownQueryPathError(f"unknown query path {path!r}: use /account, /status, /tx or /store")
+
+
+def _result_fields(result: TxResult) -> dict:
+    return {
+        "code": result.code,
+        "codespace": result.codespace,
+        "log": result.log,
+        "events": [event_to_abci(e) for e in result.events],
+    }

@@ -1,0 +1,5 @@
+"""bank: balances and total supply."""
+
+from .keeper import BankKeeper
+
+__all__ = ["BankKeeper"]

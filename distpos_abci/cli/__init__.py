@@ -1,0 +1,1 @@
+"""The `distpos` command line (click). Commands stay thin: parse, call, print."""

@@ -1,0 +1,82 @@
+"""`distpos query account|status|tx` over gRPC."""
+
+from __future__ import annotations
+
+import click
+import grpc
+
+from ..errors import InvalidInputError, NodeUnreachableError, RemoteQueryError
+from ..gen.distpos.v1 import query_pb2, query_pb2_grpc
+from .common import grpc_option
+from .output import emit, output_option
+
+
+def _call(grpc_addr: str, method: str, request):
+    with grpc.insecure_channel(grpc_addr) as channel:
+        stub = query_pb2_grpc.QueryStub(channel)
+        try:
+            return getattr(stub, method)(request, timeout=10)
+        except grpc.RpcError as exc:
+            if exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+                raise NodeUnreachableError(f"gRPC {grpc_addr} unreachable: {exc.details()}") from None
+            if exc.code() == grpc.StatusCode.INVALID_ARGUMENT:
+                raise InvalidInputError(exc.details()) from None
+            raise RemoteQueryError(exc.details()) from None
+
+
+def _proofs_json(proofs) -> list[dict]:
+    return [
+        {"key": p.key.hex(), "value": p.value.hex(), "exists": p.exists,
+         "siblings": [s.hex() for s in p.proof.siblings],
+         "leaf_key_hash": p.proof.leaf_key_hash.hex(), "leaf_value_hash": p.proof.leaf_value_hash.hex()}
+        for p in proofs
+    ]
+
+
+@click.group()
+def query() -> None:
+    """Query a node over gRPC."""
+
+
+@query.command("account")
+@click.argument("address")
+@grpc_option
+@click.option("--height", type=int, default=0, help="Height to read at (0 = latest).")
+@click.option("--prove", is_flag=True, help="Include Merkle proofs against the app hash in header height+1.")
+@output_option
+def account(address, grpc_addr, height, prove, output) -> None:
+    """Balance and nonce of ADDRESS."""
+    r = _call(grpc_addr, "Account", query_pb2.QueryAccountRequest(address=address, height=height, prove=prove))
+    data = {"address": r.address, "balance": str(r.balance), "nonce": r.nonce, "height": r.height}
+    if prove:
+        data["proofs"] = _proofs_json(r.proofs)
+    emit(data, output)
+
+
+@query.command("status")
+@grpc_option
+@output_option
+def status(grpc_addr, output) -> None:
+    """Chain-id, height, app hash and total supply."""
+    r = _call(grpc_addr, "Status", query_pb2.QueryStatusRequest())
+    emit({"chain_id": r.chain_id, "height": r.height, "app_hash": r.app_hash.hex().upper(),
+          "app_version": r.app_version, "total_supply": str(r.total_supply)}, output)
+
+
+@query.command("tx")
+@click.argument("tx_hash", metavar="HASH")
+@grpc_option
+@click.option("--prove", is_flag=True, help="Include the receipt's Merkle proof.")
+@output_option
+def tx_(tx_hash, grpc_addr, prove, output) -> None:
+    """The receipt of transaction HASH (hex)."""
+    try:
+        raw = bytes.fromhex(tx_hash)
+    except ValueError:
+        raise InvalidInputError(f"hash {tx_hash!r} is not hex") from None
+    r = _call(grpc_addr, "Tx", query_pb2.QueryTxRequest(hash=raw, prove=prove))
+    data = {"hash": r.hash.hex().upper(), "height": r.receipt.height, "index": r.receipt.index,
+            "code": r.receipt.code, "codespace": r.receipt.codespace, "log": r.receipt.log}
+    if prove:
+        data["proofs"] = _proofs_json([r.proof])
+    emit(data, output)

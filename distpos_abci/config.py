@@ -1,0 +1,70 @@
+"""The node's app configuration file: <home>/config/app.toml.
+
+    [abci]
+    laddr = "tcp://127.0.0.1:26658"  # where CometBFT's proxy_app connects (tcp:// or unix://)
+    [grpc]
+    laddr = "127.0.0.1:9090"         # DistPOS query service; keep it on loopback unless fronted by a proxy
+    [db]
+    dir = "data/distpos.db"          # rocksdict directory, relative to the home unless absolute
+    [log]
+    level = "info"                   # debug | info | warning | error
+
+Every key is optional; the values above are the defaults.
+"""
+
+from __future__ import annotations
+
+import pathlib
+import tomllib
+from dataclasses import dataclass
+
+from .errors import ConfigError
+
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    """Validated app configuration of one node."""
+
+    home: pathlib.Path
+    abci_laddr: str = "tcp://127.0.0.1:26658"
+    grpc_laddr: str = "127.0.0.1:9090"
+    db_dir: pathlib.Path = pathlib.Path("data/distpos.db")
+    log_level: str = "info"
+
+    @property
+    def db_path(self) -> pathlib.Path:
+        """Absolute database directory."""
+        return self.db_dir if self.db_dir.is_absolute() else self.home / self.db_dir
+
+
+def load_config(home: str | pathlib.Path) -> NodeConfig:
+    """Read <home>/config/app.toml (defaults when absent); raise ConfigError naming the bad key."""
+    home = pathlib.Path(home).resolve()
+    path = home / "config" / "app.toml"
+    data: dict = {}
+    if path.exists():
+        try:
+            data = tomllib.loads(path.read_text())
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: {exc}") from None
+    known = {"abci": {"laddr"}, "grpc": {"laddr"}, "db": {"dir"}, "log": {"level"}}
+    for section, values in data.items():
+        if section not in known or not isinstance(values, dict):
+            raise ConfigError(f"{path}: unknown section [{section}]")
+        for key in values:
+            if key not in known[section]:
+                raise ConfigError(f"{path}: unknown key {section}.{key}")
+    cfg = NodeConfig(
+        home=home,
+        abci_laddr=str(data.get("abci", {}).get("laddr", NodeConfig.abci_laddr)),
+        grpc_laddr=str(data.get("grpc", {}).get("laddr", NodeConfig.grpc_laddr)),
+        db_dir=pathlib.Path(str(data.get("db", {}).get("dir", NodeConfig.db_dir))),
+        log_level=str(data.get("log", {}).get("level", NodeConfig.log_level)),
+    )
+    if cfg.log_level not in LOG_LEVELS:
+        raise ConfigError(f"{path}: log.level must be one of {', '.join(LOG_LEVELS)}")
+    if not (cfg.abci_laddr.startswith("tcp://") or cfg.abci_laddr.startswith("unix://")):
+        raise ConfigError(f"{path}: abci.laddr must start with tcp:// or unix://")
+    return cfg

@@ -1,0 +1,196 @@
+"""`python -m distpos_abci.localnet up|status|down`: the operator's view of a localnet (used by `make localnet`)."""
+
+from __future__ import annotations
+
+import functools
+import json
+import pathlib
+import sys
+from dataclasses import asdict
+
+import click
+
+from .errors import LocalnetError
+from .generate import DEMO_BALANCE, generate_network
+from .plan import (
+    APPS,
+    NETWORK_FILE,
+    OPERATOR_TIMEOUTS,
+    TEST_TIMEOUTS,
+    FixedPorts,
+    FreePorts,
+    Network,
+    compute_default_chain_ids,
+    load_network,
+)
+from .procs import running_pids, start_network, stop_network, wait_for_blocks
+from .rpc import NodeStatus, check_app_hashes, node_status
+
+DEFAULT_DIR = "localnet/run"
+# <repo>/bin/cometbft, where `make cometbft` puts it; used when --cometbft is not given.
+_REPO_COMETBFT = pathlib.Path(__file__).resolve().parents[2] / "bin" / "cometbft"
+
+
+def _fail_on_localnet_error(func):
+    """Turn LocalnetError into a clean click error (message, exit code 1) instead of a traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except LocalnetError as exc:
+            raise click.ClickException(str(exc)) from None
+
+    return wrapper
+
+
+@click.group()
+def main() -> None:
+    """Run a local DistPOS network: N chains of V validators each, all on 127.0.0.1."""
+
+
+@main.command()
+@click.option("--chains", type=click.IntRange(1), default=None, help="Number of chains (default 1).")
+@click.option("--validators", type=click.IntRange(1, 10), default=None, help="Validators per chain (default 4).")
+@click.option("--chain-id", "chain_ids", multiple=True,
+              help="Chain-id to use, repeatable (default e2e4, a1b2, c3d4, c005, ...).")
+@click.option("--cometbft", "cometbft_bin", default=None,
+              help="CometBFT v0.38.25 binary (default ./bin/cometbft, else cometbft on PATH).")
+@click.option("--dir", "run_dir", default=DEFAULT_DIR, show_default=True, help="Run directory.")
+@click.option("--timeout", type=float, default=120.0, show_default=True, help="Seconds to wait for blocks.")
+@click.option("--min-height", type=click.IntRange(1), default=2, show_default=True,
+              help="Wait until every node has reached this height.")
+# For the tooling's own tests: a network without the DistPOS app, on free ports, with fast blocks.
+@click.option("--app", type=click.Choice(APPS), default="distpos", hidden=True)
+@click.option("--ports", type=click.Choice(["fixed", "free"]), default="fixed", hidden=True)
+@click.option("--timeouts", "timeouts_name", type=click.Choice(["operator", "test"]), default="operator", hidden=True)
+@_fail_on_localnet_error
+def up(chains, validators, chain_ids, cometbft_bin, run_dir, timeout, min_height, app, ports, timeouts_name) -> None:
+    """Generate the network (first time only), start what is not running, wait for blocks, print endpoints."""
+    network_file = pathlib.Path(run_dir, NETWORK_FILE)
+    if network_file.exists():
+        net = load_network(run_dir)
+        _warn_if_shape_differs(net, chains, validators, chain_ids)
+        click.echo(f"reusing {network_file} (remove {run_dir} to generate a new network)")
+    else:
+        if chain_ids and chains is not None and chains != len(chain_ids):
+            raise click.UsageError(f"--chains {chains} but {len(chain_ids)} --chain-id given")
+        ids = list(chain_ids) or compute_default_chain_ids(chains or 1)
+        allocator = FixedPorts() if ports == "fixed" else FreePorts()
+        if isinstance(allocator, FixedPorts):
+            click.echo(allocator.describe())
+        click.echo(f"generating {len(ids)} chain(s) x {validators or 4} validator(s) in {run_dir} ...")
+        net = generate_network(
+            run_dir,
+            chain_ids=ids,
+            validators_per_chain=validators or 4,
+            port_allocator=allocator,
+            cometbft_bin=cometbft_bin or (str(_REPO_COMETBFT) if _REPO_COMETBFT.exists() else "cometbft"),
+            timeouts=OPERATOR_TIMEOUTS if timeouts_name == "operator" else TEST_TIMEOUTS,
+            app=app,
+        )
+    started = start_network(net)
+    for label, which, pid in started:
+        click.echo(f"started {label} {which} (pid {pid})")
+    if not started:
+        click.echo("every process was already running")
+    click.echo(f"waiting for every node to reach height {min_height} (timeout {timeout:.0f}s) ...")
+    statuses = wait_for_blocks(net, min_height, timeout, progress=lambda s: click.echo("  " + _progress_line(s)))
+    click.echo("  " + _progress_line(statuses))
+    _print_summary(net, run_dir)
+
+
+def _warn_if_shape_differs(net: Network, chains, validators, chain_ids) -> None:
+    """The saved network wins over the command-line shape; say so rather than silently ignoring options."""
+    have_ids = [c.chain_id for c in net.chains]
+    have_validators = {len(c.nodes) for c in net.chains}
+    if (chains is not None and chains != len(have_ids)) or (chain_ids and list(chain_ids) != have_ids) or (
+            validators is not None and have_validators != {validators}):
+        click.echo(f"warning: the existing network has chains {have_ids} with {sorted(have_validators)} "
+                   "validator(s) each; the --chains/--validators/--chain-id options are ignored", err=True)
+
+
+def _progress_line(statuses: list[NodeStatus]) -> str:
+    return "heights: " + ", ".join(
+        f"{s.label}={s.height if s.reachable else '-'}" for s in statuses)
+
+
+def _print_summary(net: Network, run_dir: str) -> None:
+    click.echo("")
+    click.echo(f"localnet is up: {len(net.chains)} chain(s), app {net.app}")
+    for chain in net.chains:
+        click.echo(f"chain-id {chain.chain_id}")
+        for node in chain.nodes:
+            grpc = f"  grpc {node.grpc_address}" if net.has_app_process else ""
+            click.echo(f"  {node.name}  rpc {node.rpc_url}{grpc}  p2p {node.p2p_port}  home {node.home}")
+        click.echo(f"  demo keys, funded {DEMO_BALANCE} each:")
+        for account in chain.demo_accounts:
+            click.echo(f"    {account.name:<6} {account.address}")
+    click.echo(f"keyring dir: {net.keyring_dir}")
+    click.echo(f"network description: {net.network_file}")
+    click.echo(f"logs: <node home>/cometbft.log and app.log; status: python -m distpos_abci.localnet status --dir {run_dir}")
+    click.echo(f"stop: python -m distpos_abci.localnet down --dir {run_dir} (keeps the data; "
+               f"`rm -rf {run_dir}` removes it)")
+
+
+@main.command()
+@click.option("--dir", "run_dir", default=DEFAULT_DIR, show_default=True, help="Run directory.")
+@click.option("--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@_fail_on_localnet_error
+def status(run_dir: str, output: str) -> None:
+    """Show each node's height, app hash and processes; check the app hashes agree. Exit 1 if unhealthy."""
+    net = load_network(run_dir)
+    statuses = node_status(net)
+    checks = check_app_hashes(net, statuses)
+    pids = {n.label: running_pids(n) for n in net.nodes}
+    healthy = all(s.reachable for s in statuses) and all(c.agree for c in checks)
+    if output == "json":
+        doc = {
+            "nodes": [{**asdict(s), "pids": pids[s.label]} for s in statuses],
+            "app_hashes": [{**asdict(c), "agree": c.agree} for c in checks],
+            "healthy": healthy,
+        }
+        click.echo(json.dumps(doc, indent=2))
+    else:
+        _print_status_table(net, statuses, pids)
+        for check in checks:
+            if check.height is None:
+                click.echo(f"{check.chain_id}: no reachable node, app hashes not compared")
+            elif check.agree:
+                click.echo(f"{check.chain_id}: all {len(check.hashes)} app hashes agree after height {check.height}: "
+                           f"{next(iter(check.hashes.values()))}")
+            else:
+                click.echo(f"{check.chain_id}: APP HASHES DIFFER after height {check.height}:")
+                for label, value in check.hashes.items():
+                    click.echo(f"  {label}: {value or 'unavailable'}")
+    sys.exit(0 if healthy else 1)
+
+
+def _print_status_table(net: Network, statuses: list[NodeStatus], pids: dict) -> None:
+    rows = [("NODE", "RPC", "HEIGHT", "LATEST APP HASH", "PROCESSES")]
+    for s in statuses:
+        procs = ", ".join(f"{k} {v if v else 'down'}" for k, v in pids[s.label].items()
+                          if k == "cometbft" or net.has_app_process)
+        rows.append((s.label, s.rpc_url, str(s.height) if s.reachable else "unreachable",
+                     (s.app_hash or "-") if s.reachable else "-", procs))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+
+
+@main.command()
+@click.option("--dir", "run_dir", default=DEFAULT_DIR, show_default=True, help="Run directory.")
+@click.option("--grace", type=float, default=10.0, show_default=True, help="Seconds before SIGKILL.")
+@_fail_on_localnet_error
+def down(run_dir: str, grace: float) -> None:
+    """Stop every process of the localnet; the data stays (remove it with `rm -rf <dir>`)."""
+    if not pathlib.Path(run_dir, NETWORK_FILE).exists():
+        click.echo(f"no localnet in {run_dir}: nothing to stop")
+        return
+    net = load_network(run_dir)
+    stopped = stop_network(net, grace=grace)
+    for label, which, pid in stopped:
+        click.echo(f"stopped {label} {which} (pid {pid})")
+    if not stopped:
+        click.echo("nothing was running")
+    click.echo(f"data kept in {run_dir}; `up` resumes it, `rm -rf {run_dir}` removes it")

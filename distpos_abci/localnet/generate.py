@@ -1,0 +1,248 @@
+"""Create the node homes of a localnet with `cometbft testnet`, then make them runnable side by side on 127.0.0.1.
+
+`cometbft testnet` gives every node the same ports and a `chain-XXXXXX` chain-id (not a valid DistPOS
+chain-id), so each node's config.toml and genesis.json are rewritten afterwards, and app.toml is added.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+from collections.abc import Sequence
+
+from ..keyring import Keyring
+from .errors import LocalnetError
+from .plan import (
+    APP_BUILTIN_KVSTORE,
+    APPS,
+    LOCALHOST,
+    NETWORK_FILE,
+    OPERATOR_TIMEOUTS,
+    Chain,
+    DemoAccount,
+    Network,
+    Node,
+    PortAllocator,
+    Timeouts,
+    format_duration,
+    validate_chain_ids,
+)
+from .tomledit import set_toml_values
+
+DEMO_KEY_NAMES = ("alice", "bob", "carol")
+DEMO_BALANCE = 1_000_000_000
+MAX_TX_BYTES = 8192
+
+
+def find_app_bin() -> str:
+    """The `distpos` console script of the running Python environment."""
+    # The venv's bin directory holds both this interpreter and the console script; sys.executable is not
+    # resolved through the venv's symlink, so its parent is that directory.
+    candidate = pathlib.Path(sys.executable).parent / "distpos"
+    if candidate.exists():
+        return str(candidate)
+    found = shutil.which("distpos")
+    # Fall back to the expected path so the error at start time names where it was looked for.
+    return found or str(candidate)
+
+
+def generate_network(
+    run_dir: str | os.PathLike[str],
+    *,
+    chain_ids: Sequence[str],
+    validators_per_chain: int = 4,
+    port_allocator: PortAllocator,
+    cometbft_bin: str,
+    timeouts: Timeouts = OPERATOR_TIMEOUTS,
+    app: str = "distpos",
+    app_bin: str | None = None,
+) -> Network:
+    """Create every node home under run_dir, write network.json and return the network."""
+    chain_ids = list(chain_ids)
+    validate_chain_ids(chain_ids)
+    if app not in APPS:
+        raise LocalnetError(f"unknown app {app!r}: choose one of {', '.join(APPS)}")
+    if validators_per_chain < 1:
+        raise LocalnetError(f"a chain needs at least one validator, got {validators_per_chain}")
+    run_path = pathlib.Path(run_dir).resolve()
+    if (run_path / NETWORK_FILE).exists():
+        raise LocalnetError(f"{run_path / NETWORK_FILE} already exists: reuse it, or remove {run_path} first")
+    for chain_id in chain_ids:
+        if (run_path / chain_id).exists():
+            raise LocalnetError(f"{run_path / chain_id} exists from an earlier attempt: remove {run_path} first")
+    cometbft = _resolve_binary(cometbft_bin)
+    run_path.mkdir(parents=True, exist_ok=True)
+
+    keyring_dir = run_path / "keyring"
+    demo_keys = _ensure_demo_keys(Keyring(keyring_dir))
+
+    chains = []
+    for chain_index, chain_id in enumerate(chain_ids):
+        nodes = _init_chain_homes(cometbft, run_path / chain_id, chain_id, chain_index, validators_per_chain,
+                                  port_allocator)
+        accounts = tuple(DemoAccount(key.name, str(key.address(chain_id))) for key in demo_keys)
+        for node in nodes:
+            _write_config_toml(node, nodes, app, timeouts)
+            if app != APP_BUILTIN_KVSTORE:
+                write_app_toml(node)
+        _write_genesis(nodes, chain_id, accounts)
+        chains.append(Chain(chain_id, tuple(nodes), accounts))
+
+    network = Network(
+        run_dir=str(run_path),
+        keyring_dir=str(keyring_dir),
+        chains=tuple(chains),
+        app=app,
+        cometbft_bin=cometbft,
+        app_bin=None if app == APP_BUILTIN_KVSTORE else (app_bin or find_app_bin()),
+        timeouts=timeouts,
+    )
+    network.save()
+    return network
+
+
+def _resolve_binary(path: str) -> str:
+    """An absolute path to an executable, so network.json still works from another directory."""
+    found = shutil.which(path)
+    if not found:
+        raise LocalnetError(f"cometbft binary {path!r} not found or not executable (run `make cometbft`)")
+    return str(pathlib.Path(found).resolve())
+
+
+def _run(args: list[str]) -> str:
+    """Run a short command; its stdout, or LocalnetError with its output."""
+    proc = subprocess.run(args, capture_output=True, text=True, timeout=120)
+    if proc.returncode != 0:
+        raise LocalnetError(f"`{' '.join(args)}` failed ({proc.returncode}):\n{proc.stdout}{proc.stderr}")
+    return proc.stdout
+
+
+def _ensure_demo_keys(keyring: Keyring) -> list:
+    """alice, bob and carol, created once: a key is chain-agnostic and gets one address per chain."""
+    existing = {k.name: k for k in keyring.list()}
+    return [existing.get(name) or keyring.add(name) for name in DEMO_KEY_NAMES]
+
+
+def _init_chain_homes(cometbft: str, out: pathlib.Path, chain_id: str, chain_index: int, validators: int,
+                      port_allocator: PortAllocator) -> list[Node]:
+    """Run `cometbft testnet` for one chain and describe its nodes."""
+    _run([
+        cometbft, "testnet",
+        "--v", str(validators),
+        "--n", "0",
+        "--o", str(out),
+        "--node-dir-prefix", "node",
+        # Every node is on 127.0.0.1; persistent_peers is rewritten below with the real ports anyway.
+        "--starting-ip-address", LOCALHOST,
+    ])
+    nodes = []
+    for j in range(validators):
+        home = out / f"node{j}"
+        node_id = _run([cometbft, "show-node-id", "--home", str(home)]).strip()
+        ports = port_allocator.ports_for(chain_index, j)
+        nodes.append(Node(
+            chain_id=chain_id,
+            name=f"node{j}",
+            home=str(home),
+            node_id=node_id,
+            p2p_port=ports.p2p,
+            rpc_port=ports.rpc,
+            abci_port=ports.abci,
+            grpc_port=ports.grpc,
+            prometheus_port=ports.prometheus,
+        ))
+    return nodes
+
+
+def _write_config_toml(node: Node, chain_nodes: list[Node], app: str, timeouts: Timeouts) -> None:
+    """Give one node its own ports, its peers' real addresses and the localnet's timeouts."""
+    path = node.path("config", "config.toml")
+    peers = ",".join(peer.p2p_address for peer in chain_nodes if peer.name != node.name)
+    updates = {
+        "": {
+            # The builtin name makes CometBFT run its in-memory kvstore in-process.
+            "proxy_app": "kvstore" if app == APP_BUILTIN_KVSTORE else node.abci_address,
+            "moniker": f"{node.chain_id}-{node.name}",
+        },
+        "rpc": {
+            "laddr": f"tcp://{LOCALHOST}:{node.rpc_port}",
+            "timeout_broadcast_tx_commit": format_duration(timeouts.broadcast_tx_commit_ms),
+        },
+        "p2p": {
+            "laddr": f"tcp://{LOCALHOST}:{node.p2p_port}",
+            "persistent_peers": peers,
+            # Every peer is on 127.0.0.1, which strict routability rejects and the duplicate-IP guard refuses.
+            "addr_book_strict": False,
+            "allow_duplicate_ip": True,
+        },
+        "consensus": {
+            "timeout_propose": format_duration(timeouts.propose_ms),
+            "timeout_prevote": format_duration(timeouts.prevote_ms),
+            "timeout_precommit": format_duration(timeouts.precommit_ms),
+            "timeout_commit": format_duration(timeouts.commit_ms),
+        },
+        # /tx and tx_search need the kv indexer.
+        "tx_index": {"indexer": "kv"},
+        # The default ":26660" listens on every interface and is the same for every node.
+        "instrumentation": {
+            "prometheus": True,
+            "prometheus_listen_addr": f"{LOCALHOST}:{node.prometheus_port}",
+        },
+        # /block_results (and the app-hash check of `status`) needs the stored ABCI responses.
+        "storage": {"discard_abci_responses": False},
+    }
+    path.write_text(set_toml_values(path.read_text(), updates))
+
+
+def compute_app_toml(node: Node, log_level: str = "info") -> str:
+    """The documented app.toml of one node."""
+    return f"""\
+# DistPOS application configuration for {node.label}, written by `python -m distpos_abci.localnet`.
+# The app's home is this node's CometBFT home: relative paths below are relative to it.
+
+[abci]
+# Address the ABCI socket server listens on; CometBFT's `proxy_app` in config/config.toml connects here.
+# Must match that setting exactly (tcp://host:port or unix://path).
+laddr = "{node.abci_address}"
+
+[grpc]
+# host:port of the DistPOS gRPC query service (clients and relayers connect here).
+laddr = "{node.grpc_address}"
+
+[db]
+# rocksdict directory holding the application state; relative to the home directory.
+dir = "data/distpos.db"
+
+[log]
+# Log level of the app process: debug, info, warning or error.
+level = "{log_level}"
+"""
+
+
+def write_app_toml(node: Node, log_level: str = "info") -> pathlib.Path:
+    """Write `<home>/config/app.toml` for one node."""
+    path = node.path("config", "app.toml")
+    path.write_text(compute_app_toml(node, log_level))
+    return path
+
+
+def compute_app_state(accounts: Sequence[DemoAccount]) -> dict:
+    """The genesis app_state: params and funded accounts, amounts as decimal strings."""
+    return {
+        "params": {"max_tx_bytes": MAX_TX_BYTES},
+        "accounts": [{"address": a.address, "balance": str(DEMO_BALANCE)} for a in accounts],
+    }
+
+
+def _write_genesis(nodes: list[Node], chain_id: str, accounts: Sequence[DemoAccount]) -> None:
+    """Set the chain-id and app_state; every node of the chain gets byte-identical genesis files."""
+    genesis = json.loads(nodes[0].path("config", "genesis.json").read_text())
+    genesis["chain_id"] = chain_id
+    genesis["app_state"] = compute_app_state(accounts)
+    text = json.dumps(genesis, indent=2) + "\n"
+    for node in nodes:
+        node.path("config", "genesis.json").write_text(text)

@@ -1,0 +1,60 @@
+"""One node's app process: the ABCI server and the gRPC query service on one event loop.
+
+Everything runs on a single asyncio loop, so ABCI requests from CometBFT's four
+connections and gRPC queries never interleave inside the state machine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+from .abci import ABCIServer
+from .abci_adapter import DistposABCI
+from .app import DistposApp
+from .config import NodeConfig
+from .grpc_service import start_grpc_server
+from .store.db import Database
+from .store.state import StateStore
+
+log = logging.getLogger("distpos.node")
+
+
+def configure_logging(level: str) -> None:
+    """Timestamped single-line logs on stderr."""
+    logging.basicConfig(
+        level=getattr(logging, level.upper()),
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
+
+
+async def serve(cfg: NodeConfig, ready: asyncio.Event | None = None, stop: asyncio.Event | None = None) -> None:
+    """Run the node until SIGINT/SIGTERM or until `stop` is set."""
+    db = Database(cfg.db_path)
+    state = StateStore(db)
+    app = DistposApp(state)
+    log.info(
+        "chain=%s starting app at height=%d app_hash=%s db=%s",
+        state.chain_id or "?", state.last_height, state.last_app_hash.hex() or "-", cfg.db_path,
+    )
+    abci_server = ABCIServer(DistposABCI(app), cfg.abci_laddr)
+    await abci_server.start()
+    grpc_server, _ = await start_grpc_server(app, cfg.grpc_laddr)
+    log.info("ABCI listening on %s", abci_server.bound_address)
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except (NotImplementedError, RuntimeError):  # not the main thread (tests)
+            pass
+    if ready is not None:
+        ready.set()
+    try:
+        await stop.wait()
+    finally:
+        log.info("chain=%s stopping at height=%d", app.chain_id, app.last_height)
+        await grpc_server.stop(grace=1)
+        await abci_server.stop()
+        db.close()

@@ -1,0 +1,50 @@
+"""receipts keeper: one receipt per included transaction; the first inclusion wins."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..gen.distpos.v1 import state_pb2
+from ..store.kv import KVReader, KVStore, PrefixStore
+from ..types import Height, TxHash
+from . import keys
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """Where and how a transaction executed."""
+
+    height: Height
+    index: int
+    code: int
+    codespace: str
+    log: str
+
+    def encode(self) -> bytes:
+        """Protobuf encoding."""
+        return state_pb2.TxReceipt(
+            height=self.height, index=self.index, code=self.code, codespace=self.codespace, log=self.log
+        ).SerializeToString()
+
+    @classmethod
+    def decode(cls, raw: bytes) -> "Receipt":
+        """Decode a stored receipt."""
+        m = state_pb2.TxReceipt.FromString(raw)
+        return cls(Height(m.height), m.index, m.code, m.codespace, m.log)
+
+
+class ReceiptKeeper:
+    """Reads and writes the receipts prefix."""
+
+    def __init__(self, store: KVStore | KVReader) -> None:
+        self.store = PrefixStore(store, keys.PREFIX)  # type: ignore[arg-type]
+
+    def get(self, tx_hash: TxHash) -> Receipt | None:
+        """The receipt of tx_hash, if it was included."""
+        raw = self.store.get(tx_hash)
+        return Receipt.decode(raw) if raw is not None else None
+
+    def apply_receipt(self, tx_hash: TxHash, receipt: Receipt) -> None:
+        """Record a receipt unless the same bytes were already included (a duplicate keeps the first)."""
+        if self.store.get(tx_hash) is None:
+            self.store.set(tx_hash, receipt.encode())
