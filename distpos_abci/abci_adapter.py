@@ -15,7 +15,10 @@ from .app import APP_VERSION, DistposApp, StateProofView, TxResult
 from .errors import DistposError, UnknownQueryPathError
 from .events import Event
 from .gen.tendermint.abci import types_pb2 as abci
-from .gen.tendermint.crypto import proof_pb2
+from .gen.tendermint.crypto import keys_pb2, proof_pb2
+from .gen.tendermint.types import validator_pb2
+from .module import BlockInfo, Misbehavior, ValidatorUpdate, Vote
+from .types import Height
 from .query_proto import account_to_proto, status_to_proto, tx_to_proto
 
 log = logging.getLogger("distpos.abci")
@@ -38,6 +41,28 @@ def proof_ops(proofs: tuple[StateProofView, ...]) -> proof_pb2.ProofOps:
     )
 
 
+def validator_update_to_abci(update: ValidatorUpdate) -> abci.ValidatorUpdate:
+    """An ed25519 validator update."""
+    return abci.ValidatorUpdate(pub_key=keys_pb2.PublicKey(ed25519=update.pub_key), power=update.power)
+
+
+def block_info_from_abci(req: abci.RequestFinalizeBlock) -> BlockInfo:
+    """The typed block of a FinalizeBlock request."""
+    return BlockInfo(
+        height=Height(req.height),
+        time_ns=req.time.seconds * 1_000_000_000 + req.time.nanos,
+        proposer=req.proposer_address,
+        votes=tuple(
+            Vote(v.validator.address, v.validator.power, v.block_id_flag == validator_pb2.BLOCK_ID_FLAG_COMMIT)
+            for v in req.decided_last_commit.votes
+        ),
+        misbehavior=tuple(
+            Misbehavior(m.type, m.validator.address, m.validator.power, Height(m.height), m.total_voting_power)
+            for m in req.misbehavior
+        ),
+    )
+
+
 class DistposABCI(Application):
     """The ABCI Application CometBFT talks to."""
 
@@ -54,23 +79,25 @@ class DistposABCI(Application):
         )
 
     def init_chain(self, req: abci.RequestInitChain) -> abci.ResponseInitChain:
+        validators = tuple(ValidatorUpdate(v.pub_key.ed25519, v.power) for v in req.validators)
         try:
-            app_hash = self.app.init_chain(req.chain_id, req.app_state_bytes)
+            app_hash, initial = self.app.init_chain(req.chain_id, req.app_state_bytes, validators)
         except DistposError as err:
             # An operator error in genesis.json: the node cannot start; say why, loudly.
             log.critical("invalid genesis for chain %s: %s", req.chain_id, err.log)
             raise
-        return abci.ResponseInitChain(app_hash=app_hash)
+        return abci.ResponseInitChain(app_hash=app_hash, validators=[validator_update_to_abci(v) for v in initial])
 
     def check_tx(self, req: abci.RequestCheckTx) -> abci.ResponseCheckTx:
         result = self.app.check_tx(req.tx, recheck=req.type == abci.RECHECK)
         return abci.ResponseCheckTx(**_result_fields(result))
 
     def finalize_block(self, req: abci.RequestFinalizeBlock) -> abci.ResponseFinalizeBlock:
-        result = self.app.finalize_block(req.height, list(req.txs))
+        result = self.app.finalize_block(block_info_from_abci(req), list(req.txs))
         return abci.ResponseFinalizeBlock(
             tx_results=[abci.ExecTxResult(**_result_fields(r)) for r in result.tx_results],
             events=[event_to_abci(e) for e in result.events],
+            validator_updates=[validator_update_to_abci(v) for v in result.validator_updates],
             app_hash=result.app_hash,
         )
 

@@ -12,30 +12,37 @@ so nobody can replay it.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from . import __version__
 from .address import Address, parse_address
 from .auth import AuthKeeper, AuthRecord
 from .auth.keys import full_account_key
-from .bank import BankKeeper
+from .bank import BankKeeper, BankModule
 from .bank.keeper import decode_amount
 from .bank.keys import full_balance_key
-from .errors import DistposError, ForeignAddressError, InvalidAddressError, NotFoundError
+from .errors import DistposError, InvalidAddressError, NotFoundError, UnknownMessageError
 from .events import Event
 from .genesis import parse_genesis
+from .module import BlockInfo, GenesisContext, Module, TxContext, ValidatorUpdate
 from .params import Params, apply_params, get_params
 from .receipts import Receipt, ReceiptKeeper
 from .receipts.keys import full_receipt_key
 from .store import merkle
 from .store.kv import CacheKV, KVStore
 from .store.state import PendingCommit, StateStore
-from .tx import MsgSend, SignedTx, compute_tx_hash, decode_tx, validate_tx_stateless
+from .tx import SignedTx, compute_tx_hash, decode_tx, validate_tx_stateless
 from .types import AppHash, ChainId, Height, TxHash
 
 log = logging.getLogger("distpos.app")
 
 APP_VERSION = 1
+BLOCK_TIME_KEY = b"core/block_time"  # owned by the app: last block's consensus time, u64 ns
+
+
+def default_modules() -> list[Module]:
+    """The state areas of a DistPOS chain, in the order their hooks run."""
+    return [BankModule()]
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +71,7 @@ class BlockResult:
     tx_results: tuple[TxResult, ...]
     events: tuple[Event, ...]
     app_hash: AppHash
+    validator_updates: tuple[ValidatorUpdate, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,23 +110,18 @@ class TxView:
     proof: StateProofView | None = None
 
 
-@dataclass
-class _Block:
-    height: Height
-    store: CacheKV
-    events: list[Event] = field(default_factory=list)
-
-
 class DistposApp:
     """The state machine behind the ABCI adapter, the gRPC service and the tests."""
 
-    def __init__(self, state: StateStore) -> None:
+    def __init__(self, state: StateStore, modules: list[Module] | None = None) -> None:
         self.state = state
+        self.modules = modules if modules is not None else default_modules()
+        self.decoders = {k: v for m in self.modules for k, v in m.decoders.items()}
+        self.handlers = {t: m for m in self.modules for t in m.msg_types}
         self.chain_id = ChainId(state.chain_id)
         self.params: Params = get_params(state)
         self.check = CacheKV(state)
         self._genesis: CacheKV | None = None
-        self._block: _Block | None = None
         self._pending: PendingCommit | None = None
 
     # ---- lifecycle -----------------------------------------------------------------
@@ -131,57 +134,75 @@ class DistposApp:
     def last_app_hash(self) -> AppHash:
         return self.state.last_app_hash
 
-    def init_chain(self, chain_id: str, app_state: bytes) -> AppHash:
-        """Apply genesis; the writes are committed with the first block."""
-        genesis = parse_genesis(app_state, chain_id)
+    def init_chain(
+        self, chain_id: str, app_state: bytes, validators: tuple[ValidatorUpdate, ...] = ()
+    ) -> tuple[AppHash, tuple[ValidatorUpdate, ...]]:
+        """Apply genesis (committed with the first block); returns the app hash and any validator set."""
+        genesis = parse_genesis(app_state, chain_id, tuple(m.name for m in self.modules))
         self.chain_id = ChainId(chain_id)
         store = CacheKV(self.state)
         apply_params(store, genesis.params)
-        bank = BankKeeper(store)
-        for acct in genesis.accounts:
-            bank.process_mint(acct.address.account, acct.balance)
+        sections = {**genesis.sections, "bank": genesis.accounts}
+        ctx = GenesisContext(self.chain_id, tuple(validators))
+        initial: list[ValidatorUpdate] = []
+        for module in self.modules:
+            initial.extend(module.init_genesis(store, sections.get(module.name), ctx))
         self.params = genesis.params
         self._genesis = store
         self.check = CacheKV(store)  # so the mempool sees genesis balances before block 1 commits
         root = self.state.prepare_commit(Height(0), store.writes, chain_id).root
-        log.info("chain=%s genesis applied: %d accounts, supply %d", chain_id, len(genesis.accounts), bank.get_supply())
-        return AppHash(root)
+        log.info(
+            "chain=%s genesis applied: %d accounts, supply %d",
+            chain_id, len(genesis.accounts), BankKeeper(store).get_supply(),
+        )
+        return AppHash(root), tuple(initial)
 
     def check_tx(self, raw: bytes, recheck: bool = False) -> TxResult:
         """Validate raw against the mempool state and apply it there if valid."""
         try:
-            tx = decode_tx(raw, self.params.max_tx_bytes)
+            tx = decode_tx(raw, self.decoders, self.params.max_tx_bytes)
             validate_tx_stateless(tx, self.chain_id)
-            return self._run_tx(self.check, tx)
+            return self._run_tx(self.check, tx, self._check_context(tx))
         except DistposError as err:
             return TxResult.failure(err)
         except Exception as exc:  # a bug must not take the node down through CheckTx
             log.exception("chain=%s internal error in CheckTx", self.chain_id)
             return TxResult(code=1, codespace="distpos", log=f"distpos:1: internal error: {exc!r}")
 
-    def finalize_block(self, height: int, txs: list[bytes]) -> BlockResult:
-        """Execute a decided block and return per-tx results and the new app hash."""
+    def finalize_block(self, block: BlockInfo | int, txs: list[bytes]) -> BlockResult:
+        """Execute a decided block and return per-tx results, validator updates and the new app hash."""
+        if isinstance(block, int):  # tests and tools may pass just a height
+            block = BlockInfo(Height(block), 0, b"")
+        height = block.height
         parent = self._genesis if self._genesis is not None else self.state
-        self._block = block = _Block(Height(height), CacheKV(parent))
-        receipts = ReceiptKeeper(block.store)
+        store = CacheKV(parent)
+        store.set(BLOCK_TIME_KEY, block.time_ns.to_bytes(8, "big"))
+        events: list[Event] = []
+        for module in self.modules:
+            events.extend(module.begin_block(store, block))
+        receipts = ReceiptKeeper(store)
         results = []
         for index, raw in enumerate(txs):
-            result = self._deliver(block.store, raw)
+            result = self._deliver(store, raw, block)
             results.append(result)
             receipts.apply_receipt(
-                compute_tx_hash(raw),
-                Receipt(Height(height), index, result.code, result.codespace, result.log),
+                compute_tx_hash(raw), Receipt(height, index, result.code, result.codespace, result.log)
             )
-        writes = dict(block.store.writes)
+        updates: list[ValidatorUpdate] = []
+        for module in self.modules:
+            end = module.end_block(store, block)
+            events.extend(end.events)
+            updates.extend(end.validator_updates)
+        writes = dict(store.writes)
         if self._genesis is not None:
             writes = {**self._genesis.writes, **writes}
-        self._pending = self.state.prepare_commit(Height(height), writes, self.chain_id)
+        self._pending = self.state.prepare_commit(height, writes, self.chain_id)
         ok = sum(1 for r in results if r.ok)
         log.info(
             "chain=%s height=%d finalized %d txs (%d ok) app_hash=%s",
             self.chain_id, height, len(txs), ok, self._pending.root.hex()[:16],
         )
-        return BlockResult(tuple(results), tuple(block.events), AppHash(self._pending.root))
+        return BlockResult(tuple(results), tuple(events), AppHash(self._pending.root), tuple(updates))
 
     def commit(self) -> None:
         """Persist the finalized block atomically and reset the mempool state."""
@@ -189,46 +210,46 @@ class DistposApp:
             raise RuntimeError("Commit without a finalized block")
         self.state.commit(self._pending)
         self._pending = None
-        self._block = None
         self._genesis = None
         self.check = CacheKV(self.state)
 
     # ---- transactions --------------------------------------------------------------
 
-    def _deliver(self, store: CacheKV, raw: bytes) -> TxResult:
+    def _check_context(self, tx: SignedTx) -> TxContext:
+        raw_time = self.check.get(BLOCK_TIME_KEY)
+        return TxContext(
+            self.chain_id, Height(self.last_height + 1), int.from_bytes(raw_time, "big") if raw_time else 0,
+            tx.signer, tx.pub_key, tx.hash, check=True,
+        )
+
+    def _deliver(self, store: CacheKV, raw: bytes, block: BlockInfo) -> TxResult:
         try:
-            tx = decode_tx(raw, self.params.max_tx_bytes)
+            tx = decode_tx(raw, self.decoders, self.params.max_tx_bytes)
             validate_tx_stateless(tx, self.chain_id)
-            return self._run_tx(store, tx)
+            ctx = TxContext(self.chain_id, block.height, block.time_ns, tx.signer, tx.pub_key, tx.hash, check=False)
+            return self._run_tx(store, tx, ctx)
         except DistposError as err:
             return TxResult.failure(err)
         except Exception as exc:  # deterministic bugs give the same code everywhere
-            log.exception("chain=%s internal error in FinalizeBlock", self.chain_id)
+            log.exception("chain=%s height=%d internal error in FinalizeBlock", self.chain_id, block.height)
             return TxResult(code=1, codespace="distpos", log=f"distpos:1: internal error: {type(exc).__name__}")
 
-    def _run_tx(self, store: KVStore, tx: SignedTx) -> TxResult:
+    def _run_tx(self, store: KVStore, tx: SignedTx, ctx: TxContext) -> TxResult:
         """Nonce first (kept even if the message fails), then the message in its own cache."""
+        module = self.handlers.get(type(tx.msg))
+        if module is None:
+            raise UnknownMessageError(f"no module handles {type(tx.msg).__name__}")
         ante = CacheKV(store)
         AuthKeeper(ante).process_nonce(tx.signer, tx.pub_key, tx.nonce)
         ante.write()
         tx_event = Event.of("tx", signer=Address(self.chain_id, tx.signer), nonce=tx.nonce)
         msg_store = CacheKV(store)
         try:
-            events = self._run_msg(msg_store, tx)
+            events = module.deliver(msg_store, ctx, tx.msg)
         except DistposError as err:
             return TxResult(code=err.code, codespace=err.codespace, log=err.log, events=(tx_event,))
         msg_store.write()
         return TxResult(events=(tx_event, *events))
-
-    def _run_msg(self, store: KVStore, tx: SignedTx) -> list[Event]:
-        msg = tx.msg
-        if isinstance(msg, MsgSend):
-            if msg.recipient.chain_id != self.chain_id:
-                raise ForeignAddressError(
-                    f"recipient {msg.recipient} is on chain {msg.recipient.chain_id}; cross-chain transfers are not enabled"
-                )
-            return BankKeeper(store).process_send(msg.sender, msg.recipient, msg.amount)
-        raise AssertionError(f"unhandled message {type(msg).__name__}")  # decode_tx rejects unknown kinds
 
     # ---- queries ---------------------------------------------------------------------
 

@@ -32,6 +32,8 @@ class Genesis:
 
     params: Params
     accounts: tuple[GenesisAccount, ...]
+    # Sections owned by other modules, by module name (validated by those modules).
+    sections: dict[str, object]
 
 
 def parse_amount(value: object, what: str) -> Amount:
@@ -46,17 +48,20 @@ def parse_amount(value: object, what: str) -> Amount:
     return Amount(amount)
 
 
-def parse_genesis(app_state: bytes, chain_id: str) -> Genesis:
+CORE_KEYS = ("params", "accounts")
+
+
+def parse_genesis(app_state: bytes, chain_id: str, module_names: tuple[str, ...] = ()) -> Genesis:
     """Parse and validate app_state bytes for chain_id; raise GenesisError on any problem."""
     if not app_state.strip():
-        return Genesis(Params(), ())
+        return Genesis(Params(), (), {})
     try:
         data = json.loads(app_state)
     except ValueError as exc:
         raise GenesisError(f"app_state is not JSON: {exc}") from None
     if not isinstance(data, dict):
         raise GenesisError("app_state must be a JSON object")
-    unknown = sorted(set(data) - {"params", "accounts"})
+    unknown = sorted(set(data) - set(CORE_KEYS) - set(module_names))
     if unknown:
         raise GenesisError(f"unknown app_state keys: {', '.join(unknown)}")
     params = Params.from_json(data.get("params"))
@@ -78,4 +83,5 @@ def parse_genesis(app_state: bytes, chain_id: str) -> Genesis:
     total = sum(a.balance for a in accounts)
     if total > MAX_AMOUNT:
         raise GenesisError("total genesis supply exceeds 2^64-1")
-    return Genesis(params, tuple(accounts))
+    sections = {name: data[name] for name in module_names if name in data}
+    return Genesis(params, tuple(accounts), sections)

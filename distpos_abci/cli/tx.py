@@ -11,7 +11,8 @@ from ..errors import InvalidAmountError, TxRejectedError
 from ..gen.distpos.v1 import query_pb2
 from ..keyring import Keyring
 from ..rpc_client import CometRPC
-from ..tx import build_send_tx, compute_tx_hash
+from ..bank import build_send_tx
+from ..tx import compute_tx_hash
 from ..types import MAX_AMOUNT
 from .common import keyring_option, node_option
 from .output import emit, output_option

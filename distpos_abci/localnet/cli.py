@@ -89,13 +89,19 @@ def up(chains, validators, chain_ids, cometbft_bin, run_dir, timeout, min_height
             timeouts=OPERATOR_TIMEOUTS if timeouts_name == "operator" else TEST_TIMEOUTS,
             app=app,
         )
-    started = start_network(net)
-    for label, which, pid in started:
-        click.echo(f"started {label} {which} (pid {pid})")
-    if not started:
-        click.echo("every process was already running")
-    click.echo(f"waiting for every node to reach height {min_height} (timeout {timeout:.0f}s) ...")
-    statuses = wait_for_blocks(net, min_height, timeout, progress=lambda s: click.echo("  " + _progress_line(s)))
+    try:
+        started = start_network(net)
+        for label, which, pid in started:
+            click.echo(f"started {label} {which} (pid {pid})")
+        if not started:
+            click.echo("every process was already running")
+        click.echo(f"waiting for every node to reach height {min_height} (timeout {timeout:.0f}s) ...")
+        statuses = wait_for_blocks(net, min_height, timeout,
+                                   progress=lambda s: click.echo("  " + _progress_line(s)))
+    except LocalnetError as exc:
+        # Processes that did start keep running, for inspection; say how to stop them.
+        raise LocalnetError(f"{exc}\n\nthe network is not healthy; stop whatever runs with: "
+                            f"python -m distpos_abci.localnet down --dir {run_dir}") from None
     click.echo("  " + _progress_line(statuses))
     _print_summary(net, run_dir)
 

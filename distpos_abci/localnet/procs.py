@@ -25,6 +25,7 @@ COMETBFT = "cometbft"
 # How long a started app may take to listen on its ABCI port (imports, opening the database).
 APP_LISTEN_TIMEOUT = 30.0
 DEFAULT_GRACE = 10.0
+_HAS_PROC = pathlib.Path("/proc/self/cmdline").exists()
 
 # Popen objects of the processes this Python process started, by pid: polling them reaps exited children,
 # which would otherwise stay zombies and look alive to a signal-0 check.
@@ -50,12 +51,8 @@ def is_pid_running(pid: int, home: str) -> bool:
             return True
         del _children[pid]
         return False
-    try:
-        cmdline = pathlib.Path(f"/proc/{pid}/cmdline").read_bytes()
-    except FileNotFoundError:
-        return False
-    except OSError:
-        # No /proc (not Linux): fall back to "alive", without the command-line check.
+    if not _HAS_PROC:
+        # Without /proc (not Linux) only liveness can be checked, not the command line.
         try:
             os.kill(pid, 0)
         except ProcessLookupError:
@@ -63,6 +60,10 @@ def is_pid_running(pid: int, home: str) -> bool:
         except PermissionError:
             return True
         return True
+    try:
+        cmdline = pathlib.Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
     # A zombie has an empty command line, and counts as not running.
     return os.fsencode(home) in cmdline.split(b"\0")
 

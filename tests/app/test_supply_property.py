@@ -7,7 +7,7 @@ import tempfile
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from distpos_abci.tx import build_send_tx
+from distpos_abci.bank import build_send_tx
 from tests.helpers import CHAIN, AppHarness, addr, genesis_bytes, key
 
 KEYS = range(1, 6)

@@ -14,7 +14,8 @@ from distpos_abci.errors import (
     WrongChainError,
 )
 from distpos_abci.store import merkle
-from distpos_abci.tx import build_send_tx, compute_tx_hash
+from distpos_abci.bank import build_send_tx
+from distpos_abci.tx import compute_tx_hash
 from tests.helpers import CHAIN, addr, genesis_bytes, key
 
 

@@ -18,9 +18,16 @@ from distpos_abci.errors import (
     WrongChainError,
 )
 from distpos_abci.gen.distpos.v1 import tx_pb2
-from distpos_abci.tx import MsgSend, build_send_tx, compute_sign_bytes, decode_tx, validate_tx_stateless
+from distpos_abci.bank import BankModule, MsgSend, build_send_tx
+from distpos_abci.tx import compute_sign_bytes
+from distpos_abci.tx import decode_tx as _decode
+from distpos_abci.tx import validate_tx_stateless
 
 from tests.helpers import CHAIN, addr, key
+
+
+def decode_tx(raw: bytes):
+    return _decode(raw, BankModule.decoders)
 
 
 def _resign(raw: bytes, mutate, signer: KeyPair | None = None) -> bytes:
