@@ -163,17 +163,18 @@ def status(run_dir: str, output: str) -> None:
             if check.height is None:
                 click.echo(f"{check.chain_id}: no reachable node, app hashes not compared")
             elif check.agree:
-                click.echo(f"{check.chain_id}: all {len(check.hashes)} app hashes agree after height {check.height}: "
+                click.echo(f"{check.chain_id}: all {len(check.hashes)} app hashes agree after block {check.height}: "
                            f"{next(iter(check.hashes.values()))}")
             else:
-                click.echo(f"{check.chain_id}: APP HASHES DIFFER after height {check.height}:")
+                click.echo(f"{check.chain_id}: APP HASHES DIFFER after block {check.height}:")
                 for label, value in check.hashes.items():
                     click.echo(f"  {label}: {value or 'unavailable'}")
     sys.exit(0 if healthy else 1)
 
 
 def _print_status_table(net: Network, statuses: list[NodeStatus], pids: dict) -> None:
-    rows = [("NODE", "RPC", "HEIGHT", "LATEST APP HASH", "PROCESSES")]
+    # /status reports the latest header's app hash: the state after block HEIGHT - 1.
+    rows = [("NODE", "RPC", "HEIGHT", "APP HASH IN HEADER (after HEIGHT-1)", "PROCESSES")]
     for s in statuses:
         procs = ", ".join(f"{k} {v if v else 'down'}" for k, v in pids[s.label].items()
                           if k == "cometbft" or net.has_app_process)

@@ -39,7 +39,11 @@ def rpc_get(rpc_url: str, method: str, timeout: float = 2.0, **params: Any) -> d
 
 @dataclass(frozen=True)
 class NodeStatus:
-    """What one node's /status said, or why it could not be asked."""
+    """What one node's /status said, or why it could not be asked.
+
+    `app_hash` is /status's latest_app_hash: the app_hash of the latest block's *header*, that is the state
+    after block height - 1 (CometBFT puts block H's app hash into header H + 1).
+    """
 
     label: str
     chain_id: str
@@ -108,8 +112,9 @@ def check_app_hashes(net: Network, statuses: list[NodeStatus] | None = None) -> 
     by_label = {s.label: s for s in statuses}
     checks = []
     for chain in net.chains:
-        heights = [by_label[n.label].height for n in chain.nodes
-                   if n.label in by_label and by_label[n.label].reachable and by_label[n.label].height]
+        answered = [by_label[n.label] for n in chain.nodes if n.label in by_label]
+        # Height 0 (no block yet) has no block results to compare.
+        heights = [s.height for s in answered if s.reachable and s.height]
         if not heights:
             checks.append(AppHashCheck(chain.chain_id, None, {n.label: None for n in chain.nodes}))
             continue
