@@ -160,6 +160,142 @@ class RemoteQueryError(DistposError):
     code = 53
 
 
+# ---- staking (codespace "staking", codes 60-79) ------------------------------------------
+
+class StakingError(DistposError):
+    """A staking message that the current state does not allow."""
+
+    codespace = "staking"
+    code = 60
+    grpc_status = "FAILED_PRECONDITION"
+
+
+class ValidatorExistsError(StakingError):
+    code = 61
+
+
+class UnknownValidatorError(StakingError):
+    code = 62
+    grpc_status = "NOT_FOUND"
+
+
+class InsufficientStakeError(StakingError):
+    code = 63
+
+
+class NothingToWithdrawError(StakingError):
+    code = 64
+
+
+class ValidatorJailedError(StakingError):
+    code = 65
+
+
+class StillJailedError(StakingError):
+    code = 66
+
+
+class ConsensusKeyInUseError(StakingError):
+    code = 67
+
+
+class InvalidStakingMsgError(InvalidInputError):
+    """A staking message that can never be valid (bad key, endpoint, moniker, amount)."""
+
+    codespace = "staking"
+    code = 68
+
+
+class NotJailedError(StakingError):
+    code = 69
+
+
+# ---- underwriting (codespace "underwriting", codes 80-99) ------------------------------------
+
+class UnderwritingError(DistposError):
+    """A guarantee or underwriting request that cannot be honoured."""
+
+    codespace = "underwriting"
+    code = 80
+    grpc_status = "FAILED_PRECONDITION"
+
+
+class ForgedGuaranteeError(UnderwritingError):
+    """The signature is not the named underwriter's consensus key over these fields."""
+
+    code = 81
+    grpc_status = "INVALID_ARGUMENT"
+
+
+class ExpiredGuaranteeError(UnderwritingError):
+    code = 82
+
+
+class ReplayedGuaranteeError(UnderwritingError):
+    """The transaction's guarantees were already released or paid out."""
+
+    code = 83
+
+
+class OverCapacityGuaranteeError(UnderwritingError):
+    """A guarantee share larger than the underwriter's backing stake."""
+
+    code = 84
+
+
+class GuaranteeMismatchError(UnderwritingError):
+    """Guarantees that do not match the transaction (hash, beneficiary, amount, chain) or each other."""
+
+    code = 85
+    grpc_status = "INVALID_ARGUMENT"
+
+
+class NotClaimableError(UnderwritingError):
+    """The guaranteed transaction succeeded, or may still execute (expiry not passed)."""
+
+    code = 86
+
+
+class ClaimWindowClosedError(UnderwritingError):
+    code = 87
+
+
+class InvalidEvidenceError(UnderwritingError):
+    code = 88
+    grpc_status = "INVALID_ARGUMENT"
+
+
+class InsufficientCapacityError(UnderwritingError):
+    """The service cannot guarantee the amount, alone or with co-underwriters; nothing stays reserved."""
+
+    code = 89
+    grpc_status = "RESOURCE_EXHAUSTED"
+
+
+class UnderwritingDisabledError(UnderwritingError):
+    code = 90
+    grpc_status = "UNAVAILABLE"
+
+
+class GuaranteeLifetimeError(UnderwritingError):
+    """Expiry beyond the chain's max_guarantee_blocks after the issue height."""
+
+    code = 91
+    grpc_status = "INVALID_ARGUMENT"
+
+
+class UnknownReservationError(UnderwritingError):
+    code = 92
+    grpc_status = "NOT_FOUND"
+
+
+class UnderwritableTxError(UnderwritingError):
+    """A transaction the service will not guarantee (not a local MsgSend, bad nonce, balance too low)."""
+
+    code = 93
+    grpc_status = "INVALID_ARGUMENT"
+
+
 def all_error_classes() -> list[type[DistposError]]:
     """Every concrete error class, for the uniqueness test and the docs table."""
     out: list[type[DistposError]] = []

@@ -72,3 +72,11 @@ class BankKeeper:
         new_supply = compute_credit(self.get_supply(), amount)
         self._set_balance(account, new_balance)
         self.store.set(keys.SUPPLY, encode_amount(new_supply))
+
+    def process_burn(self, account: AccountId, amount: Amount) -> list[Event]:
+        """Destroy amount held by account (slashing): balance and supply both shrink."""
+        new_balance = compute_debit(self.get_balance(account), amount)
+        new_supply = compute_debit(self.get_supply(), amount)
+        self._set_balance(account, new_balance)
+        self.store.set(keys.SUPPLY, encode_amount(new_supply))
+        return [Event.of("burn", account=account.hex(), amount=amount)]

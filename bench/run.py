@@ -1,0 +1,59 @@
+"""`make bench`: run every benchmark and append the figures to bench/RESULTS.md
+with the machine, the date and the commit."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import pathlib
+import platform
+import subprocess
+
+from . import bench_app, bench_localnet, bench_merkle
+
+RESULTS = pathlib.Path(__file__).with_name("RESULTS.md")
+
+
+def _machine() -> str:
+    cpu = "unknown cpu"
+    try:
+        for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return f"{cpu}, {os.cpu_count()} cores, {mem:.0f} GiB, {platform.system()} {platform.release()}, Python {platform.python_version()}"
+
+
+def _commit() -> str:
+    try:
+        sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain"], capture_output=True, text=True).stdout.strip()
+        return sha + ("-dirty" if dirty else "")
+    except OSError:
+        return "unknown"
+
+
+def main() -> None:
+    sections: dict[str, object] = {}
+    for name, fn in (("merkle trie (in-memory nodes)", bench_merkle.main),
+                     ("app in-process (rocksdict on disk)", bench_app.main),
+                     ("4-validator localnet, end to end", bench_localnet.main)):
+        print(f"== {name}")
+        sections[name] = fn()
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    lines = [f"\n## {stamp} — commit {_commit()}\n", f"Machine: {_machine()}\n"]
+    for name, figures in sections.items():
+        lines.append(f"\n### {name}\n\n```json\n{json.dumps(figures, indent=2)}\n```\n")
+    if not RESULTS.exists():
+        RESULTS.write_text("# Benchmark results\n\nAppended by `make bench` (bench/run.py). Figures, not asserts.\n")
+    with RESULTS.open("a") as fh:
+        fh.write("".join(lines))
+    print(f"results appended to {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()
