@@ -296,6 +296,13 @@ class UnderwritableTxError(UnderwritingError):
     grpc_status = "INVALID_ARGUMENT"
 
 
+class LocalnetError(DistposError):
+    """A localnet could not be generated, started, stopped or queried."""
+
+    codespace = "localnet"
+    code = 54
+
+
 def all_error_classes() -> list[type[DistposError]]:
     """Every concrete error class, for the uniqueness test and the docs table."""
     out: list[type[DistposError]] = []

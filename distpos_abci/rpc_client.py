@@ -39,6 +39,12 @@ class CometRPC:
         try:
             with urllib.request.urlopen(req, timeout=self.timeout) as resp:
                 data = json.loads(resp.read())
+        except urllib.error.HTTPError as exc:
+            # CometBFT answers JSON-RPC errors with HTTP 500 and a JSON body that says why.
+            try:
+                data = json.loads(exc.read())
+            except ValueError:
+                raise NodeUnreachableError(f"CometBFT RPC {self.url}: HTTP {exc.code}") from None
         except (urllib.error.URLError, OSError, ValueError) as exc:
             raise NodeUnreachableError(f"CometBFT RPC {self.url} unreachable: {exc}") from None
         if "error" in data:

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import base64
 import json
-import urllib.error
-import urllib.parse
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from ..errors import NodeUnreachableError
+from ..rpc_client import CometRPC
 from .errors import LocalnetError
 from .plan import Network, Node
 
@@ -18,23 +17,17 @@ from .plan import Network, Node
 class RpcError(LocalnetError):
     """A CometBFT RPC call failed: node unreachable, HTTP error or JSON-RPC error."""
 
+    code = 55
+
 
 def rpc_get(rpc_url: str, method: str, timeout: float = 2.0, **params: Any) -> dict[str, Any]:
-    """The `result` of a JSON-RPC call made as GET `<rpc_url>/<method>?k=v`."""
-    query = urllib.parse.urlencode({k: v for k, v in params.items() if v is not None})
-    url = f"{rpc_url}/{method}" + (f"?{query}" if query else "")
+    """The `result` of a CometBFT JSON-RPC call (ints are sent as strings, as CometBFT encodes int64)."""
+    args = {k: (str(v) if isinstance(v, int) and not isinstance(v, bool) else v)
+            for k, v in params.items() if v is not None}
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:
-            body = json.loads(resp.read())
-    except urllib.error.HTTPError as exc:
-        # CometBFT answers JSON-RPC errors with HTTP 500 and a JSON body worth showing.
-        detail = exc.read().decode(errors="replace")[:300]
-        raise RpcError(f"{url}: HTTP {exc.code}: {detail}") from None
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        raise RpcError(f"{url}: {getattr(exc, 'reason', exc)}") from None
-    if body.get("error"):
-        raise RpcError(f"{url}: {body['error']}")
-    return body["result"]
+        return CometRPC(rpc_url, timeout=timeout).call(method, **args)
+    except NodeUnreachableError as exc:
+        raise RpcError(exc.message) from None
 
 
 @dataclass(frozen=True)
