@@ -8,6 +8,7 @@ answers with Response.exception.
 from __future__ import annotations
 
 import logging
+import time
 
 from . import __version__
 from .abci import Application
@@ -17,6 +18,7 @@ from .events import Event
 from .gen.tendermint.abci import types_pb2 as abci
 from .gen.tendermint.crypto import keys_pb2, proof_pb2
 from .gen.tendermint.types import validator_pb2
+from .metrics import AppMetrics
 from .module import BlockInfo, Misbehavior, ValidatorUpdate, Vote
 from .types import Height
 from .query_proto import account_to_proto, status_to_proto, tx_to_proto
@@ -66,8 +68,9 @@ def block_info_from_abci(req: abci.RequestFinalizeBlock) -> BlockInfo:
 class DistposABCI(Application):
     """The ABCI Application CometBFT talks to."""
 
-    def __init__(self, app: DistposApp) -> None:
+    def __init__(self, app: DistposApp, metrics: AppMetrics | None = None) -> None:
         self.app = app
+        self.metrics = metrics
 
     def info(self, req: abci.RequestInfo) -> abci.ResponseInfo:
         return abci.ResponseInfo(
@@ -90,10 +93,15 @@ class DistposABCI(Application):
 
     def check_tx(self, req: abci.RequestCheckTx) -> abci.ResponseCheckTx:
         result = self.app.check_tx(req.tx, recheck=req.type == abci.RECHECK)
+        if self.metrics:
+            self.metrics.record_tx("recheck" if req.type == abci.RECHECK else "check", result)
         return abci.ResponseCheckTx(**_result_fields(result))
 
     def finalize_block(self, req: abci.RequestFinalizeBlock) -> abci.ResponseFinalizeBlock:
+        started = time.perf_counter()
         result = self.app.finalize_block(block_info_from_abci(req), list(req.txs))
+        if self.metrics:
+            self.metrics.record_block(time.perf_counter() - started, result.tx_results)
         return abci.ResponseFinalizeBlock(
             tx_results=[abci.ExecTxResult(**_result_fields(r)) for r in result.tx_results],
             events=[event_to_abci(e) for e in result.events],

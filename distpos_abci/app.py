@@ -27,6 +27,7 @@ from .genesis import parse_genesis
 from .module import BlockInfo, GenesisContext, Module, TxContext, ValidatorUpdate
 from .params import Params, apply_params, get_params
 from .receipts import Receipt, ReceiptKeeper
+from .staking import StakingModule
 from .receipts.keys import full_receipt_key
 from .store import merkle
 from .store.kv import CacheKV, KVStore
@@ -42,7 +43,7 @@ BLOCK_TIME_KEY = b"core/block_time"  # owned by the app: last block's consensus 
 
 def default_modules() -> list[Module]:
     """The state areas of a DistPOS chain, in the order their hooks run."""
-    return [BankModule()]
+    return [BankModule(), StakingModule()]
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,8 @@
     dir = "data/distpos.db"          # rocksdict directory, relative to the home unless absolute
     [log]
     level = "info"                   # debug | info | warning | error
+    [metrics]
+    laddr = ""                       # Prometheus /metrics as host:port; empty = off
 
 Every key is optional; the values above are the defaults.
 """
@@ -32,6 +34,7 @@ class NodeConfig:
     grpc_laddr: str = "127.0.0.1:9090"
     db_dir: pathlib.Path = pathlib.Path("data/distpos.db")
     log_level: str = "info"
+    metrics_laddr: str = ""
 
     @property
     def db_path(self) -> pathlib.Path:
@@ -49,7 +52,7 @@ def load_config(home: str | pathlib.Path) -> NodeConfig:
             data = tomllib.loads(path.read_text())
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path}: {exc}") from None
-    known = {"abci": {"laddr"}, "grpc": {"laddr"}, "db": {"dir"}, "log": {"level"}}
+    known = {"abci": {"laddr"}, "grpc": {"laddr"}, "db": {"dir"}, "log": {"level"}, "metrics": {"laddr"}}
     for section, values in data.items():
         if section not in known or not isinstance(values, dict):
             raise ConfigError(f"{path}: unknown section [{section}]")
@@ -62,9 +65,12 @@ def load_config(home: str | pathlib.Path) -> NodeConfig:
         grpc_laddr=str(data.get("grpc", {}).get("laddr", NodeConfig.grpc_laddr)),
         db_dir=pathlib.Path(str(data.get("db", {}).get("dir", NodeConfig.db_dir))),
         log_level=str(data.get("log", {}).get("level", NodeConfig.log_level)),
+        metrics_laddr=str(data.get("metrics", {}).get("laddr", "")),
     )
     if cfg.log_level not in LOG_LEVELS:
         raise ConfigError(f"{path}: log.level must be one of {', '.join(LOG_LEVELS)}")
     if not (cfg.abci_laddr.startswith("tcp://") or cfg.abci_laddr.startswith("unix://")):
         raise ConfigError(f"{path}: abci.laddr must start with tcp:// or unix://")
+    if cfg.metrics_laddr and not cfg.metrics_laddr.rpartition(":")[2].isdigit():
+        raise ConfigError(f"{path}: metrics.laddr must be host:port or empty")
     return cfg

@@ -15,6 +15,7 @@ from .abci_adapter import DistposABCI
 from .app import DistposApp
 from .config import NodeConfig
 from .grpc_service import start_grpc_server
+from .metrics import AppMetrics, Registry, serve_metrics
 from .store.db import Database
 from .store.state import StateStore
 
@@ -38,10 +39,19 @@ async def serve(cfg: NodeConfig, ready: asyncio.Event | None = None, stop: async
         "chain=%s starting app at height=%d app_hash=%s db=%s",
         state.chain_id or "?", state.last_height, state.last_app_hash.hex() or "-", cfg.db_path,
     )
-    abci_server = ABCIServer(DistposABCI(app), cfg.abci_laddr)
+    registry = Registry()
+    abci_server = ABCIServer(DistposABCI(app, AppMetrics(registry, app)), cfg.abci_laddr)
     await abci_server.start()
     grpc_server, _ = await start_grpc_server(app, cfg.grpc_laddr)
     log.info("ABCI listening on %s", abci_server.bound_address)
+    metrics_server = None
+    if cfg.metrics_laddr:
+        host, _, port = cfg.metrics_laddr.rpartition(":")
+        try:
+            metrics_server = await serve_metrics(registry, host or "127.0.0.1", int(port))
+            log.info("Prometheus metrics on http://%s/metrics", cfg.metrics_laddr)
+        except OSError as exc:  # observability must not keep a validator from running
+            log.error("cannot serve Prometheus metrics on %s: %s (continuing without them)", cfg.metrics_laddr, exc)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -55,6 +65,8 @@ async def serve(cfg: NodeConfig, ready: asyncio.Event | None = None, stop: async
         await stop.wait()
     finally:
         log.info("chain=%s stopping at height=%d", app.chain_id, app.last_height)
+        if metrics_server is not None:
+            metrics_server.close()
         await grpc_server.stop(grace=1)
         await abci_server.stop()
         db.close()

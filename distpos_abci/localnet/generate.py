@@ -220,6 +220,11 @@ dir = "data/distpos.db"
 [log]
 # Log level of the app process: debug, info, warning or error.
 level = "{log_level}"
+
+[metrics]
+# host:port of the app's Prometheus endpoint (GET /metrics); CometBFT's own is on the port below it.
+# Empty turns it off.
+laddr = "127.0.0.1:{node.prometheus_port + 1}"
 """
 
 

@@ -55,10 +55,11 @@ class ABCIClient:
 
 @pytest.fixture
 def node(tmp_path):
-    abci_port, grpc_port = free_port(), free_port()
+    abci_port, grpc_port, metrics_port = free_port(), free_port(), free_port()
     (tmp_path / "config").mkdir()
     (tmp_path / "config" / "app.toml").write_text(
         f'[abci]\nladdr = "tcp://127.0.0.1:{abci_port}"\n[grpc]\nladdr = "127.0.0.1:{grpc_port}"\n'
+        f'[metrics]\nladdr = "127.0.0.1:{metrics_port}"\n'
     )
     distpos = str(pathlib.Path(sys.executable).parent / "distpos")
     log = open(tmp_path / "app.log", "w")
@@ -72,14 +73,14 @@ def node(tmp_path):
             if time.monotonic() > deadline or proc.poll() is not None:
                 pytest.fail((tmp_path / "app.log").read_text())
             time.sleep(0.1)
-    yield abci_port, grpc_port, tmp_path
+    yield abci_port, grpc_port, metrics_port
     proc.terminate()
     assert proc.wait(10) == 0, "node did not stop cleanly on SIGTERM"
     log.close()
 
 
 def test_node_over_abci_grpc_and_abci_cli(node):
-    abci_port, grpc_port, home = node
+    abci_port, grpc_port, metrics_port = node
     c = ABCIClient(abci_port)
     info = c.call(info=abci.RequestInfo()).info
     assert info.last_block_height == 0 and info.data == "distpos"
@@ -137,3 +138,12 @@ def test_node_over_abci_grpc_and_abci_cli(node):
     assert f"-> code: {TxTooLargeError.code}" in out
     # the node is still serving after every bad input
     assert c.call(echo=abci.RequestEcho(message="alive")).echo.message == "alive"
+
+    # Prometheus metrics count what happened, by stage and result code
+    import urllib.request
+
+    text = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).read().decode()
+    assert 'distpos_txs_total{chain_id="e2e4",stage="block",result="ok"} 1' in text
+    assert f'distpos_txs_total{{chain_id="e2e4",stage="check",result="tx:{WrongChainError.code}"}} 1' in text
+    assert "distpos_block_height 1" in text and "distpos_total_supply 1000" in text
+    assert 'distpos_finalize_block_seconds_count{chain_id="e2e4"} 1' in text
