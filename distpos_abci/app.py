@@ -12,7 +12,7 @@ so nobody can replay it.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from . import __version__
 from .address import Address, parse_address
@@ -28,6 +28,8 @@ from .module import BlockInfo, GenesisContext, Module, TxContext, ValidatorUpdat
 from .params import Params, apply_params, get_params
 from .receipts import Receipt, ReceiptKeeper
 from .staking import StakingModule
+from .interchain import InterchainModule
+from .underwriting import UnderwritingModule
 from .receipts.keys import full_receipt_key
 from .store import merkle
 from .store.kv import CacheKV, KVStore
@@ -43,7 +45,9 @@ BLOCK_TIME_KEY = b"core/block_time"  # owned by the app: last block's consensus 
 
 def default_modules() -> list[Module]:
     """The state areas of a DistPOS chain, in the order their hooks run."""
-    return [BankModule(), StakingModule()]
+    bank, interchain = BankModule(), InterchainModule()
+    bank.outbound = interchain.process_outbound  # a MsgSend to another chain's address becomes a packet
+    return [bank, StakingModule(), UnderwritingModule(), interchain]
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +123,10 @@ class DistposApp:
         self.modules = modules if modules is not None else default_modules()
         self.decoders = {k: v for m in self.modules for k, v in m.decoders.items()}
         self.handlers = {t: m for m in self.modules for t in m.msg_types}
+        for module in self.modules:
+            bind = getattr(module, "bind_app", None)  # underwriting runs transactions carried in its messages
+            if bind is not None:
+                bind(self)
         self.chain_id = ChainId(state.chain_id)
         self.params: Params = get_params(state)
         self.check = CacheKV(state)
@@ -163,7 +171,13 @@ class DistposApp:
         try:
             tx = decode_tx(raw, self.decoders, self.params.max_tx_bytes)
             validate_tx_stateless(tx, self.chain_id)
-            return self._run_tx(self.check, tx, self._check_context(tx))
+            # A refused transaction leaves the mempool, so it must not consume its nonce there either:
+            # run it in its own cache and keep the writes only when CometBFT will keep the tx.
+            pending = CacheKV(self.check)
+            result = self._run_tx(pending, tx, self._check_context(tx))
+            if result.ok:
+                pending.write()
+            return result
         except DistposError as err:
             return TxResult.failure(err)
         except Exception as exc:  # a bug must not take the node down through CheckTx
@@ -251,6 +265,21 @@ class DistposApp:
             return TxResult(code=err.code, codespace=err.codespace, log=err.log, events=(tx_event,))
         msg_store.write()
         return TxResult(events=(tx_event, *events))
+
+    def decode_inner_tx(self, raw: bytes) -> SignedTx:
+        """Decode and verify a transaction carried inside another (raises a DistposError when invalid)."""
+        tx = decode_tx(raw, self.decoders, self.params.max_tx_bytes)
+        validate_tx_stateless(tx, self.chain_id)
+        return tx
+
+    def run_inner_tx(self, store: KVStore, raw: bytes, ctx: TxContext) -> TxResult:
+        """Run a carried transaction in store with block semantics (nonce kept if the message fails)."""
+        try:
+            tx = self.decode_inner_tx(raw)
+            inner = replace(ctx, signer=tx.signer, signer_pub_key=tx.pub_key, tx_hash=tx.hash)
+            return self._run_tx(store, tx, inner)
+        except DistposError as err:
+            return TxResult.failure(err)
 
     # ---- queries ---------------------------------------------------------------------
 

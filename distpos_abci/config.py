@@ -8,6 +8,11 @@
     dir = "data/distpos.db"          # rocksdict directory, relative to the home unless absolute
     [log]
     level = "info"                   # debug | info | warning | error
+    [underwriting]
+    enabled = true                   # serve guarantees (signs only while this node's consensus key is a validator)
+    guarantee_blocks = 10            # guarantee lifetime in blocks (capped by the chain's max_guarantee_blocks - 2)
+    co_deadline_ms = 2000            # how long to gather co-underwriters' shares before refusing
+    rpc = ""                         # CometBFT RPC for broadcasting carriers; "" = [rpc] laddr of config.toml
     [metrics]
     laddr = ""                       # Prometheus /metrics as host:port; empty = off
 
@@ -34,6 +39,10 @@ class NodeConfig:
     grpc_laddr: str = "127.0.0.1:9090"
     db_dir: pathlib.Path = pathlib.Path("data/distpos.db")
     log_level: str = "info"
+    underwriting_enabled: bool = True
+    guarantee_blocks: int = 10
+    co_deadline_ms: int = 2000
+    underwriting_rpc: str = ""
     metrics_laddr: str = ""
 
     @property
@@ -52,7 +61,8 @@ def load_config(home: str | pathlib.Path) -> NodeConfig:
             data = tomllib.loads(path.read_text())
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path}: {exc}") from None
-    known = {"abci": {"laddr"}, "grpc": {"laddr"}, "db": {"dir"}, "log": {"level"}, "metrics": {"laddr"}}
+    known = {"abci": {"laddr"}, "grpc": {"laddr"}, "db": {"dir"}, "log": {"level"}, "metrics": {"laddr"},
+             "underwriting": {"enabled", "guarantee_blocks", "co_deadline_ms", "rpc"}}
     for section, values in data.items():
         if section not in known or not isinstance(values, dict):
             raise ConfigError(f"{path}: unknown section [{section}]")
@@ -66,6 +76,7 @@ def load_config(home: str | pathlib.Path) -> NodeConfig:
         db_dir=pathlib.Path(str(data.get("db", {}).get("dir", NodeConfig.db_dir))),
         log_level=str(data.get("log", {}).get("level", NodeConfig.log_level)),
         metrics_laddr=str(data.get("metrics", {}).get("laddr", "")),
+        **_underwriting_config(path, data.get("underwriting", {})),
     )
     if cfg.log_level not in LOG_LEVELS:
         raise ConfigError(f"{path}: log.level must be one of {', '.join(LOG_LEVELS)}")
@@ -74,3 +85,20 @@ def load_config(home: str | pathlib.Path) -> NodeConfig:
     if cfg.metrics_laddr and not cfg.metrics_laddr.rpartition(":")[2].isdigit():
         raise ConfigError(f"{path}: metrics.laddr must be host:port or empty")
     return cfg
+
+
+def _underwriting_config(path: pathlib.Path, section: dict) -> dict:
+    """The validated [underwriting] keys as NodeConfig fields."""
+    enabled = section.get("enabled", NodeConfig.underwriting_enabled)
+    blocks = section.get("guarantee_blocks", NodeConfig.guarantee_blocks)
+    deadline = section.get("co_deadline_ms", NodeConfig.co_deadline_ms)
+    rpc = section.get("rpc", NodeConfig.underwriting_rpc)
+    if not isinstance(enabled, bool):
+        raise ConfigError(f"{path}: underwriting.enabled must be true or false")
+    for name, value in (("guarantee_blocks", blocks), ("co_deadline_ms", deadline)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ConfigError(f"{path}: underwriting.{name} must be a positive integer")
+    if not isinstance(rpc, str):
+        raise ConfigError(f"{path}: underwriting.rpc must be a string")
+    return {"underwriting_enabled": enabled, "guarantee_blocks": blocks, "co_deadline_ms": deadline,
+            "underwriting_rpc": rpc}

@@ -187,10 +187,6 @@ class NothingToWithdrawError(StakingError):
     code = 64
 
 
-class ValidatorJailedError(StakingError):
-    code = 65
-
-
 class StillJailedError(StakingError):
     code = 66
 
@@ -289,6 +285,13 @@ class UnknownReservationError(UnderwritingError):
     grpc_status = "NOT_FOUND"
 
 
+class UnauthorizedCoordinatorError(UnderwritingError):
+    """A co-underwriting call not signed by the registered validator it names as coordinator."""
+
+    code = 94
+    grpc_status = "PERMISSION_DENIED"
+
+
 class UnderwritableTxError(UnderwritingError):
     """A transaction the service will not guarantee (not a local MsgSend, bad nonce, balance too low)."""
 
@@ -301,6 +304,196 @@ class LocalnetError(DistposError):
 
     codespace = "localnet"
     code = 54
+
+
+# ---- interchain (codespace "interchain", codes 100-129) ------------------------------------------
+
+class InterchainError(DistposError):
+    """A cross-chain message that the current state does not allow."""
+
+    codespace = "interchain"
+    code = 100
+    grpc_status = "FAILED_PRECONDITION"
+
+
+class NoCorrespondentError(InterchainError):
+    """No correspondent account (and so no light client) for that chain."""
+
+    code = 101
+    grpc_status = "NOT_FOUND"
+
+
+class ReplayedPacketError(InterchainError):
+    """The packet was already received (a duplicate delivery); nothing changes."""
+
+    code = 102
+
+
+class InvalidPacketError(InterchainError):
+    """A packet that can never be valid here (undecodable, wrong chains, bad addresses, zero amount)."""
+
+    code = 103
+    grpc_status = "INVALID_ARGUMENT"
+
+
+class InvalidProofError(InterchainError):
+    """A Merkle proof that does not verify against the light client's app hash."""
+
+    code = 104
+    grpc_status = "INVALID_ARGUMENT"
+
+
+class PacketTimedOutError(InterchainError):
+    """The packet reached the destination at or past its timeout; the source refunds it with a proof."""
+
+    code = 105
+
+
+class TimeoutNotReachedError(InterchainError):
+    """A timeout claim at a destination height/time that has not passed the packet's timeout."""
+
+    code = 106
+
+
+class UnknownPacketError(InterchainError):
+    """An ack or timeout for a packet not in the outbox (already settled, or never sent)."""
+
+    code = 107
+    grpc_status = "NOT_FOUND"
+
+
+class UnauthorizedError(InterchainError):
+    """A governance message (open correspondent, set route) not signed by the chain's interchain admin."""
+
+    code = 108
+    grpc_status = "PERMISSION_DENIED"
+
+
+class CorrespondentExistsError(InterchainError):
+    code = 109
+
+
+class NoRouteError(InterchainError):
+    code = 110
+    grpc_status = "NOT_FOUND"
+
+
+class ConsensusStateMissingError(InterchainError):
+    """No verified remote header at the proof height (send a client update with it)."""
+
+    code = 111
+    grpc_status = "NOT_FOUND"
+
+
+class InvalidInterchainMsgError(InvalidInputError):
+    """An interchain message that can never be valid (missing fields, too many packets, bad limits)."""
+
+    codespace = "interchain"
+    code = 112
+
+
+# Reasons carried in error acks (the packet is refunded on its source chain).
+
+class CorrespondentSuspendedError(InterchainError):
+    code = 120
+
+
+class InsufficientReservesError(InterchainError):
+    """The source chain's reserve here cannot cover the packet."""
+
+    code = 121
+
+
+class PacketOverLimitError(InterchainError):
+    """Larger than the correspondent's per-packet maximum."""
+
+    code = 122
+
+
+class RateLimitedError(InterchainError):
+    code = 123
+
+
+class PolicyRejectedError(InterchainError):
+    """The on-chain policy refused the sending chain (failure rate above its limit)."""
+
+    code = 124
+
+
+class RecipientRejectedError(InterchainError):
+    """The recipient cannot be credited (balance would overflow)."""
+
+    code = 125
+
+
+# ---- light client (codespace "lightclient", codes 130-139) ----------------------------------------
+
+class LightClientError(DistposError):
+    """A header update that the light client refuses."""
+
+    codespace = "lightclient"
+    code = 130
+    grpc_status = "INVALID_ARGUMENT"
+
+
+class ForgedSignatureError(LightClientError):
+    code = 131
+
+
+class ValidatorSetMismatchError(LightClientError):
+    code = 132
+
+
+class InsufficientVotingPowerError(LightClientError):
+    code = 133
+
+
+class TrustingPeriodExpiredError(LightClientError):
+    code = 134
+    grpc_status = "FAILED_PRECONDITION"
+
+
+class HeaderMismatchError(LightClientError):
+    """Wrong chain, height or time, or a commit for another block."""
+
+    code = 135
+
+
+class InvalidHeaderError(LightClientError):
+    code = 136
+
+
+# ---- relay (codespace "relay", codes 140-149) -------------------------------------------------------
+
+class RelayError(DistposError):
+    """A relay operation that failed; `retryable` tells the relay whether a retry may help."""
+
+    codespace = "relay"
+    code = 140
+    grpc_status = "UNAVAILABLE"
+    retryable = True
+
+    def __init__(self, message: str, *, chain_id: str = "", sequence: int = 0) -> None:
+        super().__init__(message)
+        self.chain_id = chain_id
+        self.sequence = sequence
+
+
+class PeerUnreachableError(RelayError):
+    code = 141
+
+
+class RelayConfigError(RelayError):
+    code = 142
+    grpc_status = "INVALID_ARGUMENT"
+    retryable = False
+
+
+class SubmitRejectedError(RelayError):
+    """The relay's own chain refused a transaction it built."""
+
+    code = 143
+    grpc_status = "FAILED_PRECONDITION"
 
 
 def all_error_classes() -> list[type[DistposError]]:

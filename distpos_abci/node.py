@@ -18,6 +18,7 @@ from .grpc_service import start_grpc_server
 from .metrics import AppMetrics, Registry, serve_metrics
 from .store.db import Database
 from .store.state import StateStore
+from .underwriting.node import build_underwriting_service
 
 log = logging.getLogger("distpos.node")
 
@@ -42,7 +43,8 @@ async def serve(cfg: NodeConfig, ready: asyncio.Event | None = None, stop: async
     registry = Registry()
     abci_server = ABCIServer(DistposABCI(app, AppMetrics(registry, app)), cfg.abci_laddr)
     await abci_server.start()
-    grpc_server, _ = await start_grpc_server(app, cfg.grpc_laddr)
+    underwriting = build_underwriting_service(cfg, app)
+    grpc_server, _ = await start_grpc_server(app, cfg.grpc_laddr, underwriting)
     log.info("ABCI listening on %s", abci_server.bound_address)
     metrics_server = None
     if cfg.metrics_laddr:

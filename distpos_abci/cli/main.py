@@ -10,6 +10,9 @@ from ..errors import DistposError, InvalidInputError, NodeUnreachableError, TxRe
 from .keys import keys
 from .node import node
 from .query import query
+from .staking import register as register_staking
+from .interchain import register as register_interchain
+from .relay import relay
 from .tx import tx
 
 # Exit codes: 0 ok, 1 other DistPOS error, 2 usage / invalid input, 3 transaction
@@ -33,10 +36,13 @@ def cli() -> None:
     """DistPOS: keys, transactions, queries and the node app."""
 
 
+register_staking(tx, query)
+register_interchain(tx, query)
 cli.add_command(keys)
 cli.add_command(tx)
 cli.add_command(query)
 cli.add_command(node)
+cli.add_command(relay)
 
 
 def main() -> None:

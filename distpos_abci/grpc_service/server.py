@@ -49,11 +49,26 @@ class QueryServicer(query_pb2_grpc.QueryServicer):
             await _abort(context, err)
 
 
-async def start_grpc_server(app: DistposApp, laddr: str) -> tuple[grpc.aio.Server, int]:
-    """Start the query service (with reflection) on laddr; returns the server and bound port."""
+async def start_grpc_server(app: DistposApp, laddr: str, underwriting=None) -> tuple[grpc.aio.Server, int]:
+    """Start the query, staking and underwriting services (with reflection) on laddr; returns server and port.
+
+    `underwriting` is the node's UnderwritingService, or None when the node does not underwrite.
+    """
+    from ..gen.distpos.v1 import staking_pb2, staking_pb2_grpc, underwriting_pb2, underwriting_pb2_grpc
+    from .staking import StakingServicer, UnderwritingServicer
+
     server = grpc.aio.server()
     query_pb2_grpc.add_QueryServicer_to_server(QueryServicer(app), server)
-    names = (query_pb2.DESCRIPTOR.services_by_name["Query"].full_name, reflection.SERVICE_NAME)
+    staking_pb2_grpc.add_StakingServicer_to_server(StakingServicer(app), server)
+    underwriting_pb2_grpc.add_UnderwritingServicer_to_server(UnderwritingServicer(app, underwriting), server)
+    names = (query_pb2.DESCRIPTOR.services_by_name["Query"].full_name,
+             staking_pb2.DESCRIPTOR.services_by_name["Staking"].full_name,
+             underwriting_pb2.DESCRIPTOR.services_by_name["Underwriting"].full_name, reflection.SERVICE_NAME)
+    from ..gen.distpos.v1 import interchain_pb2, interchain_pb2_grpc
+    from .interchain import InterchainServicer
+
+    interchain_pb2_grpc.add_InterchainServicer_to_server(InterchainServicer(app), server)
+    names = (*names, interchain_pb2.DESCRIPTOR.services_by_name["Interchain"].full_name)
     reflection.enable_server_reflection(names, server)
     port = server.add_insecure_port(laddr)
     if port == 0:

@@ -132,6 +132,9 @@ def _print_summary(net: Network, run_dir: str) -> None:
         click.echo(f"  demo keys, funded {DEMO_BALANCE} each:")
         for account in chain.demo_accounts:
             click.echo(f"    {account.name:<6} {account.address}")
+    for relay in net.relays:
+        click.echo(f"relay of {relay.chain_id}: grpc {relay.grpc_address}  metrics "
+                   f"http://127.0.0.1:{relay.metrics_port}/metrics  log {relay.log_file}")
     click.echo(f"keyring dir: {net.keyring_dir}")
     click.echo(f"network description: {net.network_file}")
     click.echo(f"logs: <node home>/cometbft.log and app.log; status: python -m distpos_abci.localnet status --dir {run_dir}")

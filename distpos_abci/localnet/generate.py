@@ -6,6 +6,7 @@ chain-id), so each node's config.toml and genesis.json are rewritten afterwards,
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import pathlib
@@ -14,6 +15,7 @@ import subprocess
 import sys
 from collections.abc import Sequence
 
+from ..address import Address
 from ..keyring import Keyring
 from .errors import LocalnetError
 from .plan import (
@@ -101,6 +103,13 @@ def generate_network(
         app_bin=None if app == APP_BUILTIN_KVSTORE else (app_bin or find_app_bin()),
         timeouts=timeouts,
     )
+    if app != APP_BUILTIN_KVSTORE and len(chains) > 1:
+        from dataclasses import replace
+
+        from .interchain import add_interchain
+
+        # alice is every chain's interchain admin (opens correspondents, sets routes).
+        network = replace(network, relays=add_interchain(network, port_allocator, demo_keys[0].keypair))
     network.save()
     return network
 
@@ -248,6 +257,50 @@ def _write_genesis(nodes: list[Node], chain_id: str, accounts: Sequence[DemoAcco
     genesis = json.loads(nodes[0].path("config", "genesis.json").read_text())
     genesis["chain_id"] = chain_id
     genesis["app_state"] = compute_app_state(accounts)
+    genesis["app_state"].update(compute_staking_genesis(nodes, chain_id))
     text = json.dumps(genesis, indent=2) + "\n"
     for node in nodes:
         node.path("config", "genesis.json").write_text(text)
+
+
+# ---- staking and underwriting genesis ---------------------------------------------------------------------
+
+GENESIS_SELF_STAKE = 1_000_000
+# Quick enough for tests to watch downtime jailing and guarantee expiry; see distpos_abci/staking/README.md.
+LOCALNET_STAKING_PARAMS = {
+    "unbonding_blocks": 100,
+    "power_reduction": 1_000,
+    "min_self_stake": 1_000,
+    "slash_fraction_double_sign_ppm": 50_000,
+    "slash_fraction_downtime_ppm": 10_000,
+    "downtime_window": 20,
+    "min_signed_per_window": 10,
+    "jail_blocks": 20,
+    "max_validators": 50,
+}
+LOCALNET_UNDERWRITING_PARAMS = {"max_guarantee_blocks": 20, "claim_window_blocks": 50}
+
+
+def read_consensus_pub_key(node: Node) -> str:
+    """Base64 of the node's ed25519 consensus public key (config/priv_validator_key.json)."""
+    data = json.loads(node.path("config", "priv_validator_key.json").read_text())
+    return data["pub_key"]["value"]
+
+
+def compute_staking_genesis(nodes: Sequence[Node], chain_id: str) -> dict:
+    """`staking` and `underwriting` app_state sections: every node a validator operated by its consensus key's
+    account, staking GENESIS_SELF_STAKE, underwriting on its gRPC address."""
+    validators = []
+    for node in nodes:
+        pub = read_consensus_pub_key(node)
+        validators.append({
+            "operator": str(Address.from_pub_key(chain_id, base64.b64decode(pub))),
+            "consensus_pub_key": pub,
+            "self_stake": str(GENESIS_SELF_STAKE),
+            "endpoint": node.grpc_address,
+            "moniker": f"{chain_id}-{node.name}",
+        })
+    return {
+        "staking": {"params": dict(LOCALNET_STAKING_PARAMS), "validators": validators},
+        "underwriting": {"params": dict(LOCALNET_UNDERWRITING_PARAMS)},
+    }

@@ -319,6 +319,8 @@ class Network:
     # The `distpos` executable; None for the builtin kvstore, which runs inside CometBFT.
     app_bin: str | None = None
     timeouts: Timeouts = field(default_factory=lambda: OPERATOR_TIMEOUTS)
+    # One relay per chain when the network has several DistPOS chains (localnet/interchain.py).
+    relays: tuple[Any, ...] = ()
 
     @property
     def nodes(self) -> tuple[Node, ...]:
@@ -359,6 +361,7 @@ class Network:
             "cometbft_bin": self.cometbft_bin,
             "app_bin": self.app_bin,
             "timeouts": asdict(self.timeouts),
+            "relays": [r.to_json() for r in self.relays],
         }
 
     @classmethod
@@ -372,6 +375,7 @@ class Network:
             cometbft_bin=data.get("cometbft_bin", "cometbft"),
             app_bin=data.get("app_bin"),
             timeouts=Timeouts(**data["timeouts"]) if "timeouts" in data else OPERATOR_TIMEOUTS,
+            relays=_relays_from_json(data.get("relays") or []),
         )
 
     def save(self) -> pathlib.Path:
@@ -381,6 +385,12 @@ class Network:
         tmp.write_text(json.dumps(self.to_json(), indent=2) + "\n")
         os.replace(tmp, path)
         return path
+
+
+def _relays_from_json(items: list[dict[str, Any]]) -> tuple[Any, ...]:
+    from .interchain import Relay  # interchain.py builds on this module
+
+    return tuple(Relay.from_json(r) for r in items)
 
 
 def load_network(run_dir: str | os.PathLike[str]) -> Network:

@@ -200,7 +200,14 @@ def _start_nodes(net: Network, nodes: Sequence[Node]) -> list[tuple[str, str, in
 
 def start_network(net: Network) -> list[tuple[str, str, int]]:
     """Start every process of the network that is not already running; return what was started."""
-    return _start_nodes(net, net.nodes)
+    started = _start_nodes(net, net.nodes)
+    from .interchain import start_relay
+
+    for relay in net.relays:
+        pid = start_relay(net, relay)
+        if pid is not None:
+            started.append((f"{relay.chain_id}/relay", "relay", pid))
+    return started
 
 
 def start_node(net: Network, node: Node | str) -> list[tuple[str, str, int]]:
@@ -275,8 +282,12 @@ def stop_node(net: Network, node: Node | str, *, force: bool = False,
 
 
 def stop_network(net: Network, *, grace: float = DEFAULT_GRACE) -> list[tuple[str, str, int]]:
-    """Stop exactly the recorded processes of every node: all CometBFTs, then all apps."""
-    stopped = _stop_processes([(n, COMETBFT) for n in net.nodes], force=False, grace=grace)
+    """Stop exactly the recorded processes of every node: relays, all CometBFTs, then all apps."""
+    from .interchain import stop_relay
+
+    relays = [(f"{r.chain_id}/relay", "relay", pid) for r in net.relays
+              if (pid := stop_relay(r, grace=grace)) is not None]
+    stopped = relays + _stop_processes([(n, COMETBFT) for n in net.nodes], force=False, grace=grace)
     return stopped + _stop_processes([(n, APP) for n in net.nodes], force=False, grace=grace)
 
 

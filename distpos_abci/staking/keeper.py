@@ -58,6 +58,7 @@ class ValidatorRecord:
 
     @property
     def is_jailed(self) -> bool:
+        """True while jailed (until MsgUnjail succeeds)."""
         return self.jailed_until != 0
 
     @property
@@ -95,6 +96,7 @@ class UnbondingEntry:
     start_height: Height
 
     def encode(self) -> bytes:
+        """Deterministic protobuf encoding."""
         return staking_pb2.UnbondingEntry(
             operator_address=str(self.operator), amount=self.amount, complete_height=self.complete_height,
             start_height=self.start_height,
@@ -102,6 +104,7 @@ class UnbondingEntry:
 
     @classmethod
     def decode(cls, raw: bytes) -> "UnbondingEntry":
+        """Decode a stored entry."""
         m = staking_pb2.UnbondingEntry.FromString(raw)
         return cls(parse_address(m.operator_address), Amount(m.amount), Height(m.complete_height),
                    Height(m.start_height))
@@ -117,6 +120,7 @@ class SigningInfo:
     total_missed: int = 0
 
     def encode(self, operator: Address) -> bytes:
+        """Deterministic protobuf encoding (the record names its operator for queries)."""
         return staking_pb2.SigningInfo(
             operator_address=str(operator), window_start=self.window_start, missed_in_window=self.missed_in_window,
             jail_count=self.jail_count, total_missed=self.total_missed,
@@ -124,6 +128,7 @@ class SigningInfo:
 
     @classmethod
     def decode(cls, raw: bytes | None) -> "SigningInfo":
+        """Decode a stored record; absent is a fresh one."""
         if raw is None:
             return cls()
         m = staking_pb2.SigningInfo.FromString(raw)
@@ -312,7 +317,7 @@ class StakingKeeper:
         return [Event.of("unjail", operator=operator)]
 
     def _entries(self, operator: AccountId) -> list[tuple[bytes, UnbondingEntry]]:
-        return [(keys.unbonding_prefix(operator) + k, UnbondingEntry.decode(raw))
+        return [(k, UnbondingEntry.decode(raw))
                 for k, raw in self.store.iter_prefix(keys.unbonding_prefix(operator))]
 
     def process_take_stake(self, operator: AccountId, amount: Amount) -> Amount:

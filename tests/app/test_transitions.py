@@ -6,7 +6,7 @@ import pytest
 
 from distpos_abci.errors import (
     BadNonceError,
-    ForeignAddressError,
+    NoCorrespondentError,
     InsufficientFundsError,
     InvalidSignatureError,
     MalformedTxError,
@@ -54,7 +54,8 @@ def test_two_txs_same_account_in_one_block(funded):
         (lambda: build_send_tx(key(3), CHAIN, 0, addr(1), 1), InsufficientFundsError),
         (lambda: build_send_tx(key(1), CHAIN, 5, addr(3), 1), BadNonceError),
         (lambda: build_send_tx(key(1), "a1b2", 0, addr(3, "a1b2"), 1), WrongChainError),
-        (lambda: build_send_tx(key(1), CHAIN, 0, addr(3, "a1b2"), 1), ForeignAddressError),
+        # interchain handles foreign recipients: without a correspondent account for a1b2 the send is refused
+        (lambda: build_send_tx(key(1), CHAIN, 0, addr(3, "a1b2"), 1), NoCorrespondentError),
         (lambda: b"\xff\x00garbage", MalformedTxError),
         (lambda: build_send_tx(key(1), CHAIN, 0, addr(3), 1, memo="x" * 9000), TxTooLargeError),
     ],
@@ -83,6 +84,13 @@ def test_invalid_signature_changes_nothing_but_receipt(funded):
     assert funded.app.check_tx(raw).code == InvalidSignatureError.code
     funded.block(raw)
     assert funded.app.query_account(addr(1)).nonce == 0
+
+
+def test_refused_checktx_does_not_consume_the_mempool_nonce(funded):
+    app = funded.app
+    too_much = build_send_tx(key(2), CHAIN, 0, addr(3), 10_000)
+    assert app.check_tx(too_much).code == InsufficientFundsError.code
+    assert app.check_tx(build_send_tx(key(2), CHAIN, 0, addr(3), 10)).code == 0
 
 
 def test_failed_message_consumes_nonce_so_it_cannot_be_replayed(funded):

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1d\x64istpos/v1/underwriting.proto\x12\ndistpos.v1\"\xb8\x01\n\tGuarantee\x12\x0f\n\x07tx_hash\x18\x01 \x01(\x0c\x12\x0e\n\x06\x61mount\x18\x02 \x01(\x04\x12\r\n\x05total\x18\x03 \x01(\x04\x12\x13\n\x0b\x62\x65neficiary\x18\x04 \x01(\t\x12\x13\n\x0bunderwriter\x18\x05 \x01(\t\x12\x10\n\x08\x63hain_id\x18\x06 \x01(\t\x12\x15\n\rexpiry_height\x18\x07 \x01(\x03\x12\x15\n\rissued_height\x18\x08 \x01(\x03\x12\x11\n\tsignature\x18\t \x01(\x0c\"J\n\x11MsgUnderwrittenTx\x12\n\n\x02tx\x18\x01 \x01(\x0c\x12)\n\nguarantees\x18\x02 \x03(\x0b\x32\x15.distpos.v1.Guarantee\"5\n\x08MsgClaim\x12)\n\nguarantees\x18\x01 \x03(\x0b\x32\x15.distpos.v1.Guarantee\"@\n\x13MsgCapacityEvidence\x12)\n\nguarantees\x18\x01 \x03(\x0b\x32\x15.distpos.v1.Guarantee\"c\n\nSettlement\x12\x0f\n\x07tx_hash\x18\x01 \x01(\x0c\x12\x0f\n\x07outcome\x18\x02 \x01(\r\x12\x0e\n\x06height\x18\x03 \x01(\x03\x12\x0e\n\x06\x61mount\x18\x04 \x01(\x04\x12\x13\n\x0b\x62\x65neficiary\x18\x05 \x01(\t\";\n\x11UnderwriteRequest\x12\n\n\x02tx\x18\x01 \x01(\x0c\x12\x1a\n\x12no_co_underwriting\x18\x02 \x01(\x08\"d\n\x12UnderwriteResponse\x12\x0f\n\x07tx_hash\x18\x01 \x01(\x0c\x12)\n\nguarantees\x18\x02 \x03(\x0b\x32\x15.distpos.v1.Guarantee\x12\x12\n\nelapsed_us\x18\x03 \x01(\x03\"X\n\x0eReserveRequest\x12\n\n\x02tx\x18\x01 \x01(\x0c\x12\x0e\n\x06\x61mount\x18\x02 \x01(\x04\x12\x15\n\rexpiry_height\x18\x03 \x01(\x03\x12\x13\n\x0b\x63oordinator\x18\x04 \x01(\t\"2\n\x0fReserveResponse\x12\x0f\n\x07tx_hash\x18\x01 \x01(\x0c\x12\x0e\n\x06\x61mount\x18\x02 \x01(\x04\"!\n\x0e\x43onfirmRequest\x12\x0f\n\x07tx_hash\x18\x01 \x01(\x0c\";\n\x0f\x43onfirmResponse\x12(\n\tguarantee\x18\x01 \x01(\x0b\x32\x15.distpos.v1.Guarantee\"!\n\x0eReleaseRequest\x12\x0f\n\x07tx_hash\x18\x01 \x01(\x0c\"#\n\x0fReleaseResponse\x12\x10\n\x08released\x18\x01 \x01(\x08\"\x11\n\x0f\x43\x61pacityRequest\"\xac\x01\n\x10\x43\x61pacityResponse\x12\x18\n\x10operator_address\x18\x01 \x01(\t\x12\x0e\n\x06\x62onded\x18\x02 \x01(\x04\x12\x13\n\x0boutstanding\x18\x03 \x01(\x04\x12\x0c\n\x04\x66ree\x18\x04 \x01(\x04\x12\x0e\n\x06height\x18\x05 \x01(\x03\x12)\n\nguarantees\x18\x06 \x03(\x0b\x32\x15.distpos.v1.Guarantee\x12\x10\n\x08reserved\x18\x07 \x01(\x04\"$\n\x11SettlementRequest\x12\x0f\n\x07tx_hash\x18\x01 \x01(\x0c\"Q\n\x12SettlementResponse\x12\x0f\n\x07settled\x18\x01 \x01(\x08\x12*\n\nsettlement\x18\x02 \x01(\x0b\x32\x16.distpos.v1.Settlement2\xbb\x03\n\x0cUnderwriting\x12K\n\nUnderwrite\x12\x1d.distpos.v1.UnderwriteRequest\x1a\x1e.distpos.v1.UnderwriteResponse\x12\x42\n\x07Reserve\x12\x1a.distpos.v1.ReserveRequest\x1a\x1b.distpos.v1.ReserveResponse\x12\x42\n\x07\x43onfirm\x12\x1a.distpos.v1.ConfirmRequest\x1a\x1b.distpos.v1.ConfirmResponse\x12\x42\n\x07Release\x12\x1a.distpos.v1.ReleaseRequest\x1a\x1b.distpos.v1.ReleaseResponse\x12\x45\n\x08\x43\x61pacity\x12\x1b.distpos.v1.CapacityRequest\x1a\x1c.distpos.v1.CapacityResponse\x12K\n\nSettlement\x12\x1d.distpos.v1.SettlementRequest\x1a\x1e.distpos.v1.SettlementResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1d\x64istpos/v1/underwriting.proto\x12\ndistpos.v1\"\xb8\x01\n\tGuarantee\x12\x0f\n\x07tx_hash\x18\x01 \x01(\x0c\x12\x0e\n\x06\x61mount\x18\x02 \x01(\x04\x12\r\n\x05total\x18\x03 \x01(\x04\x12\x13\n\x0b\x62\x65neficiary\x18\x04 \x01(\t\x12\x13\n\x0bunderwriter\x18\x05 \x01(\t\x12\x10\n\x08\x63hain_id\x18\x06 \x01(\t\x12\x15\n\rexpiry_height\x18\x07 \x01(\x03\x12\x15\n\rissued_height\x18\x08 \x01(\x03\x12\x11\n\tsignature\x18\t \x01(\x0c\"J\n\x11MsgUnderwrittenTx\x12\n\n\x02tx\x18\x01 \x01(\x0c\x12)\n\nguarantees\x18\x02 \x03(\x0b\x32\x15.distpos.v1.Guarantee\"5\n\x08MsgClaim\x12)\n\nguarantees\x18\x01 \x03(\x0b\x32\x15.distpos.v1.Guarantee\"@\n\x13MsgCapacityEvidence\x12)\n\nguarantees\x18\x01 \x03(\x0b\x32\x15.distpos.v1.Guarantee\"c\n\nSettlement\x12\x0f\n\x07tx_hash\x18\x01 \x01(\x0c\x12\x0f\n\x07outcome\x18\x02 \x01(\r\x12\x0e\n\x06height\x18\x03 \x01(\x03\x12\x0e\n\x06\x61mount\x18\x04 \x01(\x04\x12\x13\n\x0b\x62\x65neficiary\x18\x05 \x01(\t\"S\n\x11UnderwriteRequest\x12\n\n\x02tx\x18\x01 \x01(\x0c\x12\x1a\n\x12no_co_underwriting\x18\x02 \x01(\x08\x12\x16\n\x0e\x63lient_carries\x18\x03 \x01(\x08\"d\n\x12UnderwriteResponse\x12\x0f\n\x07tx_hash\x18\x01 \x01(\x0c\x12)\n\nguarantees\x18\x02 \x03(\x0b\x32\x15.distpos.v1.Guarantee\x12\x12\n\nelapsed_us\x18\x03 \x01(\x03\"k\n\x0eReserveRequest\x12\n\n\x02tx\x18\x01 \x01(\x0c\x12\x0e\n\x06\x61mount\x18\x02 \x01(\x04\x12\x15\n\rexpiry_height\x18\x03 \x01(\x03\x12\x13\n\x0b\x63oordinator\x18\x04 \x01(\t\x12\x11\n\tsignature\x18\x05 \x01(\x0c\"2\n\x0fReserveResponse\x12\x0f\n\x07tx_hash\x18\x01 \x01(\x0c\x12\x0e\n\x06\x61mount\x18\x02 \x01(\x04\"I\n\x0e\x43onfirmRequest\x12\x0f\n\x07tx_hash\x18\x01 \x01(\x0c\x12\x13\n\x0b\x63oordinator\x18\x02 \x01(\t\x12\x11\n\tsignature\x18\x03 \x01(\x0c\";\n\x0f\x43onfirmResponse\x12(\n\tguarantee\x18\x01 \x01(\x0b\x32\x15.distpos.v1.Guarantee\"I\n\x0eReleaseRequest\x12\x0f\n\x07tx_hash\x18\x01 \x01(\x0c\x12\x13\n\x0b\x63oordinator\x18\x02 \x01(\t\x12\x11\n\tsignature\x18\x03 \x01(\x0c\"#\n\x0fReleaseResponse\x12\x10\n\x08released\x18\x01 \x01(\x08\"\x11\n\x0f\x43\x61pacityRequest\"\xac\x01\n\x10\x43\x61pacityResponse\x12\x18\n\x10operator_address\x18\x01 \x01(\t\x12\x0e\n\x06\x62onded\x18\x02 \x01(\x04\x12\x13\n\x0boutstanding\x18\x03 \x01(\x04\x12\x0c\n\x04\x66ree\x18\x04 \x01(\x04\x12\x0e\n\x06height\x18\x05 \x01(\x03\x12)\n\nguarantees\x18\x06 \x03(\x0b\x32\x15.distpos.v1.Guarantee\x12\x10\n\x08reserved\x18\x07 \x01(\x04\"$\n\x11SettlementRequest\x12\x0f\n\x07tx_hash\x18\x01 \x01(\x0c\"Q\n\x12SettlementResponse\x12\x0f\n\x07settled\x18\x01 \x01(\x08\x12*\n\nsettlement\x18\x02 \x01(\x0b\x32\x16.distpos.v1.Settlement2\xbb\x03\n\x0cUnderwriting\x12K\n\nUnderwrite\x12\x1d.distpos.v1.UnderwriteRequest\x1a\x1e.distpos.v1.UnderwriteResponse\x12\x42\n\x07Reserve\x12\x1a.distpos.v1.ReserveRequest\x1a\x1b.distpos.v1.ReserveResponse\x12\x42\n\x07\x43onfirm\x12\x1a.distpos.v1.ConfirmRequest\x1a\x1b.distpos.v1.ConfirmResponse\x12\x42\n\x07Release\x12\x1a.distpos.v1.ReleaseRequest\x1a\x1b.distpos.v1.ReleaseResponse\x12\x45\n\x08\x43\x61pacity\x12\x1b.distpos.v1.CapacityRequest\x1a\x1c.distpos.v1.CapacityResponse\x12K\n\nSettlement\x12\x1d.distpos.v1.SettlementRequest\x1a\x1e.distpos.v1.SettlementResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -42,29 +42,29 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SETTLEMENT']._serialized_start=429
   _globals['_SETTLEMENT']._serialized_end=528
   _globals['_UNDERWRITEREQUEST']._serialized_start=530
-  _globals['_UNDERWRITEREQUEST']._serialized_end=589
-  _globals['_UNDERWRITERESPONSE']._serialized_start=591
-  _globals['_UNDERWRITERESPONSE']._serialized_end=691
-  _globals['_RESERVEREQUEST']._serialized_start=693
-  _globals['_RESERVEREQUEST']._serialized_end=781
-  _globals['_RESERVERESPONSE']._serialized_start=783
-  _globals['_RESERVERESPONSE']._serialized_end=833
-  _globals['_CONFIRMREQUEST']._serialized_start=835
-  _globals['_CONFIRMREQUEST']._serialized_end=868
-  _globals['_CONFIRMRESPONSE']._serialized_start=870
-  _globals['_CONFIRMRESPONSE']._serialized_end=929
-  _globals['_RELEASEREQUEST']._serialized_start=931
-  _globals['_RELEASEREQUEST']._serialized_end=964
-  _globals['_RELEASERESPONSE']._serialized_start=966
-  _globals['_RELEASERESPONSE']._serialized_end=1001
-  _globals['_CAPACITYREQUEST']._serialized_start=1003
-  _globals['_CAPACITYREQUEST']._serialized_end=1020
-  _globals['_CAPACITYRESPONSE']._serialized_start=1023
-  _globals['_CAPACITYRESPONSE']._serialized_end=1195
-  _globals['_SETTLEMENTREQUEST']._serialized_start=1197
-  _globals['_SETTLEMENTREQUEST']._serialized_end=1233
-  _globals['_SETTLEMENTRESPONSE']._serialized_start=1235
-  _globals['_SETTLEMENTRESPONSE']._serialized_end=1316
-  _globals['_UNDERWRITING']._serialized_start=1319
-  _globals['_UNDERWRITING']._serialized_end=1762
+  _globals['_UNDERWRITEREQUEST']._serialized_end=613
+  _globals['_UNDERWRITERESPONSE']._serialized_start=615
+  _globals['_UNDERWRITERESPONSE']._serialized_end=715
+  _globals['_RESERVEREQUEST']._serialized_start=717
+  _globals['_RESERVEREQUEST']._serialized_end=824
+  _globals['_RESERVERESPONSE']._serialized_start=826
+  _globals['_RESERVERESPONSE']._serialized_end=876
+  _globals['_CONFIRMREQUEST']._serialized_start=878
+  _globals['_CONFIRMREQUEST']._serialized_end=951
+  _globals['_CONFIRMRESPONSE']._serialized_start=953
+  _globals['_CONFIRMRESPONSE']._serialized_end=1012
+  _globals['_RELEASEREQUEST']._serialized_start=1014
+  _globals['_RELEASEREQUEST']._serialized_end=1087
+  _globals['_RELEASERESPONSE']._serialized_start=1089
+  _globals['_RELEASERESPONSE']._serialized_end=1124
+  _globals['_CAPACITYREQUEST']._serialized_start=1126
+  _globals['_CAPACITYREQUEST']._serialized_end=1143
+  _globals['_CAPACITYRESPONSE']._serialized_start=1146
+  _globals['_CAPACITYRESPONSE']._serialized_end=1318
+  _globals['_SETTLEMENTREQUEST']._serialized_start=1320
+  _globals['_SETTLEMENTREQUEST']._serialized_end=1356
+  _globals['_SETTLEMENTRESPONSE']._serialized_start=1358
+  _globals['_SETTLEMENTRESPONSE']._serialized_end=1439
+  _globals['_UNDERWRITING']._serialized_start=1442
+  _globals['_UNDERWRITING']._serialized_end=1885
 # @@protoc_insertion_point(module_scope)

@@ -22,15 +22,22 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from distpos_abci.gen.tendermint.crypto import keys_pb2 as tendermint_dot_crypto_dot_keys__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n tendermint/types/validator.proto\x12\x10tendermint.types*s\n\x0b\x42lockIDFlag\x12\x19\n\x15\x42LOCK_ID_FLAG_UNKNOWN\x10\x00\x12\x18\n\x14\x42LOCK_ID_FLAG_ABSENT\x10\x01\x12\x18\n\x14\x42LOCK_ID_FLAG_COMMIT\x10\x02\x12\x15\n\x11\x42LOCK_ID_FLAG_NIL\x10\x03\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n tendermint/types/validator.proto\x12\x10tendermint.types\x1a\x1ctendermint/crypto/keys.proto\"|\n\tValidator\x12\x0f\n\x07\x61\x64\x64ress\x18\x01 \x01(\x0c\x12-\n\x07pub_key\x18\x02 \x01(\x0b\x32\x1c.tendermint.crypto.PublicKey\x12\x14\n\x0cvoting_power\x18\x03 \x01(\x03\x12\x19\n\x11proposer_priority\x18\x04 \x01(\x03\"V\n\x0fSimpleValidator\x12-\n\x07pub_key\x18\x01 \x01(\x0b\x32\x1c.tendermint.crypto.PublicKey\x12\x14\n\x0cvoting_power\x18\x02 \x01(\x03\"?\n\x0cValidatorSet\x12/\n\nvalidators\x18\x01 \x03(\x0b\x32\x1b.tendermint.types.Validator*s\n\x0b\x42lockIDFlag\x12\x19\n\x15\x42LOCK_ID_FLAG_UNKNOWN\x10\x00\x12\x18\n\x14\x42LOCK_ID_FLAG_ABSENT\x10\x01\x12\x18\n\x14\x42LOCK_ID_FLAG_COMMIT\x10\x02\x12\x15\n\x11\x42LOCK_ID_FLAG_NIL\x10\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'tendermint.types.validator_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_BLOCKIDFLAG']._serialized_start=54
-  _globals['_BLOCKIDFLAG']._serialized_end=169
+  _globals['_BLOCKIDFLAG']._serialized_start=363
+  _globals['_BLOCKIDFLAG']._serialized_end=478
+  _globals['_VALIDATOR']._serialized_start=84
+  _globals['_VALIDATOR']._serialized_end=208
+  _globals['_SIMPLEVALIDATOR']._serialized_start=210
+  _globals['_SIMPLEVALIDATOR']._serialized_end=296
+  _globals['_VALIDATORSET']._serialized_start=298
+  _globals['_VALIDATORSET']._serialized_end=361
 # @@protoc_insertion_point(module_scope)

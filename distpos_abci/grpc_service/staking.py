@@ -1,0 +1,140 @@
+"""Thin gRPC servicers for staking queries and the underwriting service."""
+
+from __future__ import annotations
+
+import time
+
+from ..address import parse_address
+from ..errors import DistposError, InvalidInputError, NotFoundError, UnderwritingDisabledError
+from ..gen.distpos.v1 import staking_pb2, staking_pb2_grpc, underwriting_pb2, underwriting_pb2_grpc
+from ..staking import StakingKeeper, ValidatorRecord
+from ..underwriting import UnderwritingKeeper
+from ..underwriting.service import CoordinatorAuth, UnderwritingService
+from .server import _abort
+
+
+def validator_view(keeper: StakingKeeper, v: ValidatorRecord) -> staking_pb2.ValidatorView:
+    """A ValidatorView message."""
+    return staking_pb2.ValidatorView(validator=v.to_proto(), power=keeper.get_power(v.operator.account),
+                                     consensus_address=v.consensus_address.hex().upper())
+
+
+class StakingServicer(staking_pb2_grpc.StakingServicer):
+    """distpos.v1.Staking over the node's committed state."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    def _keeper(self) -> StakingKeeper:
+        return StakingKeeper(self.app.state, self.app.chain_id)
+
+    def _operator(self, text: str):
+        keeper = self._keeper()
+        address = parse_address(text)
+        v = keeper.get_validator(address.account)
+        if v is None:
+            raise NotFoundError(f"no validator operated by {text}")
+        return keeper, v
+
+    async def Validators(self, request, context):  # noqa: N802 (gRPC method name)
+        keeper = self._keeper()
+        return staking_pb2.QueryValidatorsResponse(
+            validators=[validator_view(keeper, v) for v in keeper.get_validators()], height=self.app.last_height)
+
+    async def Validator(self, request, context):  # noqa: N802
+        try:
+            keeper, v = self._operator(request.operator_address)
+            return staking_pb2.QueryValidatorResponse(validator=validator_view(keeper, v), height=self.app.last_height)
+        except DistposError as err:
+            await _abort(context, err)
+
+    async def Params(self, request, context):  # noqa: N802
+        return staking_pb2.QueryStakingParamsResponse(
+            staking_json=self._keeper().get_params().encode().decode(),
+            underwriting_json=UnderwritingKeeper(self.app.state, self.app.chain_id).get_params().encode().decode())
+
+    async def Unbondings(self, request, context):  # noqa: N802
+        try:
+            keeper, v = self._operator(request.operator_address)
+            return staking_pb2.QueryUnbondingsResponse(entries=[
+                staking_pb2.UnbondingEntry.FromString(e.encode()) for e in keeper.get_unbondings(v.operator.account)])
+        except DistposError as err:
+            await _abort(context, err)
+
+    async def SigningInfo(self, request, context):  # noqa: N802
+        try:
+            keeper, v = self._operator(request.operator_address)
+            raw = keeper.get_signing_info(v.operator.account).encode(v.operator)
+            return staking_pb2.QuerySigningInfoResponse(info=staking_pb2.SigningInfo.FromString(raw))
+        except DistposError as err:
+            await _abort(context, err)
+
+
+class UnderwritingServicer(underwriting_pb2_grpc.UnderwritingServicer):
+    """distpos.v1.Underwriting backed by the node's UnderwritingService (None: disabled on this node)."""
+
+    def __init__(self, app, service: UnderwritingService | None) -> None:
+        self.app = app
+        self.service = service
+
+    def _svc(self) -> UnderwritingService:
+        if self.service is None:
+            raise UnderwritingDisabledError("underwriting is not enabled on this node ([underwriting] in app.toml)")
+        return self.service
+
+    async def Underwrite(self, request, context):  # noqa: N802
+        started = time.perf_counter()
+        try:
+            gs = await self._svc().underwrite(request.tx, co_underwrite=not request.no_co_underwriting,
+                                              carry=not request.client_carries)
+        except DistposError as err:
+            await _abort(context, err)
+            return None
+        return underwriting_pb2.UnderwriteResponse(
+            tx_hash=gs[0].tx_hash, guarantees=[g.to_proto() for g in gs],
+            elapsed_us=int((time.perf_counter() - started) * 1e6))
+
+    async def Reserve(self, request, context):  # noqa: N802
+        try:
+            amount = self._svc().reserve(request.tx, request.amount, request.expiry_height,
+                                         CoordinatorAuth(request.coordinator, request.signature))
+        except DistposError as err:
+            await _abort(context, err)
+            return None
+        return underwriting_pb2.ReserveResponse(tx_hash=b"", amount=amount)
+
+    async def Confirm(self, request, context):  # noqa: N802
+        try:
+            auth = CoordinatorAuth(request.coordinator, request.signature)
+            return underwriting_pb2.ConfirmResponse(guarantee=self._svc().confirm(request.tx_hash, auth).to_proto())
+        except DistposError as err:
+            await _abort(context, err)
+
+    async def Release(self, request, context):  # noqa: N802
+        try:
+            auth = CoordinatorAuth(request.coordinator, request.signature)
+            return underwriting_pb2.ReleaseResponse(released=self._svc().release(request.tx_hash, auth))
+        except DistposError as err:
+            await _abort(context, err)
+
+    async def Capacity(self, request, context):  # noqa: N802
+        try:
+            c = self._svc().capacity()
+        except DistposError as err:
+            await _abort(context, err)
+            return None
+        return underwriting_pb2.CapacityResponse(
+            operator_address=str(c.operator) if c.operator else "", bonded=c.bonded, outstanding=c.outstanding,
+            free=c.free, height=c.height, guarantees=[g.to_proto() for g in c.guarantees], reserved=c.reserved)
+
+    async def Settlement(self, request, context):  # noqa: N802
+        try:
+            if len(request.tx_hash) != 32:
+                raise InvalidInputError(f"tx_hash must be 32 bytes, got {len(request.tx_hash)}")
+            s = UnderwritingKeeper(self.app.state, self.app.chain_id).get_settlement(request.tx_hash)
+        except DistposError as err:
+            await _abort(context, err)
+            return None
+        if s is None:
+            return underwriting_pb2.SettlementResponse(settled=False)
+        return underwriting_pb2.SettlementResponse(settled=True, settlement=s.to_proto())

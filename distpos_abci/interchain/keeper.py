@@ -1,0 +1,359 @@
+"""interchain keeper: light clients, outbox, inbox, acks, timeouts, correspondents and routes.
+
+Every `process_*` validates everything first and writes last, so a raised DistposError leaves the
+(transaction's cached) store untouched. Money moves only through BankKeeper transfers between local
+accounts: a sender, the escrow account and the correspondent accounts; total supply never changes.
+"""
+
+from __future__ import annotations
+
+from ..address import Address
+from ..bank.keeper import BankKeeper
+from ..errors import (
+    ConsensusStateMissingError,
+    CorrespondentExistsError,
+    DistposError,
+    HeaderMismatchError,
+    InsufficientReservesError,
+    InvalidPacketError,
+    InvalidProofError,
+    NoCorrespondentError,
+    NoRouteError,
+    PacketOverLimitError,
+    PacketTimedOutError,
+    RateLimitedError,
+    RecipientRejectedError,
+    ReplayedPacketError,
+    TimeoutNotReachedError,
+    UnauthorizedError,
+    UnknownPacketError,
+)
+from ..events import Event
+from ..lightclient import ClientState, ConsensusState, LightBlock, compute_client_after, validate_light_block
+from ..lightclient.types import ValidatorSet
+from ..store import merkle
+from ..store.kv import KVReader, KVStore, PrefixStore
+from ..types import AccountId, Amount, ChainId, Height
+from . import keys
+from .policy import compute_refusal, compute_window
+from .records import (
+    Ack,
+    Correspondent,
+    Limits,
+    Packet,
+    Route,
+    decode_ack,
+    decode_client_state,
+    decode_consensus_state,
+    decode_correspondent,
+    decode_packet,
+    decode_route,
+    encode_client_state,
+    encode_consensus_state,
+)
+
+# Refusals that count towards a correspondent's failure rate (suspension and policy do not, so a
+# suspended chain's rate does not spiral).
+LIMIT_REFUSALS = (InsufficientReservesError, PacketOverLimitError, RateLimitedError)
+
+
+def is_timed_out(packet: Packet, height: int, time_ns: int) -> bool:
+    """True when a destination block at (height, time_ns) must refuse packet."""
+    return bool(
+        (packet.timeout_height and height >= packet.timeout_height)
+        or (packet.timeout_time_ns and time_ns >= packet.timeout_time_ns)
+    )
+
+
+class InterchainView:
+    """Read-only access to the interchain prefix (queries, the relay, the full keeper)."""
+
+    def __init__(self, store: KVStore | KVReader, chain_id: str) -> None:
+        self.store = PrefixStore(store, keys.PREFIX)  # type: ignore[arg-type]
+        self.raw = store
+        self.chain_id = ChainId(chain_id)
+
+    def get_admin(self) -> AccountId | None:
+        raw = self.store.get(keys.ADMIN)
+        return AccountId(raw) if raw else None
+
+    def get_client(self, chain_id: str) -> ClientState | None:
+        raw = self.store.get(keys.client_key(chain_id))
+        return decode_client_state(raw) if raw else None
+
+    def get_consensus(self, chain_id: str, height: int) -> ConsensusState | None:
+        raw = self.store.get(keys.consensus_key(chain_id, height))
+        return decode_consensus_state(raw) if raw else None
+
+    def get_correspondent(self, chain_id: str) -> Correspondent | None:
+        raw = self.store.get(keys.correspondent_key(chain_id))
+        return decode_correspondent(raw) if raw else None
+
+    def require_correspondent(self, chain_id: str) -> Correspondent:
+        corr = self.get_correspondent(chain_id)
+        if corr is None:
+            raise NoCorrespondentError(f"chain {self.chain_id} has no correspondent account for chain {chain_id}")
+        return corr
+
+    def get_reserve(self, chain_id: str) -> Amount:
+        """Balance of chain_id's correspondent account here."""
+        return BankKeeper(self.raw).get_balance(keys.compute_correspondent_account(chain_id))
+
+    def get_escrow(self) -> Amount:
+        return BankKeeper(self.raw).get_balance(keys.ESCROW)
+
+    def get_route(self, chain_id: str) -> Route:
+        raw = self.store.get(keys.route_key(chain_id))
+        if raw is None:
+            raise NoRouteError(f"no route to chain {chain_id}")
+        return decode_route(raw)
+
+    def list_routes(self) -> list[Route]:
+        return [decode_route(v) for _, v in self.store.iter_prefix(keys.ROUTE)]
+
+    def get_next_sequence(self, destination: str) -> int:
+        raw = self.store.get(keys.next_sequence_key(destination))
+        return int.from_bytes(raw, "big") if raw else 1
+
+    def get_outbox(self, destination: str, sequence: int) -> bytes | None:
+        return self.store.get(keys.outbox_key(destination, sequence))
+
+    def list_outbox(self, destination: str) -> list[Packet]:
+        """Packets to destination not yet acknowledged or timed out, in sequence order."""
+        return [decode_packet(v) for _, v in self.store.iter_prefix(keys.outbox_prefix(destination))]
+
+    def get_inbox(self, source: str, sequence: int) -> Ack | None:
+        raw = self.store.get(keys.inbox_key(source, sequence))
+        return decode_ack(raw) if raw else None
+
+    def require_consensus(self, chain_id: str, height: int) -> ConsensusState:
+        cons = self.get_consensus(chain_id, height)
+        if cons is None:
+            raise ConsensusStateMissingError(f"no verified header of {chain_id} at height {height}")
+        return cons
+
+
+class InterchainKeeper(InterchainView):
+    """The full keeper: the only writer of the interchain prefix."""
+
+    def __init__(self, store: KVStore, chain_id: str) -> None:
+        super().__init__(store, chain_id)
+        self.bank = BankKeeper(store)
+
+    # ---- light clients ---------------------------------------------------------------------------------
+
+    def validate_update_client(self, chain_id: str, lb: LightBlock, now_ns: int) -> bool:
+        """Raise unless lb may update chain_id's client; False when that exact header is already trusted."""
+        self.require_correspondent(chain_id)
+        client = self.get_client(chain_id)
+        if client is None:
+            raise NoCorrespondentError(f"no light client of chain {chain_id}")
+        h = lb.signed_header.header
+        known = self.get_consensus(chain_id, h.height)
+        if known is not None:
+            # Relays racing each other resend headers: the same header changes nothing, another one is refused.
+            if known != ConsensusState(h.app_hash, h.time_ns):
+                raise HeaderMismatchError(f"a different header of {chain_id} at height {h.height} is already trusted")
+            return False
+        validate_light_block(client, lb, now_ns)
+        return True
+
+    def apply_client_update(self, chain_id: str, lb: LightBlock) -> list[Event]:
+        """Store the client state and consensus state after a validated lb (checks nothing)."""
+        client = self.get_client(chain_id)
+        new_client, cons = compute_client_after(client, lb)  # type: ignore[arg-type]
+        h = lb.signed_header.header
+        self.store.set(keys.client_key(chain_id), encode_client_state(new_client))
+        self.store.set(keys.consensus_key(chain_id, h.height), encode_consensus_state(cons))
+        return [Event.of("update_client", chain=chain_id, height=h.height, app_hash=h.app_hash.hex())]
+
+    def process_update_client(self, chain_id: str, lb: LightBlock, now_ns: int) -> list[Event]:
+        """Verify lb against chain_id's light client and store its consensus state; a known header is a no-op."""
+        if not self.validate_update_client(chain_id, lb, now_ns):
+            return []
+        return self.apply_client_update(chain_id, lb)
+
+    # ---- sending ------------------------------------------------------------------------------------------
+
+    def process_send(self, sender: Address, recipient: Address, amount: Amount, timeout_height: int,
+                     timeout_time_ns: int, now_ns: int) -> list[Event]:
+        """Escrow amount from sender and commit a packet to recipient's chain in the outbox."""
+        dest = recipient.chain_id
+        corr = self.require_correspondent(dest)
+        if not timeout_height and not timeout_time_ns:
+            timeout_time_ns = now_ns + corr.limits.default_timeout_ns
+        seq = self.get_next_sequence(dest)
+        packet = Packet(seq, self.chain_id, dest, sender, recipient, amount, Height(timeout_height), timeout_time_ns)
+        events = self.bank.process_send(sender, Address(self.chain_id, keys.ESCROW), amount)
+        self.store.set(keys.next_sequence_key(dest), (seq + 1).to_bytes(8, "big"))
+        self.store.set(keys.outbox_key(dest, seq), packet.encode())
+        self._set_correspondent(corr.evolve(sent=corr.sent + 1))
+        return [*events, Event.of(
+            "send_packet", source=self.chain_id, destination=dest, sequence=seq, sender=sender,
+            recipient=recipient, amount=amount, timeout_height=timeout_height, timeout_time_ns=timeout_time_ns,
+        )]
+
+    # ---- receiving ----------------------------------------------------------------------------------------
+
+    def validate_recv(self, source: str, proof_height: int, raw: bytes, proof: merkle.MerkleProof,
+                      height: int, time_ns: int) -> Packet:
+        """Raise unless raw is a packet from source to this chain, proven, new and not timed out."""
+        cons = self.require_consensus(source, proof_height)
+        packet = decode_packet(raw)
+        if packet.source_chain != source or packet.destination_chain != self.chain_id:
+            raise InvalidPacketError(
+                f"packet {packet.source_chain}->{packet.destination_chain} delivered as {source}->{self.chain_id}"
+            )
+        key = keys.full_outbox_key(self.chain_id, packet.sequence)
+        if not merkle.verify_membership(cons.app_hash, key, raw, proof):
+            raise InvalidProofError(f"packet {source}/{packet.sequence} is not proven in {source}'s state at {proof_height}")
+        if self.store.get(keys.inbox_key(source, packet.sequence)) is not None:
+            raise ReplayedPacketError(f"packet {source}/{packet.sequence} was already received")
+        if is_timed_out(packet, height, time_ns):
+            raise PacketTimedOutError(f"packet {source}/{packet.sequence} is past its timeout")
+        return packet
+
+    def process_recv(self, source: str, proof_height: int, raw: bytes, proof: merkle.MerkleProof,
+                     height: Height, time_ns: int) -> list[Event]:
+        """Receive one proven packet: pay it from source's reserve or refuse it; write the ack either way."""
+        corr = self.require_correspondent(source)
+        packet = self.validate_recv(source, proof_height, raw, proof, height, time_ns)
+        reserve = self.get_reserve(source)
+        refusal = compute_refusal(corr, reserve, packet.amount, height)
+        events: list[Event] = []
+        if refusal is None:
+            try:
+                events = self.bank.process_send(
+                    Address(self.chain_id, keys.compute_correspondent_account(source)), packet.recipient, packet.amount
+                )
+            except DistposError as exc:  # recipient balance overflow: refuse, never fail the relay's tx
+                refusal = RecipientRejectedError(exc.message)
+        if refusal is None:
+            start, used = compute_window(corr, height)
+            corr = corr.evolve(window_start=start, window_used=used + packet.amount, received_ok=corr.received_ok + 1)
+            ack = Ack(True)
+            reserve = Amount(reserve - packet.amount)
+        else:
+            failed = corr.received_failed + (1 if isinstance(refusal, LIMIT_REFUSALS) else 0)
+            corr = corr.evolve(received_failed=failed)
+            ack = Ack(False, refusal.code, refusal.message)
+        self.store.set(keys.inbox_key(source, packet.sequence), ack.encode())
+        events.append(Event.of("recv_packet", source=source, destination=self.chain_id, sequence=packet.sequence,
+                               recipient=packet.recipient, amount=packet.amount, success=ack.success,
+                               error_code=ack.error_code))
+        events.extend(self._after_reserve_change(corr, reserve))
+        return events
+
+    def _after_reserve_change(self, corr: Correspondent, reserve: Amount) -> list[Event]:
+        """Store corr, suspending or resuming it by its reserve; emit a top-up request below the threshold."""
+        events = []
+        limits = corr.limits
+        if not corr.suspended and reserve < limits.min_balance:
+            corr = corr.evolve(suspended=True)
+            events.append(Event.of("correspondent_suspended", chain=corr.chain_id, reserve=reserve))
+        elif corr.suspended and reserve >= limits.min_balance:
+            corr = corr.evolve(suspended=False)
+            events.append(Event.of("correspondent_resumed", chain=corr.chain_id, reserve=reserve))
+        if reserve < limits.settle_threshold:
+            events.append(Event.of("top_up_request", chain=corr.chain_id, reserve=reserve,
+                                   settle_threshold=limits.settle_threshold))
+        self._set_correspondent(corr)
+        return events
+
+    # ---- acknowledgements and timeouts ------------------------------------------------------------------
+
+    def _require_outgoing(self, destination: str, raw: bytes) -> Packet:
+        packet = decode_packet(raw)
+        if packet.source_chain != self.chain_id or packet.destination_chain != destination:
+            raise InvalidPacketError(f"packet {packet.source_chain}->{packet.destination_chain} is not ours to {destination}")
+        if self.store.get(keys.outbox_key(destination, packet.sequence)) != raw:
+            raise UnknownPacketError(f"packet {destination}/{packet.sequence} is not pending in the outbox")
+        return packet
+
+    def _settle(self, packet: Packet, refund: bool) -> list[Event]:
+        """Release an outgoing packet's escrow: to the destination's reserve here, or back to the sender."""
+        dest = packet.destination_chain
+        escrow = Address(self.chain_id, keys.ESCROW)
+        to = packet.sender if refund else Address(self.chain_id, keys.compute_correspondent_account(dest))
+        events = self.bank.process_send(escrow, to, packet.amount)
+        self.store.delete(keys.outbox_key(dest, packet.sequence))
+        if not refund:
+            corr = self.require_correspondent(dest)
+            events.extend(self._after_reserve_change(corr, self.get_reserve(dest)))
+        return events
+
+    def process_acknowledge(self, destination: str, proof_height: int, raw_packet: bytes, raw_ack: bytes,
+                            proof: merkle.MerkleProof) -> list[Event]:
+        """Settle a packet by its proven ack: success pays destination's reserve here, an error refunds."""
+        cons = self.require_consensus(destination, proof_height)
+        packet = self._require_outgoing(destination, raw_packet)
+        key = keys.full_inbox_key(self.chain_id, packet.sequence)
+        if not merkle.verify_membership(cons.app_hash, key, raw_ack, proof):
+            raise InvalidProofError(f"ack of {destination}/{packet.sequence} is not proven at {proof_height}")
+        ack = decode_ack(raw_ack)
+        events = self._settle(packet, refund=not ack.success)
+        events.append(Event.of("acknowledge_packet", destination=destination, sequence=packet.sequence,
+                               success=ack.success, error_code=ack.error_code, refunded=not ack.success))
+        return events
+
+    def process_timeout(self, destination: str, proof_height: int, raw_packet: bytes,
+                        proof: merkle.MerkleProof) -> list[Event]:
+        """Refund a packet the destination provably never received before its timeout.
+
+        Header proof_height carries the app hash of state proof_height - 1 and the time of block proof_height.
+        Blocks from proof_height on refuse the packet when proof_height >= timeout_height or that block's
+        time >= timeout_time, so an absent receipt in state proof_height - 1 is final.
+        """
+        cons = self.require_consensus(destination, proof_height)
+        packet = self._require_outgoing(destination, raw_packet)
+        if not is_timed_out(packet, proof_height, cons.time_ns):
+            raise TimeoutNotReachedError(
+                f"packet {destination}/{packet.sequence} has not timed out at {destination} height {proof_height}"
+            )
+        key = keys.full_inbox_key(self.chain_id, packet.sequence)
+        if not merkle.verify_non_membership(cons.app_hash, key, proof):
+            raise InvalidProofError(f"no proof that {destination} never received packet {packet.sequence}")
+        events = self._settle(packet, refund=True)
+        events.append(Event.of("timeout_packet", destination=destination, sequence=packet.sequence,
+                               sender=packet.sender, amount=packet.amount))
+        return events
+
+    # ---- correspondents and routes ----------------------------------------------------------------------
+
+    def _set_correspondent(self, corr: Correspondent) -> None:
+        self.store.set(keys.correspondent_key(corr.chain_id), corr.encode())
+
+    def validate_admin(self, signer: AccountId) -> None:
+        admin = self.get_admin()
+        if admin is None or admin != signer:
+            raise UnauthorizedError(f"only the interchain admin of {self.chain_id} may do this")
+
+    def apply_admin(self, account: AccountId) -> None:
+        self.store.set(keys.ADMIN, account)
+
+    def process_open_correspondent(self, chain_id: str, limits: Limits, root_height: int, root_time_ns: int,
+                                   root_validators: ValidatorSet, trusting_period_ns: int) -> list[Event]:
+        """Open chain_id's correspondent account and its light client from a trust root."""
+        if chain_id == self.chain_id:
+            raise InvalidPacketError("a chain cannot open a correspondent account for itself")
+        if self.get_correspondent(chain_id) is not None:
+            raise CorrespondentExistsError(f"correspondent {chain_id} is already open")
+        client = ClientState(chain_id, root_height, root_time_ns, trusting_period_ns, root_validators)
+        self.store.set(keys.client_key(chain_id), encode_client_state(client))
+        corr = Correspondent(ChainId(chain_id), limits)
+        events = self._after_reserve_change(corr, self.get_reserve(chain_id))
+        return [Event.of("open_correspondent", chain=chain_id, account=keys.compute_correspondent_account(chain_id).hex(),
+                         trusted_height=root_height), *events]
+
+    def process_top_up(self, sender: Address, chain_id: str, amount: Amount) -> list[Event]:
+        """Move amount from sender into chain_id's reserve; a reserve back at the minimum resumes it."""
+        corr = self.require_correspondent(chain_id)
+        events = self.bank.process_send(sender, Address(self.chain_id, keys.compute_correspondent_account(chain_id)), amount)
+        reserve = self.get_reserve(chain_id)
+        events.append(Event.of("top_up", chain=chain_id, amount=amount, reserve=reserve))
+        events.extend(self._after_reserve_change(corr, reserve))
+        return events
+
+    def apply_route(self, route: Route) -> list[Event]:
+        self.store.set(keys.route_key(route.chain_id), route.to_proto().SerializeToString())
+        return [Event.of("set_route", chain=route.chain_id, relay_grpc=route.relay_grpc, comet_rpc=route.comet_rpc)]

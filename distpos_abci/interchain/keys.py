@@ -1,0 +1,82 @@
+"""Store layout of the interchain area. The keeper is the only code that touches it.
+
+Chain-ids are [a-z0-9]{1,16}, so "/" separates them from what follows without ambiguity. Sequences are
+u64 big-endian so an outbox or inbox iterates in sequence order.
+"""
+
+import hashlib
+
+from ..types import AccountId
+
+PREFIX = b"interchain/"  # owned by interchain
+ADMIN = b"admin"  # account id 20 allowed to open correspondents and set routes
+CLIENT = b"client/"  # client/<chain> -> distpos.v1.ClientState (light client of that chain)
+CONSENSUS = b"cons/"  # cons/<chain>/<height u64> -> distpos.v1.ConsensusState (verified app hash and time)
+CORRESPONDENT = b"corr/"  # corr/<chain> -> distpos.v1.Correspondent
+ROUTE = b"route/"  # route/<chain> -> distpos.v1.Route
+NEXT_SEQUENCE = b"seq/"  # seq/<destination> -> u64 next outgoing sequence; absent = 1
+OUTBOX = b"out/"  # out/<destination>/<seq u64> -> exact bytes of the distpos.v1.Packet (the commitment)
+INBOX = b"in/"  # in/<source>/<seq u64> -> distpos.v1.Ack bytes: receipt and acknowledgement in one
+
+# Module accounts (bank balances): packets in flight, and each remote chain's reserve here.
+ESCROW = AccountId(hashlib.sha256(b"interchain/escrow").digest()[:20])
+
+
+def compute_correspondent_account(chain_id: str) -> AccountId:
+    """The account holding chain_id's reserve on this chain."""
+    return AccountId(hashlib.sha256(b"interchain/correspondent/" + chain_id.encode()).digest()[:20])
+
+
+def _seq(sequence: int) -> bytes:
+    if not 0 <= sequence < 2**64:
+        from ..errors import InvalidInterchainMsgError
+
+        raise InvalidInterchainMsgError(f"sequence or height {sequence} is outside 0..2^64-1")
+    return sequence.to_bytes(8, "big")
+
+
+def client_key(chain_id: str) -> bytes:
+    return CLIENT + chain_id.encode()
+
+
+def consensus_key(chain_id: str, height: int) -> bytes:
+    return CONSENSUS + chain_id.encode() + b"/" + _seq(height)
+
+
+def correspondent_key(chain_id: str) -> bytes:
+    return CORRESPONDENT + chain_id.encode()
+
+
+def route_key(chain_id: str) -> bytes:
+    return ROUTE + chain_id.encode()
+
+
+def next_sequence_key(destination: str) -> bytes:
+    return NEXT_SEQUENCE + destination.encode()
+
+
+def outbox_prefix(destination: str) -> bytes:
+    return OUTBOX + destination.encode() + b"/"
+
+
+def outbox_key(destination: str, sequence: int) -> bytes:
+    return outbox_prefix(destination) + _seq(sequence)
+
+
+def inbox_key(source: str, sequence: int) -> bytes:
+    return INBOX + source.encode() + b"/" + _seq(sequence)
+
+
+def full_outbox_key(destination: str, sequence: int) -> bytes:
+    """State key of a packet commitment on its source chain (proven to the destination)."""
+    return PREFIX + outbox_key(destination, sequence)
+
+
+def full_inbox_key(source: str, sequence: int) -> bytes:
+    """State key of a receipt/ack on the destination chain (proven back to the source)."""
+    return PREFIX + inbox_key(source, sequence)
+
+
+def full_next_sequence_key(destination: str) -> bytes:
+    """State key of the next outgoing sequence (read by the relay)."""
+    return PREFIX + next_sequence_key(destination)

@@ -1,0 +1,151 @@
+"""interchain as an app module: genesis correspondents and routes, the interchain messages, and the
+outbound hook that turns a bank MsgSend to a foreign address into a packet."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..address import Address, parse_address
+from ..bank.keeper import BankKeeper
+from ..bank.msgs import MsgSend
+from ..errors import DistposError, GenesisError
+from ..events import Event
+from ..genesis import parse_amount
+from ..module import GenesisContext, Module, TxContext, ValidatorUpdate
+from ..store.kv import KVStore
+from ..types import ChainId
+from . import keys
+from .keeper import InterchainKeeper
+from .msgs import (
+    MsgAcknowledge,
+    MsgOpenCorrespondent,
+    MsgRecvPackets,
+    MsgSetRoute,
+    MsgTimeout,
+    MsgTopUp,
+    MsgTransfer,
+    MsgUpdateClient,
+    decode_acknowledge,
+    decode_open_correspondent,
+    decode_recv_packets,
+    decode_set_route,
+    decode_timeout,
+    decode_top_up,
+    decode_transfer,
+    decode_update_client,
+    parse_validators_json,
+    validate_limits,
+    validate_route,
+    validate_trust_root,
+)
+from .records import Limits, Route
+
+GENESIS_KEYS = {"admin", "correspondents", "routes"}
+CORRESPONDENT_KEYS = {"chain_id", "limits", "trust_root", "trusting_period_ns", "reserve"}
+
+
+def _limits_json(data: object, what: str) -> Limits:
+    if not isinstance(data, dict):
+        raise GenesisError(f"{what} must be an object")
+    unknown = sorted(set(data) - set(Limits.__dataclass_fields__))
+    if unknown:
+        raise GenesisError(f"{what}: unknown keys {', '.join(unknown)}")
+    try:
+        return validate_limits(Limits(**{k: int(v) for k, v in data.items()}))
+    except (TypeError, ValueError, DistposError) as exc:
+        raise GenesisError(f"{what}: {getattr(exc, 'message', exc)}") from None
+
+
+class InterchainModule(Module):
+    """Cross-chain transfers through correspondent accounts, verified by on-chain light clients."""
+
+    name = "interchain"
+    decoders = {
+        "transfer": decode_transfer,
+        "update_client": decode_update_client,
+        "recv_packets": decode_recv_packets,
+        "acknowledge": decode_acknowledge,
+        "timeout": decode_timeout,
+        "open_correspondent": decode_open_correspondent,
+        "top_up": decode_top_up,
+        "set_route": decode_set_route,
+    }
+    msg_types = (MsgTransfer, MsgUpdateClient, MsgRecvPackets, MsgAcknowledge, MsgTimeout, MsgOpenCorrespondent,
+                 MsgTopUp, MsgSetRoute)
+
+    def init_genesis(self, store: KVStore, section: Any, ctx: GenesisContext) -> list[ValidatorUpdate]:
+        """Admin, correspondents (light-client trust roots, limits, minted reserves) and routes."""
+        section = section or {}
+        if not isinstance(section, dict) or set(section) - GENESIS_KEYS:
+            raise GenesisError(f"interchain must be an object with keys {sorted(GENESIS_KEYS)}")
+        keeper = InterchainKeeper(store, ctx.chain_id)
+        try:
+            if section.get("admin"):
+                admin = parse_address(section["admin"])
+                if admin.chain_id != ctx.chain_id:
+                    raise GenesisError(f"interchain.admin {admin} is not on chain {ctx.chain_id}")
+                keeper.apply_admin(admin.account)
+            for i, c in enumerate(section.get("correspondents") or []):
+                what = f"interchain.correspondents[{i}]"
+                if not isinstance(c, dict) or set(c) - CORRESPONDENT_KEYS:
+                    raise GenesisError(f"{what} must be an object with keys {sorted(CORRESPONDENT_KEYS)}")
+                root = c.get("trust_root") or {}
+                period = int(c.get("trusting_period_ns", 0))
+                vals = validate_trust_root(parse_validators_json(root.get("validators"), f"{what}.trust_root"), period)
+                chain = str(c.get("chain_id", ""))
+                reserve = parse_amount(c.get("reserve", "0"), f"{what}.reserve")
+                if reserve:
+                    BankKeeper(store).process_mint(keys.compute_correspondent_account(chain), reserve)
+                keeper.process_open_correspondent(chain, _limits_json(c.get("limits") or {}, f"{what}.limits"),
+                                                  int(root.get("height", 0)), int(root.get("time_ns", 0)), vals, period)
+            for i, r in enumerate(section.get("routes") or []):
+                if not isinstance(r, dict):
+                    raise GenesisError(f"interchain.routes[{i}] must be an object")
+                keeper.apply_route(validate_route(Route(ChainId(str(r.get("chain_id", ""))), str(r.get("relay_grpc", "")),
+                                                        str(r.get("comet_rpc", "")))))
+        except GenesisError:
+            raise
+        except (DistposError, TypeError, ValueError) as exc:
+            raise GenesisError(f"interchain: {getattr(exc, 'message', exc)}") from None
+        return []
+
+    def process_outbound(self, store: KVStore, ctx: TxContext, msg: MsgSend) -> list[Event]:
+        """bank's hook for a MsgSend to another chain: a packet with the correspondent's default timeout."""
+        return InterchainKeeper(store, ctx.chain_id).process_send(msg.sender, msg.recipient, msg.amount, 0, 0, ctx.time_ns)
+
+    def deliver(self, store: KVStore, ctx: TxContext, msg: Any) -> list[Event]:
+        """Execute an interchain message; a client update carried by a relay message is applied first."""
+        keeper = InterchainKeeper(store, ctx.chain_id)
+        if isinstance(msg, MsgTransfer):
+            return keeper.process_send(msg.sender, msg.recipient, msg.amount, msg.timeout_height, msg.timeout_time_ns,
+                                       ctx.time_ns)
+        if isinstance(msg, MsgUpdateClient):
+            return keeper.process_update_client(msg.chain_id, msg.update, ctx.time_ns)
+        if isinstance(msg, MsgRecvPackets):
+            events = self._update(keeper, msg.source, msg.update, ctx)
+            for p in msg.packets:
+                events.extend(keeper.process_recv(msg.source, msg.proof_height, p.raw, p.proof, ctx.height, ctx.time_ns))
+            return events
+        if isinstance(msg, MsgAcknowledge):
+            events = self._update(keeper, msg.destination, msg.update, ctx)
+            for a in msg.acks:
+                events.extend(keeper.process_acknowledge(msg.destination, msg.proof_height, a.raw_packet, a.raw_ack,
+                                                         a.proof))
+            return events
+        if isinstance(msg, MsgTimeout):
+            events = self._update(keeper, msg.destination, msg.update, ctx)
+            return events + keeper.process_timeout(msg.destination, msg.proof_height, msg.raw_packet, msg.proof)
+        if isinstance(msg, MsgOpenCorrespondent):
+            keeper.validate_admin(msg.authority.account)
+            return keeper.process_open_correspondent(msg.chain_id, msg.limits, msg.root_height, msg.root_time_ns,
+                                                     msg.root_validators, msg.trusting_period_ns)
+        if isinstance(msg, MsgTopUp):
+            return keeper.process_top_up(msg.sender, msg.chain_id, msg.amount)
+        if isinstance(msg, MsgSetRoute):
+            keeper.validate_admin(msg.authority.account)
+            return keeper.apply_route(msg.route)
+        raise NotImplementedError(type(msg).__name__)
+
+    @staticmethod
+    def _update(keeper: InterchainKeeper, chain: str, update, ctx: TxContext) -> list[Event]:
+        return [] if update is None else keeper.process_update_client(chain, update, ctx.time_ns)

@@ -1,0 +1,274 @@
+"""interchain messages: TxBody fields transfer (40), update_client (41), recv_packets (42), acknowledge (43),
+timeout (44), open_correspondent (45), top_up (46), set_route (47).
+
+Relayer messages (update, recv, acknowledge, timeout) may be signed by anyone: the proofs carry the trust.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass
+
+from ..address import Address, parse_address, validate_chain_id
+from ..crypto import KeyPair
+from ..errors import InvalidAddressError, InvalidAmountError, InvalidInterchainMsgError, SignerMismatchError, DistposError
+from ..gen.distpos.v1 import interchain_pb2, tx_pb2
+from ..lightclient.types import LightBlock, Validator, ValidatorSet, light_block_from_proto, validator_set_from_proto
+from ..store.merkle import MerkleProof
+from ..tx import build_tx
+from ..types import MAX_AMOUNT, AccountId, Amount, ChainId
+from .records import Limits, Route
+
+MAX_PACKETS_PER_MSG = 16
+MAX_ENDPOINT = 200
+
+
+def _chain(text: str, what: str) -> ChainId:
+    try:
+        return validate_chain_id(text)
+    except InvalidAddressError as exc:
+        raise InvalidInterchainMsgError(f"{what}: {exc.message}") from None
+
+
+def _address(text: str, what: str) -> Address:
+    try:
+        return parse_address(text)
+    except InvalidAddressError as exc:
+        raise InvalidAddressError(f"{what}: {exc.message}") from None
+
+
+def _amount(value: int, what: str) -> Amount:
+    if not 0 < value <= MAX_AMOUNT:
+        raise InvalidAmountError(f"{what}: amount must be a positive integer")
+    return Amount(value)
+
+
+def _signer_is(addr: Address, chain_id: str, signer: AccountId, what: str) -> None:
+    if addr.chain_id != chain_id or addr.account != signer:
+        raise SignerMismatchError(f"{what}: {addr} is not the signer's account on {chain_id}")
+
+
+def _update(m, has: bool) -> LightBlock | None:
+    if not has:
+        return None
+    try:
+        lb = light_block_from_proto(m)
+    except (ValueError, TypeError) as exc:
+        raise InvalidInterchainMsgError(f"malformed client update: {exc}") from None
+    if lb.height <= 0:
+        raise InvalidInterchainMsgError(f"client update header height {lb.height} must be positive")
+    return lb
+
+
+@dataclass(frozen=True, slots=True)
+class MsgTransfer:
+    """Send amount to an address on another chain, with an explicit timeout on the destination."""
+
+    sender: Address
+    recipient: Address
+    amount: Amount
+    timeout_height: int
+    timeout_time_ns: int
+
+    def validate_basic(self, chain_id: str, signer: AccountId) -> None:
+        _signer_is(self.sender, chain_id, signer, "transfer")
+        if self.recipient.chain_id == chain_id:
+            raise InvalidInterchainMsgError("transfer: recipient is on this chain; use send")
+
+
+@dataclass(frozen=True, slots=True)
+class MsgUpdateClient:
+    chain_id: ChainId
+    update: LightBlock
+
+    def validate_basic(self, chain_id: str, signer: AccountId) -> None:
+        """Anyone may relay a header."""
+
+
+@dataclass(frozen=True, slots=True)
+class ProvenPacket:
+    raw: bytes
+    proof: MerkleProof
+
+
+@dataclass(frozen=True, slots=True)
+class MsgRecvPackets:
+    source: ChainId
+    update: LightBlock | None
+    proof_height: int
+    packets: tuple[ProvenPacket, ...]
+
+    def validate_basic(self, chain_id: str, signer: AccountId) -> None:
+        """Anyone may relay packets."""
+
+
+@dataclass(frozen=True, slots=True)
+class ProvenAck:
+    raw_packet: bytes
+    raw_ack: bytes
+    proof: MerkleProof
+
+
+@dataclass(frozen=True, slots=True)
+class MsgAcknowledge:
+    destination: ChainId
+    update: LightBlock | None
+    proof_height: int
+    acks: tuple[ProvenAck, ...]
+
+    def validate_basic(self, chain_id: str, signer: AccountId) -> None:
+        """Anyone may relay acks."""
+
+
+@dataclass(frozen=True, slots=True)
+class MsgTimeout:
+    destination: ChainId
+    update: LightBlock | None
+    proof_height: int
+    raw_packet: bytes
+    proof: MerkleProof
+
+    def validate_basic(self, chain_id: str, signer: AccountId) -> None:
+        """Anyone may relay a timeout proof."""
+
+
+@dataclass(frozen=True, slots=True)
+class MsgOpenCorrespondent:
+    authority: Address
+    chain_id: ChainId
+    limits: Limits
+    root_height: int
+    root_time_ns: int
+    root_validators: ValidatorSet
+    trusting_period_ns: int
+
+    def validate_basic(self, chain_id: str, signer: AccountId) -> None:
+        _signer_is(self.authority, chain_id, signer, "open-correspondent")
+
+
+@dataclass(frozen=True, slots=True)
+class MsgTopUp:
+    sender: Address
+    chain_id: ChainId
+    amount: Amount
+
+    def validate_basic(self, chain_id: str, signer: AccountId) -> None:
+        _signer_is(self.sender, chain_id, signer, "top-up")
+
+
+@dataclass(frozen=True, slots=True)
+class MsgSetRoute:
+    authority: Address
+    route: Route
+
+    def validate_basic(self, chain_id: str, signer: AccountId) -> None:
+        _signer_is(self.authority, chain_id, signer, "set-route")
+
+
+# ---- decoders -------------------------------------------------------------------------------------------
+
+def decode_transfer(m: interchain_pb2.MsgTransfer) -> MsgTransfer:
+    return MsgTransfer(_address(m.from_address, "transfer"), _address(m.to_address, "transfer"),
+                       _amount(m.amount, "transfer"), m.timeout_height, m.timeout_time_ns)
+
+
+def _proof_height(h: int) -> int:
+    if h <= 0:
+        raise InvalidInterchainMsgError("proof_height must be positive")
+    return h
+
+
+def decode_update_client(m: interchain_pb2.MsgUpdateClient) -> MsgUpdateClient:
+    update = _update(m.update, m.HasField("update"))
+    if update is None:
+        raise InvalidInterchainMsgError("update-client carries no update")
+    return MsgUpdateClient(_chain(m.chain_id, "update-client"), update)
+
+
+def decode_recv_packets(m: interchain_pb2.MsgRecvPackets) -> MsgRecvPackets:
+    if not 0 < len(m.packets) <= MAX_PACKETS_PER_MSG:
+        raise InvalidInterchainMsgError(f"recv-packets carries 1 to {MAX_PACKETS_PER_MSG} packets")
+    return MsgRecvPackets(
+        _chain(m.source_chain, "recv-packets"), _update(m.update, m.HasField("update")), _proof_height(m.proof_height),
+        tuple(ProvenPacket(bytes(p.packet), MerkleProof.from_proto(p.proof)) for p in m.packets),
+    )
+
+
+def decode_acknowledge(m: interchain_pb2.MsgAcknowledge) -> MsgAcknowledge:
+    if not 0 < len(m.acks) <= MAX_PACKETS_PER_MSG:
+        raise InvalidInterchainMsgError(f"acknowledge carries 1 to {MAX_PACKETS_PER_MSG} acks")
+    return MsgAcknowledge(
+        _chain(m.destination_chain, "acknowledge"), _update(m.update, m.HasField("update")),
+        _proof_height(m.proof_height),
+        tuple(ProvenAck(bytes(a.packet), bytes(a.ack), MerkleProof.from_proto(a.proof)) for a in m.acks),
+    )
+
+
+def decode_timeout(m: interchain_pb2.MsgTimeout) -> MsgTimeout:
+    return MsgTimeout(_chain(m.destination_chain, "timeout"), _update(m.update, m.HasField("update")),
+                      _proof_height(m.proof_height), bytes(m.packet), MerkleProof.from_proto(m.proof))
+
+
+def validate_limits(limits: Limits) -> Limits:
+    """Raise unless the limits are consistent."""
+    if limits.rate_limit and limits.rate_window_blocks <= 0:
+        raise InvalidInterchainMsgError("a rate limit needs rate_window_blocks > 0")
+    if limits.max_failure_pct > 100 or limits.default_timeout_ns <= 0:
+        raise InvalidInterchainMsgError("max_failure_pct must be 0-100 and default_timeout_ns positive")
+    return limits
+
+
+def validate_trust_root(vals: ValidatorSet, trusting_period_ns: int) -> ValidatorSet:
+    if not vals.validators or any(len(v.pub_key) != 32 or v.power <= 0 for v in vals.validators):
+        raise InvalidInterchainMsgError("trust root needs validators with 32-byte ed25519 keys and positive power")
+    if trusting_period_ns <= 0:
+        raise InvalidInterchainMsgError("trusting_period_ns must be positive")
+    return vals
+
+
+def decode_open_correspondent(m: interchain_pb2.MsgOpenCorrespondent) -> MsgOpenCorrespondent:
+    vals = validate_trust_root(validator_set_from_proto(m.trust_root.next_validator_set), m.trusting_period_ns)
+    return MsgOpenCorrespondent(
+        _address(m.authority, "open-correspondent"), _chain(m.chain_id, "open-correspondent"),
+        validate_limits(Limits.from_proto(m.limits)), m.trust_root.height, m.trust_root.time_ns, vals,
+        m.trusting_period_ns,
+    )
+
+
+def decode_top_up(m: interchain_pb2.MsgTopUp) -> MsgTopUp:
+    return MsgTopUp(_address(m.from_address, "top-up"), _chain(m.chain_id, "top-up"), _amount(m.amount, "top-up"))
+
+
+def validate_route(route: Route) -> Route:
+    _chain(route.chain_id, "route")
+    for ep in (route.relay_grpc, route.comet_rpc):
+        if not ep or len(ep) > MAX_ENDPOINT or any(c.isspace() for c in ep):
+            raise InvalidInterchainMsgError(f"route endpoint {ep!r} must be a non-empty address without spaces")
+    return route
+
+
+def decode_set_route(m: interchain_pb2.MsgSetRoute) -> MsgSetRoute:
+    return MsgSetRoute(_address(m.authority, "set-route"),
+                       validate_route(Route(ChainId(m.route.chain_id), m.route.relay_grpc, m.route.comet_rpc)))
+
+
+def parse_validators_json(entries: object, what: str) -> ValidatorSet:
+    """A validator set from [{"pub_key": base64, "power": n}] in CometBFT's set order (power desc, address asc)."""
+    if not isinstance(entries, list):
+        raise InvalidInterchainMsgError(f"{what} must be a list")
+    vals = []
+    try:
+        for e in entries:
+            vals.append(Validator(base64.b64decode(e["pub_key"], validate=True), int(e["power"])))
+    except (KeyError, TypeError, ValueError, binascii.Error) as exc:
+        raise InvalidInterchainMsgError(f"{what}: {exc!r}") from None
+    vals.sort(key=lambda v: (-v.power, v.address))
+    return ValidatorSet(tuple(vals))
+
+
+# ---- builders (CLI, relay, tests) ---------------------------------------------------------------------------
+
+def build_interchain_tx(key: KeyPair, chain_id: str, nonce: int, field: str, msg, memo: str = "") -> bytes:
+    """Encode and sign a transaction carrying an interchain message in TxBody field `field`."""
+    return build_tx(key, chain_id, nonce, field, msg, memo)

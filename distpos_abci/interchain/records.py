@@ -1,0 +1,172 @@
+"""Interchain records as frozen dataclasses; protobuf stays here, converted once each way."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from google.protobuf.message import DecodeError
+
+from ..address import Address, parse_address
+from ..errors import InvalidAddressError, InvalidPacketError
+from ..gen.distpos.v1 import interchain_pb2
+from ..lightclient.types import ClientState, ConsensusState, validator_set_from_proto, validator_set_to_proto
+from ..types import MAX_AMOUNT, Amount, ChainId, Height
+
+Sequence = int
+
+
+@dataclass(frozen=True, slots=True)
+class Packet:
+    """A transfer in flight from source_chain to destination_chain."""
+
+    sequence: Sequence
+    source_chain: ChainId
+    destination_chain: ChainId
+    sender: Address
+    recipient: Address
+    amount: Amount
+    timeout_height: Height
+    timeout_time_ns: int
+
+    def encode(self) -> bytes:
+        """The bytes committed in the outbox."""
+        return interchain_pb2.Packet(
+            sequence=self.sequence, source_chain=self.source_chain, destination_chain=self.destination_chain,
+            sender=str(self.sender), recipient=str(self.recipient), amount=self.amount,
+            timeout_height=self.timeout_height, timeout_time_ns=self.timeout_time_ns,
+        ).SerializeToString()
+
+
+def decode_packet(raw: bytes) -> Packet:
+    """A packet from its committed bytes; raise InvalidPacketError when malformed."""
+    try:
+        m = interchain_pb2.Packet.FromString(raw)
+        sender, recipient = parse_address(m.sender), parse_address(m.recipient)
+    except DecodeError as exc:
+        raise InvalidPacketError(f"cannot decode packet: {exc}") from None
+    except InvalidAddressError as exc:
+        raise InvalidPacketError(f"packet: {exc.message}") from None
+    if m.sequence < 1 or not 0 < m.amount <= MAX_AMOUNT:
+        raise InvalidPacketError("packet needs a sequence >= 1 and a positive amount")
+    if sender.chain_id != m.source_chain or recipient.chain_id != m.destination_chain:
+        raise InvalidPacketError("packet sender/recipient chains do not match its source/destination")
+    if m.source_chain == m.destination_chain:
+        raise InvalidPacketError("packet source and destination are the same chain")
+    return Packet(m.sequence, ChainId(m.source_chain), ChainId(m.destination_chain), sender, recipient,
+                  Amount(m.amount), Height(m.timeout_height), m.timeout_time_ns)
+
+
+@dataclass(frozen=True, slots=True)
+class Ack:
+    """The destination's answer: success, or the code and reason of the refusal."""
+
+    success: bool
+    error_code: int = 0
+    error: str = ""
+
+    def encode(self) -> bytes:
+        return interchain_pb2.Ack(success=self.success, error_code=self.error_code, error=self.error).SerializeToString()
+
+
+def decode_ack(raw: bytes) -> Ack:
+    try:
+        m = interchain_pb2.Ack.FromString(raw)
+    except DecodeError as exc:
+        raise InvalidPacketError(f"cannot decode ack: {exc}") from None
+    return Ack(m.success, m.error_code, m.error)
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """A correspondent's limits (see README: correspondent rules)."""
+
+    min_balance: Amount = Amount(0)
+    settle_threshold: Amount = Amount(0)
+    per_packet_max: Amount = Amount(0)
+    rate_limit: Amount = Amount(0)
+    rate_window_blocks: int = 0
+    max_failure_pct: int = 0
+    default_timeout_ns: int = 600 * 1_000_000_000
+
+    def to_proto(self, dst: interchain_pb2.CorrespondentLimits) -> None:
+        dst.SetInParent()
+        for f in self.__dataclass_fields__:
+            setattr(dst, f, getattr(self, f))
+
+    @classmethod
+    def from_proto(cls, m: interchain_pb2.CorrespondentLimits) -> "Limits":
+        return cls(**{f: getattr(m, f) for f in cls.__dataclass_fields__})
+
+
+@dataclass(frozen=True, slots=True)
+class Correspondent:
+    """A remote chain's correspondent account here: limits, suspension, rate window and counters."""
+
+    chain_id: ChainId
+    limits: Limits
+    suspended: bool = False
+    window_start: Height = Height(0)
+    window_used: Amount = Amount(0)
+    received_ok: int = 0
+    received_failed: int = 0
+    sent: int = 0
+
+    def encode(self) -> bytes:
+        m = interchain_pb2.Correspondent(
+            chain_id=self.chain_id, suspended=self.suspended, window_start=self.window_start,
+            window_used=self.window_used, received_ok=self.received_ok, received_failed=self.received_failed,
+            sent=self.sent,
+        )
+        self.limits.to_proto(m.limits)
+        return m.SerializeToString()
+
+    def to_proto(self) -> interchain_pb2.Correspondent:
+        return interchain_pb2.Correspondent.FromString(self.encode())
+
+    def evolve(self, **changes) -> "Correspondent":
+        return replace(self, **changes)
+
+
+def decode_correspondent(raw: bytes) -> Correspondent:
+    m = interchain_pb2.Correspondent.FromString(raw)
+    return Correspondent(ChainId(m.chain_id), Limits.from_proto(m.limits), m.suspended, Height(m.window_start),
+                         Amount(m.window_used), m.received_ok, m.received_failed, m.sent)
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """Where a chain's relay (gRPC) and CometBFT RPC are reached."""
+
+    chain_id: ChainId
+    relay_grpc: str
+    comet_rpc: str
+
+    def to_proto(self) -> interchain_pb2.Route:
+        return interchain_pb2.Route(chain_id=self.chain_id, relay_grpc=self.relay_grpc, comet_rpc=self.comet_rpc)
+
+
+def decode_route(raw: bytes) -> Route:
+    m = interchain_pb2.Route.FromString(raw)
+    return Route(ChainId(m.chain_id), m.relay_grpc, m.comet_rpc)
+
+
+def encode_client_state(c: ClientState) -> bytes:
+    m = interchain_pb2.ClientState(chain_id=c.chain_id, latest_height=c.latest_height,
+                                   latest_time_ns=c.latest_time_ns, trusting_period_ns=c.trusting_period_ns)
+    validator_set_to_proto(c.next_validator_set, m.next_validator_set)
+    return m.SerializeToString()
+
+
+def decode_client_state(raw: bytes) -> ClientState:
+    m = interchain_pb2.ClientState.FromString(raw)
+    return ClientState(m.chain_id, m.latest_height, m.latest_time_ns, m.trusting_period_ns,
+                       validator_set_from_proto(m.next_validator_set))
+
+
+def encode_consensus_state(c: ConsensusState) -> bytes:
+    return interchain_pb2.ConsensusState(app_hash=c.app_hash, time_ns=c.time_ns).SerializeToString()
+
+
+def decode_consensus_state(raw: bytes) -> ConsensusState:
+    m = interchain_pb2.ConsensusState.FromString(raw)
+    return ConsensusState(bytes(m.app_hash), m.time_ns)

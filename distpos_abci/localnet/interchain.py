@@ -1,0 +1,206 @@
+"""Interchain wiring of a multi-chain localnet: correspondents, routes and light-client trust roots in every
+chain's genesis, and one relay process per chain.
+
+Trust roots come from the genesis of each remote chain: its genesis validators (keys and the voting power the
+staking section gives them) at height 0 and its genesis_time. Every chain's light client of every other chain
+starts from there, so a network is wired before any chain starts; the first update a relay submits is then a
+skipping (non-adjacent) one, verified with the 1/3 trust level against the genesis set. Chains must be started
+within the trusting period (14 days) of their generation.
+
+Each relay lives in `<run_dir>/<chain-id>/relay/` (relay.toml, relay.key, relay.db/, relay.log, relay.pid).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import pathlib
+import signal
+import subprocess
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from ..address import Address
+from ..crypto import KeyPair
+from ..lightclient.rpc_json import parse_rfc3339_ns
+from .errors import LocalnetError
+from .plan import LOCALHOST, Network, PortAllocator
+
+# Limits of every correspondent account in a localnet (see distpos_abci/interchain/README.md).
+LOCALNET_LIMITS = {
+    "min_balance": 1_000,
+    "settle_threshold": 1_000_000,
+    "per_packet_max": 500_000_000,
+    "rate_limit": 0,
+    "rate_window_blocks": 0,
+    "max_failure_pct": 0,
+    "default_timeout_ns": 600 * 1_000_000_000,
+}
+LOCALNET_RESERVE = 100_000_000
+TRUSTING_PERIOD_NS = 14 * 86_400 * 1_000_000_000
+RELAY_NODE_SLOT = 9  # relays take the ports of node slot 9 of their chain (the fixed scheme has 10 slots)
+
+
+@dataclass(frozen=True)
+class Relay:
+    """One chain's relay process."""
+
+    chain_id: str
+    home: str
+    grpc_port: int
+    metrics_port: int
+    comet_rpc: str
+
+    @property
+    def grpc_address(self) -> str:
+        return f"{LOCALHOST}:{self.grpc_port}"
+
+    def path(self, name: str) -> pathlib.Path:
+        return pathlib.Path(self.home, name)
+
+    @property
+    def config_file(self) -> pathlib.Path:
+        return self.path("relay.toml")
+
+    @property
+    def pid_file(self) -> pathlib.Path:
+        return self.path("relay.pid")
+
+    @property
+    def log_file(self) -> pathlib.Path:
+        return self.path("relay.log")
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = asdict(self)
+        data.update(grpc_address=self.grpc_address, metrics_url=f"http://{LOCALHOST}:{self.metrics_port}/metrics",
+                    config_file=str(self.config_file), pid_file=str(self.pid_file), log_file=str(self.log_file))
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "Relay":
+        return cls(**{f: data[f] for f in cls.__dataclass_fields__})
+
+
+def compute_trust_root(genesis: dict) -> dict:
+    """A chain's genesis validators (staking powers when the staking section defines them) and genesis time."""
+    staking = (genesis.get("app_state") or {}).get("staking") or {}
+    reduction = int((staking.get("params") or {}).get("power_reduction", 1) or 1)
+    if staking.get("validators"):
+        vals = [{"pub_key": v["consensus_pub_key"], "power": int(v["self_stake"]) // reduction}
+                for v in staking["validators"]]
+    else:
+        vals = [{"pub_key": v["pub_key"]["value"], "power": int(v["power"])} for v in genesis["validators"]]
+    return {"height": 0, "time_ns": parse_rfc3339_ns(genesis["genesis_time"]), "validators": vals}
+
+
+def compute_interchain_genesis(chain_id: str, admin: str, peers: dict[str, tuple[dict, Relay]]) -> dict:
+    """The `interchain` app_state section of chain_id: a correspondent and a route per peer chain."""
+    return {
+        "admin": admin,
+        "correspondents": [
+            {"chain_id": peer, "limits": dict(LOCALNET_LIMITS), "trusting_period_ns": TRUSTING_PERIOD_NS,
+             "reserve": str(LOCALNET_RESERVE), "trust_root": compute_trust_root(genesis)}
+            for peer, (genesis, _) in sorted(peers.items())
+        ],
+        "routes": [{"chain_id": peer, "relay_grpc": relay.grpc_address, "comet_rpc": relay.comet_rpc}
+                   for peer, (_, relay) in sorted(peers.items())],
+    }
+
+
+def compute_relay_toml(relay: Relay, clients: list[str]) -> str:
+    """The documented relay.toml of one relay (keys explained in distpos_abci/relay/README.md)."""
+    return f"""\
+# Relay of chain {relay.chain_id}, written by the localnet tooling. Keys: distpos_abci/relay/README.md.
+chain_id = "{relay.chain_id}"
+comet_rpc = "{relay.comet_rpc}"
+listen = "{relay.grpc_address}"
+metrics = "{LOCALHOST}:{relay.metrics_port}"
+key_file = "relay.key"
+db_dir = "relay.db"
+poll_interval_ms = 300
+settle_interval_ms = 1000
+max_tx_bytes = 8192
+client_refresh_pct = 50
+clients = {json.dumps(clients)}
+policy_file = ""
+log_level = "info"
+"""
+
+
+def add_interchain(net: Network, port_allocator: PortAllocator, admin_key: Any) -> tuple[Relay, ...]:
+    """Write relay homes and the interchain genesis section of every chain; return the relays."""
+    relays = []
+    for i, chain in enumerate(net.chains):
+        ports = port_allocator.ports_for(i, RELAY_NODE_SLOT)
+        home = pathlib.Path(net.run_dir, chain.chain_id, "relay")
+        home.mkdir(parents=True, exist_ok=True)
+        relays.append(Relay(chain.chain_id, str(home), ports.grpc, ports.prometheus, chain.nodes[0].rpc_url))
+    geneses = {c.chain_id: json.loads(c.nodes[0].path("config", "genesis.json").read_text()) for c in net.chains}
+    for chain, relay in zip(net.chains, relays):
+        peers = {r.chain_id: (geneses[r.chain_id], r) for r in relays if r.chain_id != chain.chain_id}
+        genesis = geneses[chain.chain_id]
+        admin = str(Address.from_pub_key(chain.chain_id, admin_key.pub_key))
+        genesis["app_state"]["interchain"] = compute_interchain_genesis(chain.chain_id, admin, peers)
+        text = json.dumps(genesis, indent=2) + "\n"
+        for node in chain.nodes:
+            node.path("config", "genesis.json").write_text(text)
+        relay.path("relay.key").write_text(KeyPair.generate().seed.hex() + "\n")
+        relay.config_file.write_text(compute_relay_toml(relay, sorted(peers)))
+    return tuple(relays)
+
+
+# ---- processes ------------------------------------------------------------------------------------------
+
+def _read_pid(path: pathlib.Path) -> int | None:
+    try:
+        return int(path.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def relay_pid(relay: Relay) -> int | None:
+    """The relay's recorded pid when that process is running (its command line names its config file)."""
+    from .procs import is_pid_running
+
+    pid = _read_pid(relay.pid_file)
+    return pid if pid is not None and is_pid_running(pid, str(relay.config_file)) else None
+
+
+def start_relay(net: Network, relay: Relay) -> int | None:
+    """Start relay unless it runs; return the new pid or None."""
+    from .procs import _children
+
+    if relay_pid(relay) is not None:
+        return None
+    if not net.app_bin:
+        raise LocalnetError("relays need the distpos executable")
+    args = [net.app_bin, "relay", "start", "--config", str(relay.config_file)]
+    with relay.log_file.open("ab") as log:
+        log.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} starting: {' '.join(args)}\n".encode())
+        log.flush()
+        proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, cwd=relay.home,
+                                start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    _children[proc.pid] = proc
+    relay.pid_file.write_text(f"{proc.pid}\n")
+    return proc.pid
+
+
+def stop_relay(relay: Relay, *, force: bool = False, grace: float = 10.0) -> int | None:
+    """Stop relay (SIGTERM, SIGKILL after grace; force: SIGKILL at once); return the pid stopped or None."""
+    from .procs import _signal
+
+    pid = relay_pid(relay)
+    if pid is None:
+        relay.pid_file.unlink(missing_ok=True)
+        return None
+    _signal(pid, signal.SIGKILL if force else signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while relay_pid(relay) is not None:
+        if time.monotonic() > deadline:
+            _signal(pid, signal.SIGKILL)
+            deadline = time.monotonic() + 5
+        time.sleep(0.05)
+    relay.pid_file.unlink(missing_ok=True)
+    return pid

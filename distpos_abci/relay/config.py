@@ -1,0 +1,60 @@
+"""The relay's TOML config file (documented in README.md), read once at start-up."""
+
+from __future__ import annotations
+
+import pathlib
+import tomllib
+from dataclasses import dataclass, field, fields
+
+from ..errors import RelayConfigError
+
+
+@dataclass(frozen=True)
+class RelayConfig:
+    chain_id: str
+    comet_rpc: str
+    listen: str
+    key_file: str
+    db_dir: str
+    metrics: str = ""
+    poll_interval_ms: int = 500
+    settle_interval_ms: int = 2000
+    max_tx_bytes: int = 8192
+    client_refresh_pct: int = 50
+    clients: tuple[str, ...] = field(default_factory=tuple)
+    policy_file: str = ""
+    log_level: str = "info"
+
+    def resolve(self, base: pathlib.Path) -> "RelayConfig":
+        """Paths relative to the config file's directory made absolute."""
+        def rel(p: str) -> str:
+            return str((base / p).resolve()) if p and not pathlib.Path(p).is_absolute() else p
+        return RelayConfig(**{**self.__dict__, "key_file": rel(self.key_file), "db_dir": rel(self.db_dir),
+                              "policy_file": rel(self.policy_file)})
+
+
+def load_config(path: str | pathlib.Path) -> RelayConfig:
+    """The config at path; raise RelayConfigError naming the problem."""
+    p = pathlib.Path(path)
+    try:
+        data = tomllib.loads(p.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise RelayConfigError(f"cannot read relay config {p}: {exc}") from None
+    data = data.get("relay", data)
+    known = {f.name for f in fields(RelayConfig)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise RelayConfigError(f"{p}: unknown keys {', '.join(unknown)}")
+    missing = sorted(f.name for f in fields(RelayConfig) if f.name in
+                     ("chain_id", "comet_rpc", "listen", "key_file", "db_dir") and f.name not in data)
+    if missing:
+        raise RelayConfigError(f"{p}: missing required keys {', '.join(missing)}")
+    if "clients" in data:
+        data["clients"] = tuple(data["clients"])
+    try:
+        cfg = RelayConfig(**data)
+    except TypeError as exc:
+        raise RelayConfigError(f"{p}: {exc}") from None
+    if not 1 <= cfg.client_refresh_pct <= 99 or cfg.poll_interval_ms <= 0 or cfg.max_tx_bytes < 1024:
+        raise RelayConfigError(f"{p}: client_refresh_pct 1-99, poll_interval_ms > 0, max_tx_bytes >= 1024")
+    return cfg.resolve(p.parent)

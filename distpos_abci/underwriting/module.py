@@ -1,0 +1,111 @@
+"""underwriting as an app module: carriers of guaranteed transactions, claims and capacity evidence."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from ..bank import MsgSend
+from ..errors import GenesisError, GuaranteeMismatchError
+from ..events import Event
+from ..module import GenesisContext, Module, TxContext, ValidatorUpdate
+from ..receipts import ReceiptKeeper
+from ..staking import StakingKeeper
+from ..store.kv import CacheKV, KVStore
+from ..tx import SignedTx, compute_tx_hash
+from .keeper import UnderwritingKeeper
+from .msgs import (
+    MsgCapacityEvidence,
+    MsgClaim,
+    MsgUnderwrittenTx,
+    decode_capacity_evidence,
+    decode_claim,
+    decode_underwritten,
+)
+from .params import UnderwritingParams
+
+
+class InnerTxRunner(Protocol):
+    """What underwriting needs from the app: decode and run a transaction carried inside another."""
+
+    def decode_inner_tx(self, raw: bytes) -> SignedTx:
+        """Decode and verify raw (signature, chain); raise a DistposError otherwise."""
+
+    def run_inner_tx(self, store: KVStore, raw: bytes, ctx: TxContext) -> Any:
+        """Run raw like a block transaction in store; returns its TxResult, never raises a DistposError."""
+
+
+class UnderwritingModule(Module):
+    """Guaranteed transactions: release on success, payout on failure or lapse, slashing of over-signing."""
+
+    name = "underwriting"
+    decoders = {
+        "underwritten": decode_underwritten,
+        "claim": decode_claim,
+        "capacity_evidence": decode_capacity_evidence,
+    }
+    msg_types = (MsgUnderwrittenTx, MsgClaim, MsgCapacityEvidence)
+
+    def __init__(self) -> None:
+        self.runner: InnerTxRunner | None = None
+
+    def bind_app(self, runner: InnerTxRunner) -> None:
+        """Installed by the app so carriers can run their inner transaction."""
+        self.runner = runner
+
+    def init_genesis(self, store: KVStore, section: Any, ctx: GenesisContext) -> list[ValidatorUpdate]:
+        """Store params; they must fit in the staking unbonding period."""
+        section = section or {}
+        if not isinstance(section, dict) or sorted(set(section) - {"params"}):
+            raise GenesisError("underwriting must be an object with only `params`")
+        params = UnderwritingParams.from_json(section.get("params"))
+        unbonding = StakingKeeper(store).get_params().unbonding_blocks
+        if params.max_guarantee_blocks + params.claim_window_blocks > unbonding:
+            raise GenesisError(
+                f"underwriting.params: max_guarantee_blocks + claim_window_blocks "
+                f"({params.max_guarantee_blocks + params.claim_window_blocks}) must not exceed "
+                f"staking.params.unbonding_blocks ({unbonding}), or unbonded stake could escape a claim"
+            )
+        UnderwritingKeeper(store, ctx.chain_id).apply_params(params)
+        return []
+
+    def deliver(self, store: KVStore, ctx: TxContext, msg: Any) -> list[Event]:
+        """Execute a carrier, a claim or capacity evidence."""
+        keeper = UnderwritingKeeper(store, ctx.chain_id)
+        if isinstance(msg, MsgUnderwrittenTx):
+            return self._deliver_underwritten(store, keeper, ctx, msg)
+        if isinstance(msg, MsgClaim):
+            return keeper.process_claim(msg.guarantees, ctx.height)
+        if isinstance(msg, MsgCapacityEvidence):
+            return keeper.process_capacity_evidence(msg.guarantees, ctx.height)
+        raise NotImplementedError(type(msg).__name__)
+
+    def _deliver_underwritten(self, store: KVStore, keeper: UnderwritingKeeper, ctx: TxContext,
+                              msg: MsgUnderwrittenTx) -> list[Event]:
+        if self.runner is None:
+            raise RuntimeError("underwriting module not bound to an app")
+        gs = msg.guarantees
+        inner_hash = compute_tx_hash(msg.tx)
+        if gs[0].tx_hash != inner_hash:
+            raise GuaranteeMismatchError("guarantees name another transaction than the one carried")
+        keeper.validate_guarantees(gs)
+        inner = self.runner.decode_inner_tx(msg.tx)
+        send = inner.msg
+        if not isinstance(send, MsgSend):
+            raise GuaranteeMismatchError(f"only a send can be underwritten, not {type(send).__name__}")
+        if send.recipient != gs[0].beneficiary or send.amount != gs[0].total:
+            raise GuaranteeMismatchError(
+                f"guarantees cover {gs[0].total} to {gs[0].beneficiary}; the send pays {send.amount} to {send.recipient}"
+            )
+        keeper.validate_carriable(gs, ctx.height)
+        carried = Event.of("underwritten_tx", tx_hash=inner_hash.hex().upper(), guarantees=len(gs),
+                           amount=gs[0].total)
+        receipt = ReceiptKeeper(store).get(inner_hash)
+        if receipt is not None and receipt.code == 0:
+            # The client also broadcast it on its own and it executed: the promise is kept.
+            return [carried, *keeper.apply_release(gs, ctx.height)]
+        inner_store = CacheKV(store)
+        result = self.runner.run_inner_tx(inner_store, msg.tx, ctx)
+        inner_store.write()  # a failed inner message wrote nothing but (maybe) its nonce, as in a block
+        if result.ok:
+            return [carried, *result.events, *keeper.apply_release(gs, ctx.height)]
+        return [carried, *keeper.apply_payout(gs, ctx.height, f"guaranteed tx failed: {result.log}")]

@@ -1,0 +1,436 @@
+"""The underwriting service a validator node runs next to its app (off chain: wall-clock deadlines are fine here).
+
+A client sends a signed MsgSend transaction. The node checks it against its latest (check) state and, when the
+amount fits its free capacity, signs a Guarantee at once: no consensus round. Free capacity is the bonded stake
+minus the guarantees this node signed or reserved that the chain has not settled yet; every reservation is taken
+synchronously on the event loop before any await, so concurrent requests cannot overcommit the node.
+
+Above its capacity the node co-underwrites: phase 1 reserves shares at other validators (endpoints from their
+on-chain records) within a deadline; only when the shares cover the amount does phase 2 have them sign. Otherwise
+every reservation is released and the client gets InsufficientCapacityError: nothing stays locked anywhere, and no
+signature was handed out for a refused request.
+
+Then the node broadcasts a MsgUnderwrittenTx carrying the client's transaction and the guarantees, signed with
+its consensus key as an ordinary account (sign domain "distpos/tx/v1", distinct from guarantees and votes).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from ..address import Address, parse_address
+from ..auth import AuthKeeper
+from ..bank import BankKeeper, MsgSend
+from ..crypto import KeyPair, verify_signature
+from ..errors import (
+    BadNonceError,
+    DistposError,
+    InsufficientCapacityError,
+    TxRejectedError,
+    UnauthorizedCoordinatorError,
+    UnderwritableTxError,
+    UnderwritingDisabledError,
+    UnknownReservationError,
+    GuaranteeLifetimeError,
+)
+from ..staking import StakingKeeper, ValidatorRecord, compute_consensus_address
+from ..types import Amount, ChainId, Height, TxHash
+from .guarantee import Guarantee, sign_guarantee, verify_guarantee_signature
+from .journal import GuaranteeJournal
+from .keeper import UnderwritingKeeper
+from .msgs import build_underwritten_tx
+
+log = logging.getLogger("distpos.underwriting")
+
+# Unsigned reservations (co-underwriting phase 1) lapse after this many seconds without a confirm.
+RESERVATION_TTL = 10.0
+
+
+class App(Protocol):
+    """What the service reads from the node's app."""
+
+    chain_id: ChainId
+    check: object
+    state: object
+
+    @property
+    def last_height(self) -> Height: ...
+
+    def decode_inner_tx(self, raw: bytes): ...
+
+
+class PeerClient(Protocol):
+    """Calls to other validators' underwriting services."""
+
+    async def reserve(self, endpoint: str, tx: bytes, amount: int, expiry: int, auth: "CoordinatorAuth",
+                      timeout: float) -> int: ...
+
+    async def confirm(self, endpoint: str, tx_hash: bytes, auth: "CoordinatorAuth", timeout: float) -> Guarantee: ...
+
+    async def release(self, endpoint: str, tx_hash: bytes, auth: "CoordinatorAuth", timeout: float) -> None: ...
+
+
+Carrier = Callable[[bytes, list[Guarantee]], Awaitable[None]]
+
+COORDINATION_DOMAIN = b"distpos/co-underwrite/v1\x00"
+RESERVE, CONFIRM, RELEASE = b"R", b"C", b"X"
+
+
+@dataclass(frozen=True)
+class CoordinatorAuth:
+    """Who coordinates a co-underwriting step, and its consensus-key signature over that step."""
+
+    coordinator: str
+    signature: bytes
+
+
+def compute_coordination_sign_bytes(step: bytes, chain_id: str, tx_hash: bytes, amount: int, expiry: int,
+                                    coordinator: str) -> bytes:
+    """What a coordinator signs for Reserve (R, with amount and expiry), Confirm (C) and Release (X, both 0)."""
+    return b"".join((COORDINATION_DOMAIN, step, bytes([len(chain_id)]), chain_id.encode(), tx_hash,
+                     amount.to_bytes(8, "big"), expiry.to_bytes(8, "big", signed=True), coordinator.encode()))
+
+
+@dataclass
+class Reservation:
+    """Capacity this node holds for one transaction: unsigned (phase 1) or signed (a guarantee)."""
+
+    tx_hash: TxHash
+    tx: bytes
+    amount: Amount
+    total: Amount
+    beneficiary: Address
+    expiry_height: Height
+    sender_nonce: tuple[bytes, int]
+    created: float = field(default_factory=time.monotonic)
+    guarantee: Guarantee | None = None
+    coordinator: str = ""  # operator address of the validator this share was reserved for ("" = our own)
+
+
+@dataclass(frozen=True)
+class CapacityView:
+    """This node's stake and commitments."""
+
+    operator: Address | None
+    bonded: int
+    outstanding: int
+    reserved: int
+    free: int
+    height: int
+    guarantees: tuple[Guarantee, ...]
+
+
+def compute_free_capacity(bonded: int, committed: int) -> int:
+    """Capacity left for new guarantees."""
+    return max(0, bonded - committed)
+
+
+class UnderwritingService:
+    """Guarantees, co-underwriting and the local ledger of what this node has promised."""
+
+    def __init__(self, app: App, consensus_key: KeyPair, *, peers: PeerClient | None = None,
+                 carrier: Carrier | None = None, guarantee_blocks: int = 10, co_deadline: float = 2.0,
+                 enabled: bool = True, journal: GuaranteeJournal | None = None) -> None:
+        self.app = app
+        self.key = consensus_key
+        self.cons_address = compute_consensus_address(consensus_key.pub_key)
+        self.peers = peers
+        self.carrier = carrier
+        self.guarantee_blocks = guarantee_blocks
+        self.co_deadline = co_deadline
+        self.enabled = enabled
+        self.reservations: dict[bytes, Reservation] = {}
+        self.journal = journal
+        for g in journal.load() if journal is not None else ():
+            # What this node promised before a restart still binds its stake until the chain settles it.
+            self.reservations[g.tx_hash] = Reservation(g.tx_hash, b"", g.amount, g.total, g.beneficiary,
+                                                       g.expiry_height, (b"", -1), guarantee=g)
+
+    # ---- views
+
+    def _staking(self) -> StakingKeeper:
+        return StakingKeeper(self.app.check, self.app.chain_id)  # type: ignore[arg-type]
+
+    def _validator(self) -> ValidatorRecord:
+        if not self.enabled:
+            raise UnderwritingDisabledError("underwriting is disabled on this node")
+        staking = self._staking()
+        operator = staking.get_operator_by_consensus(self.cons_address)
+        v = staking.get_validator(operator) if operator is not None else None
+        if v is None:
+            raise UnderwritingDisabledError("this node's consensus key is not a registered validator")
+        if v.is_jailed:
+            raise UnderwritingDisabledError(f"validator {v.operator} is jailed")
+        return v
+
+    def _stake(self, v: ValidatorRecord) -> int:
+        """Bonded stake that backs new guarantees: the lower of the committed and the mempool view, so a bond
+        still in the mempool (which may never commit) adds nothing, and a pending unbond already counts."""
+        committed = StakingKeeper(self.app.state, self.app.chain_id).get_validator(v.operator.account)  # type: ignore[arg-type]
+        return min(v.bonded, committed.bonded) if committed is not None else 0
+
+    def _prune(self) -> None:
+        """Forget reservations the chain settled, whose claims closed, or that were never confirmed."""
+        settled = UnderwritingKeeper(self.app.state, self.app.chain_id)  # type: ignore[arg-type]
+        window = settled.get_params().claim_window_blocks
+        height, now = self.app.last_height, time.monotonic()
+        dropped = 0
+        for h, r in list(self.reservations.items()):
+            if r.guarantee is None:
+                done = now - r.created > RESERVATION_TTL
+            else:
+                done = settled.get_settlement(h) is not None or height > r.expiry_height + window
+                dropped += done
+            if done:
+                del self.reservations[h]
+        if dropped and self.journal is not None:
+            self.journal.note_dropped([r.guarantee for r in self.reservations.values() if r.guarantee], dropped)
+
+    def committed(self) -> int:
+        """Sum of outstanding guarantees and reservations."""
+        self._prune()
+        return sum(r.amount for r in self.reservations.values())
+
+    def capacity(self) -> CapacityView:
+        """Bonded stake, what is promised, what is free."""
+        try:
+            v = self._validator()
+            operator, bonded = v.operator, self._stake(v)
+        except UnderwritingDisabledError:
+            operator, bonded = None, 0
+        committed = self.committed()
+        signed = tuple(r.guarantee for r in self.reservations.values() if r.guarantee is not None)
+        reserved = sum(r.amount for r in self.reservations.values() if r.guarantee is None)
+        return CapacityView(operator, bonded, committed - reserved, reserved,
+                            compute_free_capacity(bonded, committed), self.app.last_height, signed)
+
+    # ---- checks
+
+    def validate_client_tx(self, raw: bytes) -> tuple[object, MsgSend]:
+        """The signed transaction must be a local MsgSend that the latest state would accept."""
+        tx = self.app.decode_inner_tx(raw)
+        send = tx.msg
+        if not isinstance(send, MsgSend):
+            raise UnderwritableTxError(f"only a send can be underwritten, not {type(send).__name__}")
+        if send.recipient.chain_id != self.app.chain_id:
+            raise UnderwritableTxError("only a transfer within this chain can be underwritten")
+        expected = AuthKeeper(self.app.check).get_account(tx.signer).nonce  # type: ignore[arg-type]
+        if tx.nonce != expected:
+            raise UnderwritableTxError(f"bad nonce {tx.nonce}: the account's next nonce is {expected}")
+        balance = BankKeeper(self.app.check).get_balance(tx.signer)  # type: ignore[arg-type]
+        if balance < send.amount:
+            raise UnderwritableTxError(f"balance {balance} does not cover {send.amount}")
+        for r in self.reservations.values():
+            if r.sender_nonce == (tx.signer, tx.nonce) and r.tx_hash != tx.hash:
+                raise UnderwritableTxError(
+                    f"another transaction of this account with nonce {tx.nonce} is already guaranteed"
+                )
+        return tx, send
+
+    def _lifetime(self) -> int:
+        max_blocks = UnderwritingKeeper(self.app.check, self.app.chain_id).get_params().max_guarantee_blocks  # type: ignore[arg-type]
+        # Two blocks of slack: co-underwriters may be a block behind when they stamp issued_height.
+        return max(1, min(self.guarantee_blocks, max_blocks - 2))
+
+    def _hold(self, tx, send: MsgSend, amount: int, expiry: int, raw: bytes) -> Reservation:
+        """Take amount of free capacity for tx, synchronously (no await between the check and the write)."""
+        v = self._validator()
+        free = compute_free_capacity(self._stake(v), self.committed())
+        if amount > free:
+            raise InsufficientCapacityError(f"{amount} exceeds this validator's free capacity {free}")
+        r = Reservation(tx.hash, raw, Amount(amount), send.amount, send.recipient, Height(expiry),
+                        (tx.signer, tx.nonce))
+        self.reservations[tx.hash] = r
+        return r
+
+    def _sign(self, r: Reservation) -> Guarantee:
+        v = self._validator()
+        g = Guarantee(r.tx_hash, r.amount, r.total, r.beneficiary, v.operator, self.app.chain_id, r.expiry_height,
+                      Height(max(1, self.app.last_height)))
+        signed = sign_guarantee(self.key, g)
+        if self.journal is not None:
+            self.journal.append(signed)  # durable before anyone sees it
+        r.guarantee = signed
+        return signed
+
+    # ---- the calls
+
+    async def underwrite(self, raw: bytes, co_underwrite: bool = True, carry: bool = True) -> list[Guarantee]:
+        """Guarantee raw: alone if it fits, else with co-underwriters; then carry it to the chain."""
+        tx, send = self.validate_client_tx(raw)
+        existing = self.reservations.get(tx.hash)
+        if existing is not None and existing.guarantee is not None and existing.amount == send.amount:
+            return [existing.guarantee]  # idempotent retry of a single-underwriter request
+        v = self._validator()
+        expiry = self.app.last_height + self._lifetime()
+        free = compute_free_capacity(self._stake(v), self.committed())
+        if send.amount <= free:
+            guarantees = [self._sign(self._hold(tx, send, send.amount, expiry, raw))]
+        elif not co_underwrite or self.peers is None:
+            raise InsufficientCapacityError(f"amount {send.amount} exceeds this validator's free capacity {free}")
+        else:
+            guarantees = await self._co_underwrite(tx, send, raw, free, expiry)
+        if carry and self.carrier is not None:
+            self.carrier(raw, guarantees)
+        return guarantees
+
+    async def _co_underwrite(self, tx, send: MsgSend, raw: bytes, free: int, expiry: int) -> list[Guarantee]:
+        deadline = time.monotonic() + self.co_deadline
+        own = self._hold(tx, send, free, expiry, raw) if free > 0 else None
+        remaining = send.amount - free
+        granted: list[tuple[ValidatorRecord, int]] = []
+        me = self.cons_address
+        coordinator = str(self._validator().operator)
+
+        def auth(step: bytes, amount: int = 0, exp: int = 0) -> CoordinatorAuth:
+            sb = compute_coordination_sign_bytes(step, self.app.chain_id, tx.hash, amount, exp, coordinator)
+            return CoordinatorAuth(coordinator, self.key.sign(sb))
+
+        try:
+            peers = sorted((p for p in self._staking().get_validators()
+                            if p.endpoint and not p.is_jailed and p.consensus_address != me and p.bonded > 0),
+                           key=lambda p: (-p.bonded, p.operator.account))
+            for peer in peers:
+                left = deadline - time.monotonic()
+                if remaining == 0 or left <= 0:
+                    break
+                try:
+                    ask = min(remaining, peer.bonded)
+                    got = await self.peers.reserve(peer.endpoint, raw, ask, expiry,  # type: ignore[union-attr]
+                                                   auth(RESERVE, ask, expiry), left)
+                except DistposError as exc:
+                    log.info("co-underwriter %s refused: %s", peer.operator, exc.message)
+                    continue
+                if 0 < got <= ask:
+                    granted.append((peer, got))
+                    remaining -= got
+                else:  # a share we did not ask for is not used: let the peer free it
+                    await self._release_peer(peer.endpoint, tx.hash, auth(RELEASE))
+            if remaining > 0:
+                raise InsufficientCapacityError(
+                    f"amount {send.amount} not covered: {free} here and {send.amount - free - remaining} from "
+                    f"{len(granted)} co-underwriter(s) within {self.co_deadline:.1f}s"
+                )
+            shares = []
+            for peer, amount in granted:
+                g = await self.peers.confirm(peer.endpoint, tx.hash, auth(CONFIRM),  # type: ignore[union-attr]
+                                             max(0.1, deadline - time.monotonic()))
+                if (g.underwriter.account != peer.operator.account or g.amount != amount or g.tx_hash != tx.hash
+                        or g.total != send.amount or not verify_guarantee_signature(peer.consensus_pub_key, g)):
+                    raise InsufficientCapacityError(f"co-underwriter {peer.operator} returned an invalid guarantee")
+                shares.append(g)
+            if own is not None:
+                shares.insert(0, self._sign(own))
+            return shares
+        except BaseException:
+            if own is not None:
+                self.reservations.pop(tx.hash, None)
+            await asyncio.gather(*(self._release_peer(p.endpoint, tx.hash, auth(RELEASE)) for p, _ in granted))
+            raise
+
+    async def _release_peer(self, endpoint: str, tx_hash: bytes, auth: CoordinatorAuth) -> None:
+        try:
+            await self.peers.release(endpoint, tx_hash, auth, 2.0)  # type: ignore[union-attr]
+        except DistposError as exc:  # the peer's reservation lapses after RESERVATION_TTL anyway
+            log.warning("release at %s failed: %s", endpoint, exc.message)
+
+    def validate_coordinator(self, step: bytes, tx_hash: bytes, amount: int, expiry: int,
+                             auth: CoordinatorAuth) -> None:
+        """The step must be signed by the consensus key of the registered validator it names."""
+        try:
+            account = parse_address(auth.coordinator).account
+        except DistposError:
+            raise UnauthorizedCoordinatorError(f"coordinator {auth.coordinator!r} is not an address") from None
+        v = self._staking().get_validator(account)
+        sb = compute_coordination_sign_bytes(step, self.app.chain_id, tx_hash, amount, expiry, auth.coordinator)
+        if v is None or not verify_signature(v.consensus_pub_key, sb, auth.signature):
+            raise UnauthorizedCoordinatorError(f"request not signed by validator {auth.coordinator}")
+
+    def reserve(self, raw: bytes, amount: int, expiry: int, auth: CoordinatorAuth) -> int:
+        """Phase 1 for a coordinator: hold up to amount of free capacity; returns what is held."""
+        tx, send = self.validate_client_tx(raw)
+        self.validate_coordinator(RESERVE, tx.hash, amount, expiry, auth)
+        height = self.app.last_height
+        max_blocks = UnderwritingKeeper(self.app.check, self.app.chain_id).get_params().max_guarantee_blocks  # type: ignore[arg-type]
+        if not height < expiry <= height + max_blocks - 1:
+            raise GuaranteeLifetimeError(f"expiry {expiry} must be within {max_blocks - 1} blocks after {height}")
+        if not 0 < amount <= send.amount:
+            raise UnderwritableTxError(f"share {amount} must be positive and at most the amount {send.amount}")
+        existing = self.reservations.get(tx.hash)
+        if existing is not None:
+            return existing.amount
+        free = compute_free_capacity(self._stake(self._validator()), self.committed())
+        share = min(amount, free)
+        if share <= 0:
+            raise InsufficientCapacityError("no free capacity")
+        self._hold(tx, send, share, expiry, raw).coordinator = auth.coordinator
+        log.info("reserved %d of %s for coordinator %s", share, tx.hash.hex()[:12], auth.coordinator)
+        return share
+
+    def _reservation_of(self, tx_hash: bytes, auth: CoordinatorAuth) -> Reservation | None:
+        r = self.reservations.get(tx_hash)
+        if r is not None and r.coordinator != auth.coordinator:
+            raise UnauthorizedCoordinatorError(f"the reservation of {tx_hash.hex()} belongs to another coordinator")
+        return r
+
+    def confirm(self, tx_hash: bytes, auth: CoordinatorAuth) -> Guarantee:
+        """Phase 2: sign the reserved share."""
+        self.validate_coordinator(CONFIRM, tx_hash, 0, 0, auth)
+        self._prune()
+        r = self._reservation_of(tx_hash, auth)
+        if r is None:
+            raise UnknownReservationError(f"no reservation for {tx_hash.hex()} (released or lapsed)")
+        return r.guarantee or self._sign(r)
+
+    def release(self, tx_hash: bytes, auth: CoordinatorAuth) -> bool:
+        """Abort: drop an unsigned reservation (a signed guarantee stays outstanding until the chain settles it)."""
+        self.validate_coordinator(RELEASE, tx_hash, 0, 0, auth)
+        r = self._reservation_of(tx_hash, auth)
+        if r is None or r.guarantee is not None:
+            return False
+        del self.reservations[tx_hash]
+        return True
+
+
+class NodeCarrier:
+    """Broadcasts carriers through the node's own CometBFT RPC, one at a time so nonces stay in order."""
+
+    def __init__(self, app: App, key: KeyPair, broadcast_sync: Callable[[bytes], dict]) -> None:
+        self.app = app
+        self.key = key
+        self.broadcast_sync = broadcast_sync
+        self.account = Address.from_pub_key(app.chain_id or "x", key.pub_key).account
+        self.next_nonce = 0
+        self.lock = asyncio.Lock()
+        self.tasks: set[asyncio.Task] = set()
+
+    def __call__(self, raw: bytes, guarantees: list[Guarantee]) -> None:
+        """Schedule the broadcast; the guarantee is already with the client."""
+        task = asyncio.get_running_loop().create_task(self._submit(raw, guarantees))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _submit(self, raw: bytes, guarantees: list[Guarantee]) -> None:
+        loop = asyncio.get_running_loop()
+        async with self.lock:
+            for attempt in range(3):
+                chain_nonce = AuthKeeper(self.app.check).get_account(self.account).nonce  # type: ignore[arg-type]
+                nonce = max(self.next_nonce, chain_nonce) if attempt == 0 else chain_nonce
+                envelope = build_underwritten_tx(self.key, self.app.chain_id, nonce, raw, guarantees)
+                try:
+                    await loop.run_in_executor(None, self.broadcast_sync, envelope)
+                    self.next_nonce = nonce + 1
+                    return
+                except TxRejectedError as exc:
+                    if exc.remote_code != BadNonceError.code:
+                        log.warning("carrier of %s rejected: %s", guarantees[0].tx_hash.hex()[:12], exc.message)
+                        return
+                except DistposError as exc:
+                    log.warning("carrier of %s not broadcast: %s", guarantees[0].tx_hash.hex()[:12], exc.message)
+                    return
+            log.warning("carrier of %s gave up after nonce conflicts", guarantees[0].tx_hash.hex()[:12])
