@@ -10,7 +10,7 @@ import pathlib
 import platform
 import subprocess
 
-from . import bench_app, bench_localnet, bench_merkle
+from . import bench_app, bench_localnet, bench_merkle, bench_underwriting
 
 RESULTS = pathlib.Path(__file__).with_name("RESULTS.md")
 
@@ -41,6 +41,7 @@ def main() -> None:
     sections: dict[str, object] = {}
     for name, fn in (("merkle trie (in-memory nodes)", bench_merkle.main),
                      ("app in-process (rocksdict on disk)", bench_app.main),
+                     ("underwriting service (in-process and over gRPC)", lambda: bench_underwriting.main([])),
                      ("4-validator localnet, end to end", bench_localnet.main)):
         print(f"== {name}")
         sections[name] = fn()

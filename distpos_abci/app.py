@@ -21,7 +21,7 @@ from .auth.keys import full_account_key
 from .bank import BankKeeper, BankModule
 from .bank.keeper import decode_amount
 from .bank.keys import full_balance_key
-from .errors import DistposError, InvalidAddressError, NotFoundError, UnknownMessageError
+from .errors import DistposError, DuplicateTxError, InvalidAddressError, NotFoundError, UnknownMessageError
 from .events import Event
 from .genesis import parse_genesis
 from .module import BlockInfo, GenesisContext, Module, TxContext, ValidatorUpdate
@@ -254,6 +254,10 @@ class DistposApp:
         module = self.handlers.get(type(tx.msg))
         if module is None:
             raise UnknownMessageError(f"no module handles {type(tx.msg).__name__}")
+        # A receipt means the bytes ran already, or were settled without running (a lapsed guarantee).
+        earlier = ReceiptKeeper(store).get(tx.hash)
+        if earlier is not None:
+            raise DuplicateTxError(f"transaction {tx.hash.hex()} already has a receipt from height {earlier.height}")
         ante = CacheKV(store)
         AuthKeeper(ante).process_nonce(tx.signer, tx.pub_key, tx.nonce)
         ante.write()

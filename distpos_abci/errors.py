@@ -79,6 +79,14 @@ class BadNonceError(DistposError):
     grpc_status = "FAILED_PRECONDITION"
 
 
+class DuplicateTxError(DistposError):
+    """These exact bytes already have a receipt: a transaction runs at most once."""
+
+    codespace = "auth"
+    code = 12
+    grpc_status = "ALREADY_EXISTS"
+
+
 class InsufficientFundsError(DistposError):
     codespace = "bank"
     code = 20
@@ -244,6 +252,12 @@ class GuaranteeMismatchError(UnderwritingError):
 
     code = 85
     grpc_status = "INVALID_ARGUMENT"
+
+
+class LapsedTxError(UnderwritingError):
+    """Receipt code of a guaranteed transaction paid out as not included by expiry: it can never run."""
+
+    code = 95
 
 
 class NotClaimableError(UnderwritingError):

@@ -17,6 +17,7 @@ from ..errors import (
     GuaranteeLifetimeError,
     GuaranteeMismatchError,
     InvalidEvidenceError,
+    LapsedTxError,
     NotClaimableError,
     OverCapacityGuaranteeError,
     ReplayedGuaranteeError,
@@ -24,7 +25,7 @@ from ..errors import (
 )
 from ..events import Event
 from ..gen.distpos.v1 import underwriting_pb2
-from ..receipts import ReceiptKeeper
+from ..receipts import Receipt, ReceiptKeeper
 from ..staking import StakingKeeper
 from ..store.kv import KVReader, KVStore, PrefixStore
 from ..types import Amount, ChainId, Height, TxHash
@@ -94,6 +95,10 @@ def is_overlapping(gs: tuple[Guarantee, ...]) -> bool:
 
 
 # ---- keeper --------------------------------------------------------------------------------------------
+
+
+# Receipt index of a transaction settled by a claim rather than included in a block.
+LAPSED_RECEIPT_INDEX = 0xFFFFFFFF
 
 
 class UnderwritingKeeper:
@@ -181,6 +186,13 @@ class UnderwritingKeeper:
         if not is_claim_open(g, height, params):
             raise ClaimWindowClosedError(
                 f"claims on {g.tx_hash.hex()} closed at height {g.expiry_height + params.claim_window_blocks}"
+            )
+        if receipt is None:
+            # Settle the transaction itself too: its receipt makes the app refuse these bytes forever,
+            # so a client cannot collect the payout and then have the original send execute as well.
+            lapsed = LapsedTxError(f"not included by expiry height {g.expiry_height}; guarantees paid at {height}")
+            ReceiptKeeper(self.root).apply_receipt(
+                g.tx_hash, Receipt(height, LAPSED_RECEIPT_INDEX, lapsed.code, lapsed.codespace, lapsed.log)
             )
         reason = f"failed with code {receipt.code}" if receipt is not None else "not included by expiry"
         return self.apply_payout(gs, height, reason)

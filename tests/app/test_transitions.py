@@ -6,6 +6,7 @@ import pytest
 
 from distpos_abci.errors import (
     BadNonceError,
+    DuplicateTxError,
     NoCorrespondentError,
     InsufficientFundsError,
     InvalidSignatureError,
@@ -98,7 +99,9 @@ def test_failed_message_consumes_nonce_so_it_cannot_be_replayed(funded):
     raw = build_send_tx(key(2), CHAIN, 0, addr(3), 10_000)
     assert funded.block(raw).tx_results[0].code == InsufficientFundsError.code
     assert app.query_account(addr(2)).nonce == 1
-    assert app.check_tx(raw).code == BadNonceError.code
+    assert app.check_tx(raw).code == DuplicateTxError.code
+    # the same transfer signed again (new bytes, same nonce) fails on the nonce
+    assert app.check_tx(build_send_tx(key(2), CHAIN, 0, addr(3), 10_000, memo="again")).code == BadNonceError.code
 
 
 def test_replay_of_included_tx_rejected_and_receipt_keeps_first(funded):
@@ -107,8 +110,9 @@ def test_replay_of_included_tx_rejected_and_receipt_keeps_first(funded):
     funded.block(raw)
     first = app.query_tx(compute_tx_hash(raw)).receipt
     assert first.code == 0
+    assert app.check_tx(raw).code == DuplicateTxError.code
     res = funded.block(raw)
-    assert res.tx_results[0].code == BadNonceError.code
+    assert res.tx_results[0].code == DuplicateTxError.code
     assert app.query_tx(compute_tx_hash(raw)).receipt == first
     assert balances(app, 1, 3) == (990, 10)
 

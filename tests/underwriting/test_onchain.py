@@ -8,6 +8,8 @@ import pytest
 
 from distpos_abci.bank import build_send_tx
 from distpos_abci.errors import (
+    DuplicateTxError,
+    LapsedTxError,
     ClaimWindowClosedError,
     ExpiredGuaranteeError,
     ForgedGuaranteeError,
@@ -162,6 +164,11 @@ def test_claim_after_expiry_pays_once_and_window_closes(chain):
     assert codes(chain.block(build_claim_tx(CARRIER, CHAIN, n + 2, g))) == [ReplayedGuaranteeError.code]
     late = [guarantee(2, raw, 100, addr(4), expiry=3)]  # another underwriter's guarantee of the same tx
     assert codes(chain.block(build_claim_tx(CARRIER, CHAIN, n + 3, late))) == [ReplayedGuaranteeError.code]
+    # The client, paid out already, now broadcasts the original send: its receipt says it lapsed, so it never runs.
+    assert chain.app.check_tx(raw).code == DuplicateTxError.code
+    assert codes(chain.block(raw)) == [DuplicateTxError.code]
+    assert bal(chain, 4) == 100
+    assert chain.app.query_tx(compute_tx_hash(raw)).receipt.code == LapsedTxError.code
 
 
 def test_claim_window_closes(chain):
