@@ -14,9 +14,9 @@ from typing import Any, Protocol
 
 from google.protobuf.message import DecodeError, Message
 
-from .address import compute_account_id
+from .address import Address, compute_account_id
 from .crypto import TX_SIGN_DOMAIN, KeyPair, verify_signature
-from .errors import InvalidSignatureError, MalformedTxError, TxTooLargeError, UnknownMessageError, WrongChainError
+from .errors import InvalidSignatureError, MalformedTxError, SignerMismatchError, TxTooLargeError, UnknownMessageError, WrongChainError
 from .gen.distpos.v1 import tx_pb2
 from .types import AccountId, ChainId, Nonce, TxHash
 
@@ -28,6 +28,12 @@ class Msg(Protocol):
 
     def validate_basic(self, chain_id: str, signer: AccountId) -> None:
         """Raise an InvalidInputError unless the message is consistent for this chain and signer."""
+
+
+def validate_signer(address: Address, chain_id: str, signer: AccountId, what: str) -> None:
+    """Raise SignerMismatchError unless address is the signer's account on this chain."""
+    if address.chain_id != chain_id or address.account != signer:
+        raise SignerMismatchError(f"{what}: {address} is not the signer's account on {chain_id}")
 
 
 MsgDecoders = Mapping[str, Any]  # TxBody oneof field name -> callable(protobuf msg) -> Msg

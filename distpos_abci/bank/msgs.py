@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 from ..address import Address, parse_address
 from ..crypto import KeyPair
-from ..errors import InvalidAddressError, InvalidAmountError, SignerMismatchError
+from ..errors import InvalidAddressError, InvalidAmountError
 from ..gen.distpos.v1 import tx_pb2
-from ..tx import build_tx
+from ..tx import build_tx, validate_signer
 from ..types import AccountId, Amount
 
 
@@ -22,8 +22,7 @@ class MsgSend:
 
     def validate_basic(self, chain_id: str, signer: AccountId) -> None:
         """The sender must be the signer's account on this chain."""
-        if self.sender.chain_id != chain_id or self.sender.account != signer:
-            raise SignerMismatchError(f"send: from address {self.sender} is not the signer's account on {chain_id}")
+        validate_signer(self.sender, chain_id, signer, "send: from address")
 
 
 def decode_send(m: tx_pb2.MsgSend) -> MsgSend:

@@ -12,11 +12,11 @@ from dataclasses import dataclass
 
 from ..address import Address, parse_address, validate_chain_id
 from ..crypto import KeyPair
-from ..errors import InvalidAddressError, InvalidAmountError, InvalidInterchainMsgError, SignerMismatchError, DistposError
+from ..errors import InvalidAddressError, InvalidAmountError, InvalidInterchainMsgError, DistposError
 from ..gen.distpos.v1 import interchain_pb2, tx_pb2
 from ..lightclient.types import LightBlock, Validator, ValidatorSet, light_block_from_proto, validator_set_from_proto
 from ..store.merkle import MerkleProof
-from ..tx import build_tx
+from ..tx import build_tx, validate_signer
 from ..types import MAX_AMOUNT, AccountId, Amount, ChainId
 from .records import Limits, Route
 
@@ -44,11 +44,6 @@ def _amount(value: int, what: str) -> Amount:
     return Amount(value)
 
 
-def _signer_is(addr: Address, chain_id: str, signer: AccountId, what: str) -> None:
-    if addr.chain_id != chain_id or addr.account != signer:
-        raise SignerMismatchError(f"{what}: {addr} is not the signer's account on {chain_id}")
-
-
 def _update(m, has: bool) -> LightBlock | None:
     if not has:
         return None
@@ -72,7 +67,7 @@ class MsgTransfer:
     timeout_time_ns: int
 
     def validate_basic(self, chain_id: str, signer: AccountId) -> None:
-        _signer_is(self.sender, chain_id, signer, "transfer")
+        validate_signer(self.sender, chain_id, signer, "transfer")
         if self.recipient.chain_id == chain_id:
             raise InvalidInterchainMsgError("transfer: recipient is on this chain; use send")
 
@@ -144,7 +139,7 @@ class MsgOpenCorrespondent:
     trusting_period_ns: int
 
     def validate_basic(self, chain_id: str, signer: AccountId) -> None:
-        _signer_is(self.authority, chain_id, signer, "open-correspondent")
+        validate_signer(self.authority, chain_id, signer, "open-correspondent")
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,7 +149,7 @@ class MsgTopUp:
     amount: Amount
 
     def validate_basic(self, chain_id: str, signer: AccountId) -> None:
-        _signer_is(self.sender, chain_id, signer, "top-up")
+        validate_signer(self.sender, chain_id, signer, "top-up")
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,7 +158,7 @@ class MsgSetRoute:
     route: Route
 
     def validate_basic(self, chain_id: str, signer: AccountId) -> None:
-        _signer_is(self.authority, chain_id, signer, "set-route")
+        validate_signer(self.authority, chain_id, signer, "set-route")
 
 
 # ---- decoders -------------------------------------------------------------------------------------------

@@ -7,19 +7,14 @@ from dataclasses import dataclass
 
 from ..address import Address, parse_address
 from ..crypto import KeyPair
-from ..errors import InvalidAddressError, InvalidStakingMsgError, SignerMismatchError
+from ..errors import InvalidAddressError, InvalidStakingMsgError
 from ..gen.distpos.v1 import staking_pb2
-from ..tx import build_tx
+from ..tx import build_tx, validate_signer
 from ..types import MAX_AMOUNT, AccountId, Amount
 
 # host:port, host a DNS name, IPv4 or bracketed IPv6; an empty endpoint means "does not underwrite".
 ENDPOINT_RE = re.compile(r"^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]{1,100}):[0-9]{1,5}$")
 MAX_MONIKER = 64
-
-
-def _validate_operator(operator: Address, chain_id: str, signer: AccountId, what: str) -> None:
-    if operator.chain_id != chain_id or operator.account != signer:
-        raise SignerMismatchError(f"{what}: operator {operator} is not the signer's account on {chain_id}")
 
 
 def validate_endpoint(endpoint: str) -> None:
@@ -42,7 +37,7 @@ class MsgCreateValidator:
 
     def validate_basic(self, chain_id: str, signer: AccountId) -> None:
         """The operator is the signer; key, endpoint and moniker are well formed."""
-        _validate_operator(self.operator, chain_id, signer, "create-validator")
+        validate_signer(self.operator, chain_id, signer, "create-validator")
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +49,7 @@ class MsgBond:
 
     def validate_basic(self, chain_id: str, signer: AccountId) -> None:
         """The operator is the signer."""
-        _validate_operator(self.operator, chain_id, signer, "bond")
+        validate_signer(self.operator, chain_id, signer, "bond")
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +61,7 @@ class MsgUnbond:
 
     def validate_basic(self, chain_id: str, signer: AccountId) -> None:
         """The operator is the signer."""
-        _validate_operator(self.operator, chain_id, signer, "unbond")
+        validate_signer(self.operator, chain_id, signer, "unbond")
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +72,7 @@ class MsgWithdraw:
 
     def validate_basic(self, chain_id: str, signer: AccountId) -> None:
         """The operator is the signer."""
-        _validate_operator(self.operator, chain_id, signer, "withdraw")
+        validate_signer(self.operator, chain_id, signer, "withdraw")
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +83,7 @@ class MsgUnjail:
 
     def validate_basic(self, chain_id: str, signer: AccountId) -> None:
         """The operator is the signer."""
-        _validate_operator(self.operator, chain_id, signer, "unjail")
+        validate_signer(self.operator, chain_id, signer, "unjail")
 
 
 def _operator(text: str, what: str) -> Address:
