@@ -169,8 +169,7 @@ class DistposApp:
     def check_tx(self, raw: bytes, recheck: bool = False) -> TxResult:
         """Validate raw against the mempool state and apply it there if valid."""
         try:
-            tx = decode_tx(raw, self.decoders, self.params.max_tx_bytes)
-            validate_tx_stateless(tx, self.chain_id)
+            tx = self.decode_verified_tx(raw)
             # A refused transaction leaves the mempool, so it must not consume its nonce there either:
             # run it in its own cache and keep the writes only when CometBFT will keep the tx.
             pending = CacheKV(self.check)
@@ -239,8 +238,7 @@ class DistposApp:
 
     def _deliver(self, store: CacheKV, raw: bytes, block: BlockInfo) -> TxResult:
         try:
-            tx = decode_tx(raw, self.decoders, self.params.max_tx_bytes)
-            validate_tx_stateless(tx, self.chain_id)
+            tx = self.decode_verified_tx(raw)
             ctx = TxContext(self.chain_id, block.height, block.time_ns, tx.signer, tx.pub_key, tx.hash, check=False)
             return self._run_tx(store, tx, ctx)
         except DistposError as err:
@@ -270,8 +268,8 @@ class DistposApp:
         msg_store.write()
         return TxResult(events=(tx_event, *events))
 
-    def decode_inner_tx(self, raw: bytes) -> SignedTx:
-        """Decode and verify a transaction carried inside another (raises a DistposError when invalid)."""
+    def decode_verified_tx(self, raw: bytes) -> SignedTx:
+        """Decode raw and run every check that needs no state: size, chain-id, signature, message rules."""
         tx = decode_tx(raw, self.decoders, self.params.max_tx_bytes)
         validate_tx_stateless(tx, self.chain_id)
         return tx
@@ -279,7 +277,7 @@ class DistposApp:
     def run_inner_tx(self, store: KVStore, raw: bytes, ctx: TxContext) -> TxResult:
         """Run a carried transaction in store with block semantics (nonce kept if the message fails)."""
         try:
-            tx = self.decode_inner_tx(raw)
+            tx = self.decode_verified_tx(raw)
             inner = replace(ctx, signer=tx.signer, signer_pub_key=tx.pub_key, tx_hash=tx.hash)
             return self._run_tx(store, tx, inner)
         except DistposError as err:

@@ -27,7 +27,7 @@ from .params import UnderwritingParams
 class InnerTxRunner(Protocol):
     """What underwriting needs from the app: decode and run a transaction carried inside another."""
 
-    def decode_inner_tx(self, raw: bytes) -> SignedTx:
+    def decode_verified_tx(self, raw: bytes) -> SignedTx:
         """Decode and verify raw (signature, chain); raise a DistposError otherwise."""
 
     def run_inner_tx(self, store: KVStore, raw: bytes, ctx: TxContext) -> Any:
@@ -88,7 +88,7 @@ class UnderwritingModule(Module):
         if gs[0].tx_hash != inner_hash:
             raise GuaranteeMismatchError("guarantees name another transaction than the one carried")
         keeper.validate_guarantees(gs)
-        inner = self.runner.decode_inner_tx(msg.tx)
+        inner = self.runner.decode_verified_tx(msg.tx)
         send = inner.msg
         if not isinstance(send, MsgSend):
             raise GuaranteeMismatchError(f"only a send can be underwritten, not {type(send).__name__}")

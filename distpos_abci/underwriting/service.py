@@ -61,7 +61,7 @@ class App(Protocol):
     @property
     def last_height(self) -> Height: ...
 
-    def decode_inner_tx(self, raw: bytes): ...
+    def decode_verified_tx(self, raw: bytes): ...
 
 
 class PeerClient(Protocol):
@@ -213,7 +213,7 @@ class UnderwritingService:
 
     def validate_client_tx(self, raw: bytes) -> tuple[object, MsgSend]:
         """The signed transaction must be a local MsgSend that the latest state would accept."""
-        tx = self.app.decode_inner_tx(raw)
+        tx = self.app.decode_verified_tx(raw)
         send = tx.msg
         if not isinstance(send, MsgSend):
             raise UnderwritableTxError(f"only a send can be underwritten, not {type(send).__name__}")
