@@ -4,6 +4,10 @@ Every error a user can cause is a subclass of `DistposError` carrying a codespac
 and a code that is unique across the tree (operators grep for the code alone). Boundaries translate them in one place each:
 ABCI codes in `abci_adapter.py`, gRPC statuses in `grpc_service/`, CLI exit codes in
 `cli/main.py`. Code 1 is reserved for "internal"; 0 is success.
+
+Code ranges: tx/auth 2-19, bank 20-29, query 30-39, genesis/config/client/keyring 40-59, staking 60-79,
+underwriting 80-99 and 150-159, interchain 100-129 and 170-179, lightclient 130-139, relay 140-149 and 180-189,
+gov 160-169.
 """
 
 from __future__ import annotations
@@ -69,6 +73,12 @@ class UnknownMessageError(InvalidInputError):
 
 class SignerMismatchError(InvalidInputError):
     code = 10
+
+
+class NonCanonicalEncodingError(InvalidInputError):
+    """Bytes that parse but are not the canonical encoding (codec.decode_canonical): one meaning, one encoding."""
+
+    code = 13
 
 
 # ---- state-dependent rejections ---------------------------------------------------
