@@ -200,7 +200,7 @@ class DistposApp:
             result = self._deliver(store, raw, block)
             results.append(result)
             receipts.apply_receipt(
-                compute_tx_hash(raw), Receipt(height, index, result.code, result.codespace, result.log)
+                compute_tx_hash(raw), Receipt(height, index, result.code, result.codespace)
             )
         updates: list[ValidatorUpdate] = []
         for module in self.modules:

@@ -46,7 +46,7 @@ def tx_to_proto(view: TxView) -> query_pb2.QueryTxResponse:
     msg = query_pb2.QueryTxResponse(
         hash=view.hash,
         height=view.height,
-        receipt=state_pb2.TxReceipt(height=r.height, index=r.index, code=r.code, codespace=r.codespace, log=r.log),
+        receipt=state_pb2.TxReceipt(height=r.height, index=r.index, code=r.code, codespace=r.codespace),
     )
     if view.proof is not None:
         msg.proof.CopyFrom(state_proof_to_proto(view.proof))

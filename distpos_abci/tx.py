@@ -1,6 +1,7 @@
 """Transaction encoding, signing and the checks that need no state.
 
-A `Tx` carries the exact signed `TxBody` bytes, so verification never re-encodes.
+A `Tx` carries the exact signed `TxBody` bytes, and both must be their canonical protobuf encoding
+(codec.decode_canonical): one signed body has exactly one transaction encoding, hence one hash.
 Sign bytes are TX_SIGN_DOMAIN || body; the body binds the chain-id and the signer's
 nonce, so a transaction cannot be replayed on another chain or twice on one chain.
 """
@@ -12,9 +13,10 @@ from dataclasses import dataclass
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-from google.protobuf.message import DecodeError, Message
+from google.protobuf.message import Message
 
 from .address import Address, compute_account_id
+from .codec import decode_canonical, encode_canonical
 from .crypto import TX_SIGN_DOMAIN, KeyPair, verify_signature
 from .errors import InvalidSignatureError, MalformedTxError, SignerMismatchError, TxTooLargeError, UnknownMessageError, WrongChainError
 from .gen.distpos.v1 import tx_pb2
@@ -79,11 +81,8 @@ def decode_tx(raw: bytes, decoders: MsgDecoders, max_bytes: int = DEFAULT_MAX_TX
     """Parse raw bytes into a SignedTx; raise a precise error for anything malformed."""
     if len(raw) > max_bytes:
         raise TxTooLargeError(f"transaction is {len(raw)} bytes, limit is {max_bytes}")
-    try:
-        tx = tx_pb2.Tx.FromString(raw)
-        body = tx_pb2.TxBody.FromString(tx.body)
-    except DecodeError as exc:
-        raise MalformedTxError(f"cannot decode transaction: {exc}") from None
+    tx = decode_canonical(tx_pb2.Tx, raw, "transaction")
+    body = decode_canonical(tx_pb2.TxBody, tx.body, "transaction body")
     if not tx.body:
         raise MalformedTxError("transaction has an empty body")
     if len(tx.signature) != 64:
@@ -118,5 +117,5 @@ def build_tx(key: KeyPair, chain_id: str, nonce: int, field: str, msg: Message, 
     """Encode and sign a transaction carrying msg in TxBody's oneof `field`."""
     body = tx_pb2.TxBody(chain_id=chain_id, signer_pub_key=key.pub_key, nonce=nonce, memo=memo)
     getattr(body, field).CopyFrom(msg)
-    raw_body = body.SerializeToString()
-    return tx_pb2.Tx(body=raw_body, signature=key.sign(compute_sign_bytes(raw_body))).SerializeToString()
+    raw_body = encode_canonical(body)
+    return encode_canonical(tx_pb2.Tx(body=raw_body, signature=key.sign(compute_sign_bytes(raw_body))))

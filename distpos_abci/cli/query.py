@@ -76,7 +76,7 @@ def tx_(tx_hash, grpc_addr, prove, output) -> None:
         raise InvalidInputError(f"hash {tx_hash!r} is not hex") from None
     r = _call(grpc_addr, "Tx", query_pb2.QueryTxRequest(hash=raw, prove=prove))
     data = {"hash": r.hash.hex().upper(), "height": r.receipt.height, "index": r.receipt.index,
-            "code": r.receipt.code, "codespace": r.receipt.codespace, "log": r.receipt.log}
+            "code": r.receipt.code, "codespace": r.receipt.codespace}
     if prove:
         data["proofs"] = _proofs_json([r.proof])
     emit(data, output)

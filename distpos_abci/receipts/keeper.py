@@ -18,19 +18,20 @@ class Receipt:
     index: int
     code: int
     codespace: str
-    log: str
 
     def encode(self) -> bytes:
-        """Protobuf encoding."""
+        """Canonical protobuf encoding. No log text: state holds only codes the project defines, so a
+        library's message or a build's wording can never reach the app hash (the log is in CometBFT's
+        block results)."""
         return state_pb2.TxReceipt(
-            height=self.height, index=self.index, code=self.code, codespace=self.codespace, log=self.log
-        ).SerializeToString()
+            height=self.height, index=self.index, code=self.code, codespace=self.codespace
+        ).SerializeToString(deterministic=True)
 
     @classmethod
     def decode(cls, raw: bytes) -> "Receipt":
         """Decode a stored receipt."""
         m = state_pb2.TxReceipt.FromString(raw)
-        return cls(Height(m.height), m.index, m.code, m.codespace, m.log)
+        return cls(Height(m.height), m.index, m.code, m.codespace)
 
 
 class ReceiptKeeper:

@@ -192,7 +192,7 @@ class UnderwritingKeeper:
             # so a client cannot collect the payout and then have the original send execute as well.
             lapsed = LapsedTxError(f"not included by expiry height {g.expiry_height}; guarantees paid at {height}")
             ReceiptKeeper(self.root).apply_receipt(
-                g.tx_hash, Receipt(height, LAPSED_RECEIPT_INDEX, lapsed.code, lapsed.codespace, lapsed.log)
+                g.tx_hash, Receipt(height, LAPSED_RECEIPT_INDEX, lapsed.code, lapsed.codespace)
             )
         reason = f"failed with code {receipt.code}" if receipt is not None else "not included by expiry"
         return self.apply_payout(gs, height, reason)

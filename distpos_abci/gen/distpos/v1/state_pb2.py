@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16\x64istpos/v1/state.proto\x12\ndistpos.v1\"-\n\x0b\x41uthAccount\x12\x0f\n\x07pub_key\x18\x01 \x01(\x0c\x12\r\n\x05nonce\x18\x02 \x01(\x04\"X\n\tTxReceipt\x12\x0e\n\x06height\x18\x01 \x01(\x03\x12\r\n\x05index\x18\x02 \x01(\r\x12\x0c\n\x04\x63ode\x18\x03 \x01(\r\x12\x11\n\tcodespace\x18\x04 \x01(\t\x12\x0b\n\x03log\x18\x05 \x01(\t\"O\n\x0bMerkleProof\x12\x10\n\x08siblings\x18\x01 \x03(\x0c\x12\x15\n\rleaf_key_hash\x18\x02 \x01(\x0c\x12\x17\n\x0fleaf_value_hash\x18\x03 \x01(\x0c\"`\n\nStateProof\x12\x0b\n\x03key\x18\x01 \x01(\x0c\x12\r\n\x05value\x18\x02 \x01(\x0c\x12\x0e\n\x06\x65xists\x18\x03 \x01(\x08\x12&\n\x05proof\x18\x04 \x01(\x0b\x32\x17.distpos.v1.MerkleProofb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16\x64istpos/v1/state.proto\x12\ndistpos.v1\"-\n\x0b\x41uthAccount\x12\x0f\n\x07pub_key\x18\x01 \x01(\x0c\x12\r\n\x05nonce\x18\x02 \x01(\x04\"V\n\tTxReceipt\x12\x0e\n\x06height\x18\x01 \x01(\x03\x12\r\n\x05index\x18\x02 \x01(\r\x12\x0c\n\x04\x63ode\x18\x03 \x01(\r\x12\x11\n\tcodespace\x18\x04 \x01(\tJ\x04\x08\x05\x10\x06R\x03log\"O\n\x0bMerkleProof\x12\x10\n\x08siblings\x18\x01 \x03(\x0c\x12\x15\n\rleaf_key_hash\x18\x02 \x01(\x0c\x12\x17\n\x0fleaf_value_hash\x18\x03 \x01(\x0c\"`\n\nStateProof\x12\x0b\n\x03key\x18\x01 \x01(\x0c\x12\r\n\x05value\x18\x02 \x01(\x0c\x12\x0e\n\x06\x65xists\x18\x03 \x01(\x08\x12&\n\x05proof\x18\x04 \x01(\x0b\x32\x17.distpos.v1.MerkleProofb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,9 +34,9 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_AUTHACCOUNT']._serialized_start=38
   _globals['_AUTHACCOUNT']._serialized_end=83
   _globals['_TXRECEIPT']._serialized_start=85
-  _globals['_TXRECEIPT']._serialized_end=173
-  _globals['_MERKLEPROOF']._serialized_start=175
-  _globals['_MERKLEPROOF']._serialized_end=254
-  _globals['_STATEPROOF']._serialized_start=256
-  _globals['_STATEPROOF']._serialized_end=352
+  _globals['_TXRECEIPT']._serialized_end=171
+  _globals['_MERKLEPROOF']._serialized_start=173
+  _globals['_MERKLEPROOF']._serialized_end=252
+  _globals['_STATEPROOF']._serialized_start=254
+  _globals['_STATEPROOF']._serialized_end=350
 # @@protoc_insertion_point(module_scope)
