@@ -18,10 +18,10 @@ from . import __version__
 from .address import Address, parse_address
 from .auth import AuthKeeper, AuthRecord
 from .auth.keys import full_account_key
-from .bank import BankKeeper, BankModule
+from .bank import BankKeeper, BankModule, MsgSend
 from .bank.keeper import decode_amount
 from .bank.keys import full_balance_key
-from .errors import DistposError, DuplicateTxError, InvalidAddressError, NotFoundError, UnknownMessageError
+from .errors import DistposError, DuplicateTxError, TxSimulationError, InvalidAddressError, NotFoundError, UnknownMessageError
 from .events import Event
 from .genesis import parse_genesis
 from .module import BlockInfo, GenesisContext, Module, TxContext, ValidatorUpdate
@@ -265,6 +265,10 @@ class DistposApp:
             events = module.deliver(msg_store, ctx, tx.msg)
         except DistposError as err:
             return TxResult(code=err.code, codespace=err.codespace, log=err.log, events=(tx_event,))
+        msg = tx.msg
+        if isinstance(msg, MsgSend) and msg.recipient.chain_id == self.chain_id:
+            # What this nonce paid, for settling guarantees by the payer's nonce rather than by bytes.
+            AuthKeeper(msg_store).apply_payment(tx.signer, tx.nonce, msg.recipient.account, msg.amount)
         msg_store.write()
         return TxResult(events=(tx_event, *events))
 
@@ -272,6 +276,18 @@ class DistposApp:
         """Decode raw and run every check that needs no state: size, chain-id, signature, message rules."""
         tx = decode_tx(raw, self.decoders, self.params.max_tx_bytes)
         validate_tx_stateless(tx, self.chain_id)
+        return tx
+
+    def simulate_tx(self, raw: bytes) -> SignedTx:
+        """Decode, verify and run raw against the mempool state without keeping anything; raise the
+        DistposError CheckTx would report. The one place off-chain services ask "would the chain take it?"."""
+        try:
+            tx = self.decode_verified_tx(raw)
+            result = self._run_tx(CacheKV(self.check), tx, self._check_context(tx))
+        except DistposError as err:
+            raise TxSimulationError(err.codespace, err.code, err.log) from None
+        if not result.ok:
+            raise TxSimulationError(result.codespace, result.code, result.log)
         return tx
 
     def run_inner_tx(self, store: KVStore, raw: bytes, ctx: TxContext) -> TxResult:
@@ -289,7 +305,8 @@ class DistposApp:
         value, proof = self.state.get_proof(key, height)
         return StateProofView(key, value, proof)
 
-    def _local_address(self, text: str) -> Address:
+    def local_address(self, text: str) -> Address:
+        """Parse an address of this chain; raise InvalidAddressError for another chain's or a malformed one."""
         address = parse_address(text)
         if address.chain_id != self.chain_id:
             raise InvalidAddressError(f"address {text} is on chain {address.chain_id}; this node serves {self.chain_id}")
@@ -297,7 +314,7 @@ class DistposApp:
 
     def query_account(self, address: str, height: int = 0, prove: bool = False) -> AccountView:
         """Balance, nonce and key of a local account at height (0 = latest)."""
-        addr = self._local_address(address)
+        addr = self.local_address(address)
         h = self.state.resolve_height(height)
         bal_key, auth_key = full_balance_key(addr.account), full_account_key(addr.account)
         if prove:

@@ -13,6 +13,7 @@
     guarantee_blocks = 10            # guarantee lifetime in blocks (capped by the chain's max_guarantee_blocks - 2)
     co_deadline_ms = 2000            # how long to gather co-underwriters' shares before refusing
     rpc = ""                         # CometBFT RPC for broadcasting carriers; "" = [rpc] laddr of config.toml
+    credit_limit = 0                 # guarantees beyond payers' collateral, at this validator's own stake's risk
     [metrics]
     laddr = ""                       # Prometheus /metrics as host:port; empty = off
 
@@ -43,6 +44,7 @@ class NodeConfig:
     guarantee_blocks: int = 10
     co_deadline_ms: int = 2000
     underwriting_rpc: str = ""
+    credit_limit: int = 0
     metrics_laddr: str = ""
 
     @property
@@ -62,7 +64,7 @@ def load_config(home: str | pathlib.Path) -> NodeConfig:
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path}: {exc}") from None
     known = {"abci": {"laddr"}, "grpc": {"laddr"}, "db": {"dir"}, "log": {"level"}, "metrics": {"laddr"},
-             "underwriting": {"enabled", "guarantee_blocks", "co_deadline_ms", "rpc"}}
+             "underwriting": {"enabled", "guarantee_blocks", "co_deadline_ms", "rpc", "credit_limit"}}
     for section, values in data.items():
         if section not in known or not isinstance(values, dict):
             raise ConfigError(f"{path}: unknown section [{section}]")
@@ -100,5 +102,8 @@ def _underwriting_config(path: pathlib.Path, section: dict) -> dict:
             raise ConfigError(f"{path}: underwriting.{name} must be a positive integer")
     if not isinstance(rpc, str):
         raise ConfigError(f"{path}: underwriting.rpc must be a string")
+    credit = section.get("credit_limit", NodeConfig.credit_limit)
+    if isinstance(credit, bool) or not isinstance(credit, int) or not 0 <= credit < 1 << 64:
+        raise ConfigError(f"{path}: underwriting.credit_limit must be an integer from 0 to 2^64-1")
     return {"underwriting_enabled": enabled, "guarantee_blocks": blocks, "co_deadline_ms": deadline,
-            "underwriting_rpc": rpc}
+            "underwriting_rpc": rpc, "credit_limit": credit}

@@ -97,6 +97,20 @@ class DuplicateTxError(DistposError):
     grpc_status = "ALREADY_EXISTS"
 
 
+class TxSimulationError(DistposError):
+    """A transaction the chain would refuse, found by running it against the mempool state (no state changed).
+    Keeps the refusal's own codespace and code for the caller."""
+
+    codespace = "auth"
+    code = 14
+    grpc_status = "FAILED_PRECONDITION"
+
+    def __init__(self, remote_codespace: str, remote_code: int, log: str) -> None:
+        super().__init__(f"the chain would refuse it: {log}")
+        self.remote_codespace = remote_codespace
+        self.remote_code = remote_code
+
+
 class InsufficientFundsError(DistposError):
     codespace = "bank"
     code = 20
@@ -246,15 +260,9 @@ class ExpiredGuaranteeError(UnderwritingError):
 
 
 class ReplayedGuaranteeError(UnderwritingError):
-    """The transaction's guarantees were already released or paid out."""
+    """A share of this guaranteed payment (payer, nonce, underwriter) was already released or paid out."""
 
     code = 83
-
-
-class OverCapacityGuaranteeError(UnderwritingError):
-    """A guarantee share larger than the underwriter's backing stake."""
-
-    code = 84
 
 
 class GuaranteeMismatchError(UnderwritingError):
@@ -264,14 +272,8 @@ class GuaranteeMismatchError(UnderwritingError):
     grpc_status = "INVALID_ARGUMENT"
 
 
-class LapsedTxError(UnderwritingError):
-    """Receipt code of a guaranteed transaction paid out as not included by expiry: it can never run."""
-
-    code = 95
-
-
 class NotClaimableError(UnderwritingError):
-    """The guaranteed transaction succeeded, or may still execute (expiry not passed)."""
+    """The guaranteed nonce paid the beneficiary in full, or may still do so (expiry not passed)."""
 
     code = 86
 
@@ -283,6 +285,21 @@ class ClaimWindowClosedError(UnderwritingError):
 class InvalidEvidenceError(UnderwritingError):
     code = 88
     grpc_status = "INVALID_ARGUMENT"
+
+
+class InsufficientCollateralError(UnderwritingError):
+    """Service: the payer's collateral held for this validator, not yet promised, plus the credit the node
+    extends at its own risk, does not cover the amount (gRPC RESOURCE_EXHAUSTED)."""
+
+    code = 96
+    grpc_status = "RESOURCE_EXHAUSTED"
+
+
+class CollateralLockedError(UnderwritingError):
+    """Unlocking more collateral than is locked, or withdrawing before the unlock height."""
+
+    code = 97
+    grpc_status = "FAILED_PRECONDITION"
 
 
 class InsufficientCapacityError(UnderwritingError):

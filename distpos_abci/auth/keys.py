@@ -12,3 +12,10 @@ def account_key(account: bytes) -> bytes:
 def full_account_key(account: bytes) -> bytes:
     """Full state key of an account's auth record (for proofs)."""
     return PREFIX + account_key(account)
+
+PAID = b"paid/"  # paid/<account id 20><nonce u64 BE> -> recipient account 20 || amount u64 BE
+
+
+def payment_key(account: bytes, nonce: int) -> bytes:
+    """Key (within PREFIX) of what an account's transaction with this nonce paid within the chain."""
+    return PAID + account + nonce.to_bytes(8, "big")

@@ -31,7 +31,8 @@ from ..staking import (
     build_withdraw_tx,
 )
 from ..tx import compute_tx_hash
-from ..underwriting import Guarantee, build_claim_tx, decode_guarantee
+from ..underwriting import Guarantee, build_claim_tx, build_collateral_tx, decode_guarantee
+
 from .common import grpc_option, keyring_option, node_option
 from .output import emit, output_option
 
@@ -81,22 +82,28 @@ def request_guarantee(grpc_addr: str, raw_tx: bytes, *, co_underwrite: bool = Tr
     return [decode_guarantee(g) for g in r.guarantees], elapsed_ms, r.elapsed_us
 
 
-def wait_for_settlement(grpc_addr: str, tx_hash: bytes, timeout: float) -> underwriting_pb2.Settlement:
-    """Poll the node until the chain settled tx_hash's guarantees."""
+def wait_for_settlement(grpc_addr: str, payer: str, nonce: int, timeout: float) -> list:
+    """Poll the node until the chain settled the guarantees of the payer's nonce; returns the settled shares."""
     deadline = time.monotonic() + timeout
     while True:
-        r = call_underwriting(grpc_addr, "Settlement", underwriting_pb2.SettlementRequest(tx_hash=tx_hash))
+        r = call_underwriting(grpc_addr, "Settlement", underwriting_pb2.SettlementRequest(payer=payer, nonce=nonce))
         if r.settled:
-            return r.settlement
+            return list(r.settlements)
         if time.monotonic() > deadline:
-            raise NodeUnreachableError(f"guarantees of {tx_hash.hex()} not settled within {timeout:.0f}s")
+            raise NodeUnreachableError(f"guarantees of {payer} nonce {nonce} not settled within {timeout:.0f}s")
         time.sleep(0.1)
 
 
-def settlement_json(s) -> dict:
-    """A settlement as JSON."""
-    return {"tx_hash": s.tx_hash.hex().upper(), "outcome": {1: "released", 2: "paid"}.get(s.outcome, "?"),
-            "height": s.height, "amount": str(s.amount), "beneficiary": s.beneficiary}
+def settlement_json(shares) -> dict:
+    """The settled shares of one guaranteed payment as JSON."""
+    first = shares[0]
+    return {"payer": first.payer, "nonce": first.nonce, "beneficiary": first.beneficiary,
+            "tx_hash": first.tx_hash.hex().upper(), "height": first.height,
+            "outcome": "paid" if any(s.outcome == 2 for s in shares) else "released",
+            "amount": str(sum(s.amount for s in shares)),
+            "shares": [{"underwriter": s.underwriter, "outcome": {1: "released", 2: "paid"}.get(s.outcome, "?"),
+                        "amount": str(s.amount), "from_collateral": str(s.from_collateral),
+                        "from_stake": str(s.from_stake)} for s in shares]}
 
 
 # ---- transactions ----------------------------------------------------------------------------------------
@@ -237,9 +244,50 @@ def load_guarantees(path: pathlib.Path) -> list[Guarantee]:
             tx_hash=bytes.fromhex(g["tx_hash"]), amount=int(g["amount"]), total=int(g["total"]),
             beneficiary=g["beneficiary"], underwriter=g["underwriter"], chain_id=g["chain_id"],
             expiry_height=int(g["expiry_height"]), issued_height=int(g["issued_height"]),
-            signature=bytes.fromhex(g["signature"]))) for g in items]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise InvalidInputError(f"cannot read guarantees from {path}: {exc!r}") from None
+            payer=g["payer"], nonce=int(g["nonce"]), signature=bytes.fromhex(g["signature"]))) for g in items]
+    except (OSError, ValueError, KeyError, TypeError):
+        raise InvalidInputError(f"cannot read guarantees from {path}: want the JSON `tx send --underwrite -o json` "
+                                f"prints (a list of guarantees, or an object with `guarantees`)") from None
+
+
+@click.command("deposit-collateral")
+@click.argument("from_key", metavar="FROM")
+@click.argument("underwriter", metavar="VALIDATOR")
+@click.argument("amount", metavar="AMOUNT")
+@_tx_options
+def deposit_collateral(from_key, underwriter, amount, keyring_dir, node, timeout, output) -> None:
+    """Lock AMOUNT of FROM's balance as collateral for guarantees VALIDATOR (operator address) signs for FROM."""
+    value = _amount(amount)
+    parse_address(underwriter)
+    _sign_send_wait(keyring_dir, from_key, node, timeout, output,
+                    lambda k, c, n: build_collateral_tx(k, c, n, "deposit", underwriter, value),
+                    f"locked {value} as collateral for {underwriter}")
+
+
+@click.command("unlock-collateral")
+@click.argument("from_key", metavar="FROM")
+@click.argument("underwriter", metavar="VALIDATOR")
+@click.argument("amount", metavar="AMOUNT")
+@_tx_options
+def unlock_collateral(from_key, underwriter, amount, keyring_dir, node, timeout, output) -> None:
+    """Start unlocking AMOUNT of FROM's collateral for VALIDATOR (withdrawable after collateral_unlock_blocks)."""
+    value = _amount(amount)
+    parse_address(underwriter)
+    _sign_send_wait(keyring_dir, from_key, node, timeout, output,
+                    lambda k, c, n: build_collateral_tx(k, c, n, "unlock", underwriter, value),
+                    f"unlocking {value} of collateral for {underwriter}")
+
+
+@click.command("withdraw-collateral")
+@click.argument("from_key", metavar="FROM")
+@click.argument("underwriter", metavar="VALIDATOR")
+@_tx_options
+def withdraw_collateral(from_key, underwriter, keyring_dir, node, timeout, output) -> None:
+    """Return FROM's unlocked collateral for VALIDATOR."""
+    parse_address(underwriter)
+    _sign_send_wait(keyring_dir, from_key, node, timeout, output,
+                    lambda k, c, n: build_collateral_tx(k, c, n, "withdraw", underwriter),
+                    f"withdrew unlocked collateral for {underwriter}")
 
 
 # ---- queries -------------------------------------------------------------------------------------------
@@ -303,17 +351,17 @@ def params(grpc_addr, output) -> None:
 
 @click.command("guarantees")
 @grpc_option
-@click.option("--tx", "tx_hash", default=None, help="Show the on-chain settlement of this transaction hash (hex).")
+@click.option("--payer", default=None, help="With --nonce: show the on-chain settlement of this payer's nonce.")
+@click.option("--nonce", type=click.IntRange(0, 2**64 - 1), default=None, help="The guaranteed nonce.")
 @output_option
-def guarantees(grpc_addr, tx_hash, output) -> None:
-    """The node's capacity and outstanding guarantees, or a transaction's settlement."""
-    if tx_hash:
-        try:
-            raw = bytes.fromhex(tx_hash)
-        except ValueError:
-            raise InvalidInputError(f"hash {tx_hash!r} is not hex") from None
-        r = call_underwriting(grpc_addr, "Settlement", underwriting_pb2.SettlementRequest(tx_hash=raw))
-        emit({"settled": r.settled, **(settlement_json(r.settlement) if r.settled else {})}, output)
+def guarantees(grpc_addr, payer, nonce, output) -> None:
+    """The node's capacity and outstanding guarantees, or the settlement of a guaranteed payment."""
+    if (payer is None) != (nonce is None):
+        raise InvalidInputError("give both --payer and --nonce, or neither")
+    if payer is not None:
+        parse_address(payer)
+        r = call_underwriting(grpc_addr, "Settlement", underwriting_pb2.SettlementRequest(payer=payer, nonce=nonce))
+        emit({"settled": r.settled, **(settlement_json(r.settlements) if r.settled else {})}, output)
         return
     c = call_underwriting(grpc_addr, "Capacity", underwriting_pb2.CapacityRequest())
     emit({"operator": c.operator_address, "height": c.height, "bonded": str(c.bonded),
@@ -321,9 +369,27 @@ def guarantees(grpc_addr, tx_hash, output) -> None:
           "guarantees": [decode_guarantee(g).to_json() for g in c.guarantees]}, output)
 
 
+@click.command("collateral")
+@click.argument("payer", metavar="PAYER")
+@click.argument("underwriter", metavar="VALIDATOR", required=False, default="")
+@grpc_option
+@output_option
+def collateral(payer, underwriter, grpc_addr, output) -> None:
+    """PAYER's collateral held for VALIDATOR (default: the validator of the node at --grpc)."""
+    parse_address(payer)
+    if underwriter:
+        parse_address(underwriter)
+    r = call_underwriting(grpc_addr, "Collateral",
+                          underwriting_pb2.CollateralRequest(payer=payer, underwriter=underwriter))
+    emit({"payer": r.payer, "underwriter": r.underwriter, "locked": str(r.collateral.locked),
+          "unlocking": str(r.collateral.unlocking), "unlock_height": r.collateral.unlock_height,
+          "promised": str(r.promised), "height": r.height}, output)
+
+
 def register(tx_group: click.Group, query_group: click.Group) -> None:
     """Attach the staking and underwriting commands to `distpos tx` and `distpos query`."""
-    for command in (create_validator, bond, unbond, withdraw, unjail, claim):
+    for command in (create_validator, bond, unbond, withdraw, unjail, claim, deposit_collateral, unlock_collateral,
+                    withdraw_collateral):
         tx_group.add_command(command)
-    for command in (validators, validator, params, guarantees):
+    for command in (validators, validator, params, guarantees, collateral):
         query_group.add_command(command)

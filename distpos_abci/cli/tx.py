@@ -97,7 +97,7 @@ def _send_underwritten(raw: bytes, grpc_addr: str, co_underwrite: bool, no_wait:
     if no_wait:
         emit(data, output, text=head)
         return
-    s = wait_for_settlement(grpc_addr, bytes.fromhex(data["hash"]), timeout)
-    data.update(settlement=settlement_json(s), seconds=round(time.monotonic() - started, 3))
-    emit(data, output, text=f"{head}\nsettled at height {s.height}: {data['settlement']['outcome']} "
+    shares = wait_for_settlement(grpc_addr, data["from"], data["nonce"], timeout)
+    data.update(settlement=settlement_json(shares), seconds=round(time.monotonic() - started, 3))
+    emit(data, output, text=f"{head}\nsettled at height {shares[0].height}: {data['settlement']['outcome']} "
                             f"({data['seconds']}s)")

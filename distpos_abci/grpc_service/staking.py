@@ -129,12 +129,30 @@ class UnderwritingServicer(underwriting_pb2_grpc.UnderwritingServicer):
 
     async def Settlement(self, request, context):  # noqa: N802
         try:
-            if len(request.tx_hash) != 32:
-                raise InvalidInputError(f"tx_hash must be 32 bytes, got {len(request.tx_hash)}")
-            s = UnderwritingKeeper(self.app.state, self.app.chain_id).get_settlement(request.tx_hash)
+            payer = self.app.local_address(request.payer)
+            shares = UnderwritingKeeper(self.app.state, self.app.chain_id).get_settlements(payer.account, request.nonce)
         except DistposError as err:
             await _abort(context, err)
             return None
-        if s is None:
-            return underwriting_pb2.SettlementResponse(settled=False)
-        return underwriting_pb2.SettlementResponse(settled=True, settlement=s.to_proto())
+        return underwriting_pb2.SettlementResponse(settled=bool(shares), settlements=[s.to_proto() for s in shares])
+
+    async def Collateral(self, request, context):  # noqa: N802
+        try:
+            payer = self.app.local_address(request.payer)
+            svc = self.service
+            if request.underwriter:
+                underwriter = self.app.local_address(request.underwriter)
+            elif svc is not None and svc.capacity().operator is not None:
+                underwriter = svc.capacity().operator
+            else:
+                raise InvalidInputError("underwriter: give an address (this node is not an underwriting validator)")
+            c = UnderwritingKeeper(self.app.state, self.app.chain_id).get_collateral(payer.account, underwriter.account)
+            mine = svc is not None and svc.capacity().operator == underwriter
+            promised = svc.promised(payer.account) if mine else 0
+        except DistposError as err:
+            await _abort(context, err)
+            return None
+        return underwriting_pb2.CollateralResponse(
+            payer=str(payer), underwriter=str(underwriter), promised=promised, height=self.app.last_height,
+            collateral=underwriting_pb2.Collateral(locked=c.locked, unlocking=c.unlocking,
+                                                   unlock_height=c.unlock_height))

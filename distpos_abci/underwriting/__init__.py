@@ -1,20 +1,26 @@
-"""underwriting: validators guarantee transactions within their stake; the chain makes beneficiaries whole."""
+"""underwriting: validators guarantee payments within payers' collateral (and their own credit); the chain makes
+beneficiaries whole from that collateral, then from the underwriter's stake."""
 
 from .guarantee import Guarantee, compute_guarantee_sign_bytes, decode_guarantee, sign_guarantee, verify_guarantee_signature
-from .keeper import PAID, RELEASED, Settlement, UnderwritingKeeper
+from .keeper import COLLATERAL_POOL, PAID, RELEASED, Collateral, Settlement, UnderwritingKeeper
 from .module import UnderwritingModule
 from .msgs import (
     MsgCapacityEvidence,
     MsgClaim,
+    MsgDepositCollateral,
     MsgUnderwrittenTx,
+    MsgUnlockCollateral,
+    MsgWithdrawCollateral,
     build_capacity_evidence_tx,
     build_claim_tx,
+    build_collateral_tx,
     build_underwritten_tx,
 )
 from .params import UnderwritingParams
 
 __all__ = [
-    "Guarantee", "MsgCapacityEvidence", "MsgClaim", "MsgUnderwrittenTx", "PAID", "RELEASED", "Settlement",
+    "COLLATERAL_POOL", "Collateral", "MsgDepositCollateral", "MsgUnlockCollateral", "MsgWithdrawCollateral",
+    "build_collateral_tx", "Guarantee", "MsgCapacityEvidence", "MsgClaim", "MsgUnderwrittenTx", "PAID", "RELEASED", "Settlement",
     "UnderwritingKeeper", "UnderwritingModule", "UnderwritingParams", "build_capacity_evidence_tx",
     "build_claim_tx", "build_underwritten_tx", "compute_guarantee_sign_bytes", "decode_guarantee",
     "sign_guarantee", "verify_guarantee_signature",

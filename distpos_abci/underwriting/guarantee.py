@@ -2,9 +2,9 @@
 
 Sign bytes (fixed layout, so no encoder ambiguity):
 
-    "distpos/guarantee/v1" 0x00
+    "distpos/guarantee/v2" 0x00
     u8 len(chain_id) | chain_id | tx_hash (32) | u64 amount | u64 total | i64 expiry_height | i64 issued_height
-    | u8 len(beneficiary) | beneficiary | u8 len(underwriter) | underwriter
+    | u8 len(beneficiary) | beneficiary | u8 len(underwriter) | underwriter | u8 len(payer) | payer | u64 nonce
 
 integers big-endian, addresses in their canonical (checksummed) text form. The domain differs from the
 transaction domain ("distpos/tx/v1") and from CometBFT's vote encoding, so a consensus key signing guarantees
@@ -19,15 +19,16 @@ from ..address import Address, parse_address
 from ..crypto import KeyPair, verify_signature
 from ..errors import GuaranteeMismatchError, InvalidAddressError
 from ..gen.distpos.v1 import underwriting_pb2
-from ..types import Amount, ChainId, Height, TxHash
+from ..types import Amount, ChainId, Height, Nonce, TxHash
 
-GUARANTEE_SIGN_DOMAIN = b"distpos/guarantee/v1\x00"
+GUARANTEE_SIGN_DOMAIN = b"distpos/guarantee/v2\x00"
 MAX_GUARANTEES_PER_TX = 16
 
 
 @dataclass(frozen=True, slots=True)
 class Guarantee:
-    """An underwriter's signed promise that tx_hash pays amount (its share of total) to beneficiary by expiry."""
+    """An underwriter's signed promise that the payer's nonce pays total to beneficiary by expiry; amount is this
+    underwriter's share of what the nonce does not pay."""
 
     tx_hash: TxHash
     amount: Amount
@@ -37,6 +38,8 @@ class Guarantee:
     chain_id: ChainId
     expiry_height: Height
     issued_height: Height
+    payer: Address
+    nonce: Nonce
     signature: bytes = b""
 
     def to_proto(self) -> underwriting_pb2.Guarantee:
@@ -44,7 +47,7 @@ class Guarantee:
         return underwriting_pb2.Guarantee(
             tx_hash=self.tx_hash, amount=self.amount, total=self.total, beneficiary=str(self.beneficiary),
             underwriter=str(self.underwriter), chain_id=self.chain_id, expiry_height=self.expiry_height,
-            issued_height=self.issued_height, signature=self.signature,
+            issued_height=self.issued_height, signature=self.signature, payer=str(self.payer), nonce=self.nonce,
         )
 
     def to_json(self) -> dict:
@@ -52,7 +55,8 @@ class Guarantee:
         return {"tx_hash": self.tx_hash.hex().upper(), "amount": str(self.amount), "total": str(self.total),
                 "beneficiary": str(self.beneficiary), "underwriter": str(self.underwriter),
                 "chain_id": self.chain_id, "expiry_height": self.expiry_height,
-                "issued_height": self.issued_height, "signature": self.signature.hex()}
+                "issued_height": self.issued_height, "payer": str(self.payer), "nonce": self.nonce,
+                "signature": self.signature.hex()}
 
 
 def decode_guarantee(m: underwriting_pb2.Guarantee) -> Guarantee:
@@ -67,10 +71,12 @@ def decode_guarantee(m: underwriting_pb2.Guarantee) -> Guarantee:
         raise GuaranteeMismatchError("guarantee heights must satisfy 0 < issued_height <= expiry_height")
     try:
         beneficiary, underwriter = parse_address(m.beneficiary), parse_address(m.underwriter)
+        payer = parse_address(m.payer)
     except InvalidAddressError as exc:
         raise GuaranteeMismatchError(f"guarantee: {exc.message}") from None
     return Guarantee(TxHash(m.tx_hash), Amount(m.amount), Amount(m.total), beneficiary, underwriter,
-                     ChainId(m.chain_id), Height(m.expiry_height), Height(m.issued_height), m.signature)
+                     ChainId(m.chain_id), Height(m.expiry_height), Height(m.issued_height), payer, Nonce(m.nonce),
+                     m.signature)
 
 
 def _short(text: str) -> bytes:
@@ -92,6 +98,8 @@ def compute_guarantee_sign_bytes(g: Guarantee) -> bytes:
         g.issued_height.to_bytes(8, "big", signed=True),
         _short(str(g.beneficiary)),
         _short(str(g.underwriter)),
+        _short(str(g.payer)),
+        g.nonce.to_bytes(8, "big"),
     ))
 
 

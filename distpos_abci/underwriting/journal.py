@@ -28,7 +28,7 @@ def _from_line(line: str) -> Guarantee:
         tx_hash=bytes.fromhex(d["tx_hash"]), amount=int(d["amount"]), total=int(d["total"]),
         beneficiary=d["beneficiary"], underwriter=d["underwriter"], chain_id=d["chain_id"],
         expiry_height=int(d["expiry_height"]), issued_height=int(d["issued_height"]),
-        signature=bytes.fromhex(d["signature"])))
+        payer=d["payer"], nonce=int(d["nonce"]), signature=bytes.fromhex(d["signature"])))
 
 
 class GuaranteeJournal:

@@ -2,15 +2,27 @@
 
 PREFIX = b"underwriting/"  # owned by underwriting
 PARAMS = b"params"  # canonical JSON of UnderwritingParams
-SETTLEMENT = b"set/"  # set/<tx hash 32> -> distpos.v1.Settlement: the guarantees of tx released or paid (once)
-EVIDENCE = b"ev/"  # ev/<underwriter account 20><tx hash 32> -> 0x01: guarantee already used as capacity evidence
+# set/<payer 20><nonce u64 BE><underwriter 20> -> distpos.v1.Settlement: how that share of the payment ended (once)
+SETTLEMENT = b"set/"
+EVIDENCE = b"ev/"  # ev/<underwriter account 20><payer 20><nonce u64 BE> -> 0x01: guarantee already used as evidence
+COLLATERAL = b"col/"  # col/<payer 20><underwriter 20> -> distpos.v1.Collateral
 
 
-def settlement_key(tx_hash: bytes) -> bytes:
-    """Key (within PREFIX) of a transaction's settlement."""
-    return SETTLEMENT + tx_hash
+def settlement_prefix(payer: bytes, nonce: int) -> bytes:
+    """Prefix (within PREFIX) of the settlements of one guaranteed payment."""
+    return SETTLEMENT + payer + nonce.to_bytes(8, "big")
 
 
-def evidence_key(underwriter: bytes, tx_hash: bytes) -> bytes:
+def settlement_key(payer: bytes, nonce: int, underwriter: bytes) -> bytes:
+    """Key (within PREFIX) of one underwriter's share of a guaranteed payment."""
+    return settlement_prefix(payer, nonce) + underwriter
+
+
+def evidence_key(underwriter: bytes, payer: bytes, nonce: int) -> bytes:
     """Key (within PREFIX) marking a guarantee as spent evidence."""
-    return EVIDENCE + underwriter + tx_hash
+    return EVIDENCE + underwriter + payer + nonce.to_bytes(8, "big")
+
+
+def collateral_key(payer: bytes, underwriter: bytes) -> bytes:
+    """Key (within PREFIX) of a payer's collateral held for one underwriter."""
+    return COLLATERAL + payer + underwriter

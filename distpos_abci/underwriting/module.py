@@ -8,7 +8,6 @@ from ..bank import MsgSend
 from ..errors import GenesisError, GuaranteeMismatchError
 from ..events import Event
 from ..module import GenesisContext, Module, TxContext, ValidatorUpdate
-from ..receipts import ReceiptKeeper
 from ..staking import StakingKeeper
 from ..store.kv import CacheKV, KVStore
 from ..tx import SignedTx, compute_tx_hash
@@ -16,10 +15,16 @@ from .keeper import UnderwritingKeeper
 from .msgs import (
     MsgCapacityEvidence,
     MsgClaim,
+    MsgDepositCollateral,
     MsgUnderwrittenTx,
+    MsgUnlockCollateral,
+    MsgWithdrawCollateral,
     decode_capacity_evidence,
     decode_claim,
+    decode_deposit_collateral,
     decode_underwritten,
+    decode_unlock_collateral,
+    decode_withdraw_collateral,
 )
 from .params import UnderwritingParams
 
@@ -42,8 +47,12 @@ class UnderwritingModule(Module):
         "underwritten": decode_underwritten,
         "claim": decode_claim,
         "capacity_evidence": decode_capacity_evidence,
+        "deposit_collateral": decode_deposit_collateral,
+        "unlock_collateral": decode_unlock_collateral,
+        "withdraw_collateral": decode_withdraw_collateral,
     }
-    msg_types = (MsgUnderwrittenTx, MsgClaim, MsgCapacityEvidence)
+    msg_types = (MsgUnderwrittenTx, MsgClaim, MsgCapacityEvidence, MsgDepositCollateral, MsgUnlockCollateral,
+                 MsgWithdrawCollateral)
 
     def __init__(self) -> None:
         self.runner: InnerTxRunner | None = None
@@ -74,38 +83,44 @@ class UnderwritingModule(Module):
         if isinstance(msg, MsgUnderwrittenTx):
             return self._deliver_underwritten(store, keeper, ctx, msg)
         if isinstance(msg, MsgClaim):
-            return keeper.process_claim(msg.guarantees, ctx.height)
+            keeper.validate_guarantees(msg.guarantees)
+            return keeper.process_settlement(msg.guarantees, ctx.height, claim=True)
         if isinstance(msg, MsgCapacityEvidence):
             return keeper.process_capacity_evidence(msg.guarantees, ctx.height)
+        if isinstance(msg, MsgDepositCollateral):
+            return keeper.process_deposit_collateral(msg.payer, msg.underwriter, msg.amount)
+        if isinstance(msg, MsgUnlockCollateral):
+            return keeper.process_unlock_collateral(msg.payer, msg.underwriter, msg.amount, ctx.height)
+        if isinstance(msg, MsgWithdrawCollateral):
+            return keeper.process_withdraw_collateral(msg.payer, msg.underwriter, ctx.height)
         raise NotImplementedError(type(msg).__name__)
 
     def _deliver_underwritten(self, store: KVStore, keeper: UnderwritingKeeper, ctx: TxContext,
                               msg: MsgUnderwrittenTx) -> list[Event]:
+        """Run the guaranteed transaction (up to expiry), then settle by what the payer's nonce did: the carried
+        bytes are only one way the nonce may be used; a re-encoding, a retry or a double spend is another."""
         if self.runner is None:
             raise RuntimeError("underwriting module not bound to an app")
         gs = msg.guarantees
-        inner_hash = compute_tx_hash(msg.tx)
-        if gs[0].tx_hash != inner_hash:
+        g = gs[0]
+        if g.tx_hash != compute_tx_hash(msg.tx):
             raise GuaranteeMismatchError("guarantees name another transaction than the one carried")
         keeper.validate_guarantees(gs)
         inner = self.runner.decode_verified_tx(msg.tx)
         send = inner.msg
         if not isinstance(send, MsgSend):
             raise GuaranteeMismatchError(f"only a send can be underwritten, not {type(send).__name__}")
-        if send.recipient != gs[0].beneficiary or send.amount != gs[0].total:
+        if (inner.signer, inner.nonce) != (g.payer.account, g.nonce):
+            raise GuaranteeMismatchError(f"guarantees cover nonce {g.nonce} of {g.payer}; the carried transaction is "
+                                         f"another account's or nonce's")
+        if send.recipient != g.beneficiary or send.amount != g.total:
             raise GuaranteeMismatchError(
-                f"guarantees cover {gs[0].total} to {gs[0].beneficiary}; the send pays {send.amount} to {send.recipient}"
+                f"guarantees cover {g.total} to {g.beneficiary}; the send pays {send.amount} to {send.recipient}"
             )
         keeper.validate_carriable(gs, ctx.height)
-        carried = Event.of("underwritten_tx", tx_hash=inner_hash.hex().upper(), guarantees=len(gs),
-                           amount=gs[0].total)
-        receipt = ReceiptKeeper(store).get(inner_hash)
-        if receipt is not None and receipt.code == 0:
-            # The client also broadcast it on its own and it executed: the promise is kept.
-            return [carried, *keeper.apply_release(gs, ctx.height)]
+        carried = Event.of("underwritten_tx", payer=g.payer, nonce=g.nonce, guarantees=len(gs), amount=g.total)
         inner_store = CacheKV(store)
         result = self.runner.run_inner_tx(inner_store, msg.tx, ctx)
         inner_store.write()  # a failed inner message wrote nothing but (maybe) its nonce, as in a block
-        if result.ok:
-            return [carried, *result.events, *keeper.apply_release(gs, ctx.height)]
-        return [carried, *keeper.apply_payout(gs, ctx.height, f"guaranteed tx failed: {result.log}")]
+        settled = UnderwritingKeeper(store, ctx.chain_id).process_settlement(gs, ctx.height, claim=False)
+        return [carried, *(result.events if result.ok else ()), *settled]

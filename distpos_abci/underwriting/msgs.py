@@ -1,14 +1,16 @@
-"""underwriting messages: TxBody fields underwritten (30), claim (31), capacity_evidence (32)."""
+"""underwriting messages: TxBody fields underwritten (30), claim (31), capacity_evidence (32),
+deposit_collateral (33), unlock_collateral (34), withdraw_collateral (35)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..address import Address, parse_address
 from ..crypto import KeyPair
-from ..errors import GuaranteeMismatchError, InvalidEvidenceError
+from ..errors import GuaranteeMismatchError, InvalidAddressError, InvalidAmountError, InvalidEvidenceError
 from ..gen.distpos.v1 import underwriting_pb2
-from ..tx import build_tx
-from ..types import AccountId
+from ..tx import build_tx, validate_signer
+from ..types import AccountId, Amount
 from .guarantee import MAX_GUARANTEES_PER_TX, Guarantee, decode_guarantee
 
 
@@ -41,6 +43,82 @@ class MsgCapacityEvidence:
 
     def validate_basic(self, chain_id: str, signer: AccountId) -> None:
         """Anyone may report."""
+
+
+@dataclass(frozen=True, slots=True)
+class MsgDepositCollateral:
+    """Lock amount of the payer's balance as collateral for guarantees the underwriter signs for it."""
+
+    payer: Address
+    underwriter: Address
+    amount: Amount
+
+    def validate_basic(self, chain_id: str, signer: AccountId) -> None:
+        """The payer signs; the underwriter is an account of this chain."""
+        validate_signer(self.payer, chain_id, signer, "deposit collateral: payer")
+        _local(self.underwriter, chain_id, "deposit collateral: underwriter")
+
+
+@dataclass(frozen=True, slots=True)
+class MsgUnlockCollateral:
+    """Start unlocking amount of the payer's collateral held for the underwriter."""
+
+    payer: Address
+    underwriter: Address
+    amount: Amount
+
+    def validate_basic(self, chain_id: str, signer: AccountId) -> None:
+        """The payer signs."""
+        validate_signer(self.payer, chain_id, signer, "unlock collateral: payer")
+        _local(self.underwriter, chain_id, "unlock collateral: underwriter")
+
+
+@dataclass(frozen=True, slots=True)
+class MsgWithdrawCollateral:
+    """Return the payer's unlocked collateral held for the underwriter."""
+
+    payer: Address
+    underwriter: Address
+
+    def validate_basic(self, chain_id: str, signer: AccountId) -> None:
+        """The payer signs."""
+        validate_signer(self.payer, chain_id, signer, "withdraw collateral: payer")
+        _local(self.underwriter, chain_id, "withdraw collateral: underwriter")
+
+
+def _local(address: Address, chain_id: str, what: str) -> None:
+    if address.chain_id != chain_id:
+        raise InvalidAddressError(f"{what} {address} is not an account of {chain_id}")
+
+
+def _parse(text: str, what: str) -> Address:
+    try:
+        return parse_address(text)
+    except InvalidAddressError as exc:
+        raise InvalidAddressError(f"{what}: {exc.message}") from None
+
+
+def _positive(amount: int, what: str) -> Amount:
+    if amount <= 0:
+        raise InvalidAmountError(f"{what}: amount must be a positive integer")
+    return Amount(amount)
+
+
+def decode_deposit_collateral(m: underwriting_pb2.MsgDepositCollateral) -> MsgDepositCollateral:
+    """Typed MsgDepositCollateral."""
+    return MsgDepositCollateral(_parse(m.payer, "deposit collateral"), _parse(m.underwriter, "deposit collateral"),
+                                _positive(m.amount, "deposit collateral"))
+
+
+def decode_unlock_collateral(m: underwriting_pb2.MsgUnlockCollateral) -> MsgUnlockCollateral:
+    """Typed MsgUnlockCollateral."""
+    return MsgUnlockCollateral(_parse(m.payer, "unlock collateral"), _parse(m.underwriter, "unlock collateral"),
+                               _positive(m.amount, "unlock collateral"))
+
+
+def decode_withdraw_collateral(m: underwriting_pb2.MsgWithdrawCollateral) -> MsgWithdrawCollateral:
+    """Typed MsgWithdrawCollateral."""
+    return MsgWithdrawCollateral(_parse(m.payer, "withdraw collateral"), _parse(m.underwriter, "withdraw collateral"))
 
 
 def _guarantees(items, what: str) -> tuple[Guarantee, ...]:
@@ -87,3 +165,19 @@ def build_capacity_evidence_tx(key: KeyPair, chain_id: str, nonce: int, guarante
     """Encode and sign capacity evidence."""
     msg = underwriting_pb2.MsgCapacityEvidence(guarantees=[g.to_proto() for g in guarantees])
     return build_tx(key, chain_id, nonce, "capacity_evidence", msg)
+
+
+def build_collateral_tx(key: KeyPair, chain_id: str, nonce: int, action: str, underwriter: str,
+                        amount: int = 0) -> bytes:
+    """Encode and sign a deposit, unlock or withdrawal of key's collateral for underwriter."""
+    payer = str(Address.from_pub_key(chain_id, key.pub_key))
+    if action == "deposit":
+        return build_tx(key, chain_id, nonce, "deposit_collateral", underwriting_pb2.MsgDepositCollateral(
+            payer=payer, underwriter=underwriter, amount=amount))
+    if action == "unlock":
+        return build_tx(key, chain_id, nonce, "unlock_collateral", underwriting_pb2.MsgUnlockCollateral(
+            payer=payer, underwriter=underwriter, amount=amount))
+    if action == "withdraw":
+        return build_tx(key, chain_id, nonce, "withdraw_collateral", underwriting_pb2.MsgWithdrawCollateral(
+            payer=payer, underwriter=underwriter))
+    raise ValueError(f"unknown collateral action {action!r}")

@@ -59,7 +59,8 @@ def build_underwriting_service(cfg: NodeConfig, app) -> UnderwritingService | No
     rpc = CometRPC(cfg.underwriting_rpc or comet_rpc_laddr(cfg.home), timeout=5.0)
     journal = GuaranteeJournal(cfg.home / JOURNAL_FILE)
     service = UnderwritingService(app, key, peers=GrpcPeers(), guarantee_blocks=cfg.guarantee_blocks,
-                                  co_deadline=cfg.co_deadline_ms / 1000, journal=journal)
+                                  co_deadline=cfg.co_deadline_ms / 1000, journal=journal,
+                                  credit_limit=cfg.credit_limit)
     service.carrier = NodeCarrier(app, key, rpc.broadcast_tx_sync)
     log.info("underwriting service enabled (consensus address %s)", service.cons_address.hex().upper())
     return service

@@ -17,6 +17,10 @@ class UnderwritingParams:
     # Blocks after expiry during which MsgClaim is accepted. Together with max_guarantee_blocks it must fit in
     # staking.unbonding_blocks, so stake unbonded after signing still backs every claim on that guarantee.
     claim_window_blocks: int = 50
+    # Blocks a payer's unlocking collateral stays seizable before it can be withdrawn. Must exceed
+    # max_guarantee_blocks + claim_window_blocks, so every guarantee signed against collateral before the
+    # unlock can still be paid from it.
+    collateral_unlock_blocks: int = 80
 
     def encode(self) -> bytes:
         """Canonical JSON."""
@@ -39,4 +43,14 @@ class UnderwritingParams:
             if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value < 1 << 40:
                 raise GenesisError(f"underwriting.params.{name} must be a positive integer, got {value!r}")
             values[name] = value
-        return cls(**values)
+        params = cls(**values)
+        params.validate()
+        return params
+
+    def validate(self) -> None:
+        """Raise GenesisError unless unlocking collateral outlives every claim on guarantees it backed."""
+        if self.collateral_unlock_blocks <= self.max_guarantee_blocks + self.claim_window_blocks:
+            raise GenesisError(
+                f"underwriting.params.collateral_unlock_blocks ({self.collateral_unlock_blocks}) must exceed "
+                f"max_guarantee_blocks + claim_window_blocks ({self.max_guarantee_blocks + self.claim_window_blocks})"
+            )

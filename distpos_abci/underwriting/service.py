@@ -1,8 +1,10 @@
 """The underwriting service a validator node runs next to its app (off chain: wall-clock deadlines are fine here).
 
-A client sends a signed MsgSend transaction. The node checks it against its latest (check) state and, when the
-amount fits its free capacity, signs a Guarantee at once: no consensus round. Free capacity is the bonded stake
-minus the guarantees this node signed or reserved that the chain has not settled yet; every reservation is taken
+A client sends a signed MsgSend transaction. The node runs it against its latest (check) state through the app's
+one simulation path (`DistposApp.simulate_tx`, the same checks CheckTx makes) and, when the amount fits, signs a
+Guarantee at once: no consensus round. What fits is the payer's collateral held for this validator that its
+outstanding guarantees have not promised yet, plus the credit the operator chooses to extend at its own risk
+(`credit_limit`, default 0, bounded by the stake not already backing credit). Every reservation is taken
 synchronously on the event loop before any await, so concurrent requests cannot overcommit the node.
 
 Above its capacity the node co-underwrites: phase 1 reserves shares at other validators (endpoints from their
@@ -25,12 +27,14 @@ from typing import Protocol
 
 from ..address import Address, parse_address
 from ..auth import AuthKeeper
-from ..bank import BankKeeper, MsgSend
+from ..bank import MsgSend
 from ..crypto import KeyPair, verify_signature
 from ..errors import (
     BadNonceError,
     DistposError,
     InsufficientCapacityError,
+    InsufficientCollateralError,
+    TxSimulationError,
     TxRejectedError,
     UnauthorizedCoordinatorError,
     UnderwritableTxError,
@@ -39,7 +43,7 @@ from ..errors import (
     GuaranteeLifetimeError,
 )
 from ..staking import StakingKeeper, ValidatorRecord, compute_consensus_address
-from ..types import Amount, ChainId, Height, TxHash
+from ..types import AccountId, Amount, ChainId, Height, Nonce, TxHash
 from .guarantee import Guarantee, sign_guarantee, verify_guarantee_signature
 from .journal import GuaranteeJournal
 from .keeper import UnderwritingKeeper
@@ -62,6 +66,8 @@ class App(Protocol):
     def last_height(self) -> Height: ...
 
     def decode_verified_tx(self, raw: bytes): ...
+
+    def simulate_tx(self, raw: bytes): ...
 
 
 class PeerClient(Protocol):
@@ -98,7 +104,8 @@ def compute_coordination_sign_bytes(step: bytes, chain_id: str, tx_hash: bytes, 
 
 @dataclass
 class Reservation:
-    """Capacity this node holds for one transaction: unsigned (phase 1) or signed (a guarantee)."""
+    """Capacity this node holds for one transaction: unsigned (phase 1) or signed (a guarantee). `credit` is the
+    part of `amount` not covered by the payer's collateral: only that part is at the validator's own risk."""
 
     tx_hash: TxHash
     tx: bytes
@@ -106,7 +113,9 @@ class Reservation:
     total: Amount
     beneficiary: Address
     expiry_height: Height
-    sender_nonce: tuple[bytes, int]
+    payer: Address
+    nonce: Nonce
+    credit: Amount = Amount(0)
     created: float = field(default_factory=time.monotonic)
     guarantee: Guarantee | None = None
     coordinator: str = ""  # operator address of the validator this share was reserved for ("" = our own)
@@ -130,12 +139,18 @@ def compute_free_capacity(bonded: int, committed: int) -> int:
     return max(0, bonded - committed)
 
 
+def compute_cover(amount: int, collateral_free: int, credit_free: int) -> tuple[int, int]:
+    """How much of amount this node can take: (covered by the payer's collateral, on credit). Collateral first."""
+    covered = min(amount, max(0, collateral_free))
+    return covered, min(amount - covered, max(0, credit_free))
+
+
 class UnderwritingService:
     """Guarantees, co-underwriting and the local ledger of what this node has promised."""
 
     def __init__(self, app: App, consensus_key: KeyPair, *, peers: PeerClient | None = None,
                  carrier: Carrier | None = None, guarantee_blocks: int = 10, co_deadline: float = 2.0,
-                 enabled: bool = True, journal: GuaranteeJournal | None = None) -> None:
+                 enabled: bool = True, journal: GuaranteeJournal | None = None, credit_limit: int = 0) -> None:
         self.app = app
         self.key = consensus_key
         self.cons_address = compute_consensus_address(consensus_key.pub_key)
@@ -144,12 +159,15 @@ class UnderwritingService:
         self.guarantee_blocks = guarantee_blocks
         self.co_deadline = co_deadline
         self.enabled = enabled
+        self.credit_limit = credit_limit
         self.reservations: dict[bytes, Reservation] = {}
         self.journal = journal
         for g in journal.load() if journal is not None else ():
-            # What this node promised before a restart still binds its stake until the chain settles it.
+            # What this node promised before a restart still binds the payer's collateral (and, for the part
+            # beyond it, this node's stake) until the chain settles it. Counting it all as credit is the safe side.
             self.reservations[g.tx_hash] = Reservation(g.tx_hash, b"", g.amount, g.total, g.beneficiary,
-                                                       g.expiry_height, (b"", -1), guarantee=g)
+                                                       g.expiry_height, g.payer, g.nonce, credit=Amount(0),
+                                                       guarantee=g)
 
     # ---- views
 
@@ -184,7 +202,11 @@ class UnderwritingService:
             if r.guarantee is None:
                 done = now - r.created > RESERVATION_TTL
             else:
-                done = settled.get_settlement(h) is not None or height > r.expiry_height + window
+                g = r.guarantee
+                outcome = settled.get_nonce_outcome(g)
+                done = (settled.get_settlement(g.payer.account, g.nonce, g.underwriter.account) is not None
+                        or (outcome.consumed and outcome.paid >= g.total)
+                        or height > r.expiry_height + window)
                 dropped += done
             if done:
                 del self.reservations[h]
@@ -196,6 +218,26 @@ class UnderwritingService:
         self._prune()
         return sum(r.amount for r in self.reservations.values())
 
+    def credit_used(self) -> int:
+        """The part of outstanding guarantees and reservations that only this node's stake backs."""
+        return sum(r.credit for r in self.reservations.values())
+
+    def promised(self, payer: AccountId) -> int:
+        """What this node's outstanding guarantees and reservations promise against payer's collateral."""
+        return sum(r.amount - r.credit for r in self.reservations.values() if r.payer.account == payer)
+
+    def collateral_free(self, v: ValidatorRecord, payer: AccountId) -> int:
+        """The payer's locked collateral for this validator (the lower of the committed and the mempool view,
+        so an unlock waiting in the mempool already counts) not yet promised."""
+        locked = min(UnderwritingKeeper(view, self.app.chain_id).get_collateral(payer, v.operator.account).locked  # type: ignore[arg-type]
+                     for view in (self.app.state, self.app.check))
+        return locked - self.promised(payer)
+
+    def credit_free(self, v: ValidatorRecord) -> int:
+        """Credit this node may still extend: within credit_limit and the stake not already backing credit."""
+        used = self.credit_used()
+        return max(0, min(self.credit_limit - used, compute_free_capacity(self._stake(v), used)))
+
     def capacity(self) -> CapacityView:
         """Bonded stake, what is promised, what is free."""
         try:
@@ -206,27 +248,27 @@ class UnderwritingService:
         committed = self.committed()
         signed = tuple(r.guarantee for r in self.reservations.values() if r.guarantee is not None)
         reserved = sum(r.amount for r in self.reservations.values() if r.guarantee is None)
-        return CapacityView(operator, bonded, committed - reserved, reserved,
-                            compute_free_capacity(bonded, committed), self.app.last_height, signed)
+        free = max(0, min(self.credit_limit - self.credit_used(), bonded - self.credit_used()))
+        return CapacityView(operator, bonded, committed - reserved, reserved, free, self.app.last_height, signed)
 
     # ---- checks
 
     def validate_client_tx(self, raw: bytes) -> tuple[object, MsgSend]:
-        """The signed transaction must be a local MsgSend that the latest state would accept."""
-        tx = self.app.decode_verified_tx(raw)
+        """The signed transaction must be a local MsgSend to another account that the chain would accept now:
+        asked of the app's check state through the same path as CheckTx, so the two can never disagree."""
+        try:
+            tx = self.app.simulate_tx(raw)
+        except TxSimulationError as exc:
+            raise UnderwritableTxError(exc.message) from None
         send = tx.msg
         if not isinstance(send, MsgSend):
             raise UnderwritableTxError(f"only a send can be underwritten, not {type(send).__name__}")
         if send.recipient.chain_id != self.app.chain_id:
             raise UnderwritableTxError("only a transfer within this chain can be underwritten")
-        expected = AuthKeeper(self.app.check).get_account(tx.signer).nonce  # type: ignore[arg-type]
-        if tx.nonce != expected:
-            raise UnderwritableTxError(f"bad nonce {tx.nonce}: the account's next nonce is {expected}")
-        balance = BankKeeper(self.app.check).get_balance(tx.signer)  # type: ignore[arg-type]
-        if balance < send.amount:
-            raise UnderwritableTxError(f"balance {balance} does not cover {send.amount}")
+        if send.recipient.account == tx.signer:
+            raise UnderwritableTxError("a payment to the payer itself needs no guarantee")
         for r in self.reservations.values():
-            if r.sender_nonce == (tx.signer, tx.nonce) and r.tx_hash != tx.hash:
+            if (r.payer.account, r.nonce) == (tx.signer, tx.nonce) and r.tx_hash != tx.hash:
                 raise UnderwritableTxError(
                     f"another transaction of this account with nonce {tx.nonce} is already guaranteed"
                 )
@@ -237,21 +279,31 @@ class UnderwritingService:
         # Two blocks of slack: co-underwriters may be a block behind when they stamp issued_height.
         return max(1, min(self.guarantee_blocks, max_blocks - 2))
 
-    def _hold(self, tx, send: MsgSend, amount: int, expiry: int, raw: bytes) -> Reservation:
-        """Take amount of free capacity for tx, synchronously (no await between the check and the write)."""
+    def available(self, payer: AccountId) -> int:
+        """What this node can guarantee for payer now: unpromised collateral plus free credit."""
         v = self._validator()
-        free = compute_free_capacity(self._stake(v), self.committed())
-        if amount > free:
-            raise InsufficientCapacityError(f"{amount} exceeds this validator's free capacity {free}")
-        r = Reservation(tx.hash, raw, Amount(amount), send.amount, send.recipient, Height(expiry),
-                        (tx.signer, tx.nonce))
+        self._prune()
+        covered, credit = compute_cover(1 << 64, self.collateral_free(v, payer), self.credit_free(v))
+        return covered + credit
+
+    def _hold(self, tx, send: MsgSend, amount: int, expiry: int, raw: bytes) -> Reservation:
+        """Take amount for tx, collateral first then credit, synchronously (no await between check and write)."""
+        v = self._validator()
+        self._prune()
+        covered, credit = compute_cover(amount, self.collateral_free(v, tx.signer), self.credit_free(v))
+        if covered + credit < amount:
+            raise InsufficientCollateralError(
+                f"{amount} exceeds what this validator can guarantee for {send.sender}: {covered} of unpromised "
+                f"collateral and {credit} of credit")
+        r = Reservation(tx.hash, raw, Amount(amount), send.amount, send.recipient, Height(expiry), send.sender,
+                        tx.nonce, credit=Amount(credit))
         self.reservations[tx.hash] = r
         return r
 
     def _sign(self, r: Reservation) -> Guarantee:
         v = self._validator()
         g = Guarantee(r.tx_hash, r.amount, r.total, r.beneficiary, v.operator, self.app.chain_id, r.expiry_height,
-                      Height(max(1, self.app.last_height)))
+                      Height(max(1, self.app.last_height)), r.payer, r.nonce)
         signed = sign_guarantee(self.key, g)
         if self.journal is not None:
             self.journal.append(signed)  # durable before anyone sees it
@@ -266,13 +318,13 @@ class UnderwritingService:
         existing = self.reservations.get(tx.hash)
         if existing is not None and existing.guarantee is not None and existing.amount == send.amount:
             return [existing.guarantee]  # idempotent retry of a single-underwriter request
-        v = self._validator()
         expiry = self.app.last_height + self._lifetime()
-        free = compute_free_capacity(self._stake(v), self.committed())
+        free = self.available(tx.signer)
         if send.amount <= free:
             guarantees = [self._sign(self._hold(tx, send, send.amount, expiry, raw))]
         elif not co_underwrite or self.peers is None:
-            raise InsufficientCapacityError(f"amount {send.amount} exceeds this validator's free capacity {free}")
+            raise InsufficientCollateralError(
+                f"amount {send.amount} exceeds what this validator can guarantee for {send.sender}: {free}")
         else:
             guarantees = await self._co_underwrite(tx, send, raw, free, expiry)
         if carry and self.carrier is not None:
@@ -292,15 +344,18 @@ class UnderwritingService:
             return CoordinatorAuth(coordinator, self.key.sign(sb))
 
         try:
+            # Ask first the validators holding the most of this payer's collateral: their shares cost them nothing.
+            held = UnderwritingKeeper(self.app.state, self.app.chain_id)  # type: ignore[arg-type]
             peers = sorted((p for p in self._staking().get_validators()
                             if p.endpoint and not p.is_jailed and p.consensus_address != me and p.bonded > 0),
-                           key=lambda p: (-p.bonded, p.operator.account))
+                           key=lambda p: (-held.get_collateral(tx.signer, p.operator.account).locked, -p.bonded,
+                                          p.operator.account))
             for peer in peers:
                 left = deadline - time.monotonic()
                 if remaining == 0 or left <= 0:
                     break
                 try:
-                    ask = min(remaining, peer.bonded)
+                    ask = remaining
                     got = await self.peers.reserve(peer.endpoint, raw, ask, expiry,  # type: ignore[union-attr]
                                                    auth(RESERVE, ask, expiry), left)
                 except DistposError as exc:
@@ -364,10 +419,9 @@ class UnderwritingService:
         existing = self.reservations.get(tx.hash)
         if existing is not None:
             return existing.amount
-        free = compute_free_capacity(self._stake(self._validator()), self.committed())
-        share = min(amount, free)
+        share = min(amount, self.available(tx.signer))
         if share <= 0:
-            raise InsufficientCapacityError("no free capacity")
+            raise InsufficientCollateralError(f"nothing left to guarantee for {send.sender}")
         self._hold(tx, send, share, expiry, raw).coordinator = auth.coordinator
         log.info("reserved %d of %s for coordinator %s", share, tx.hash.hex()[:12], auth.coordinator)
         return share

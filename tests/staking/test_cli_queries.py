@@ -58,13 +58,15 @@ def test_query_validators_validator_params_guarantees(grpc_addr):
     params = json.loads(distpos("query", "params", "--grpc", grpc_addr, "-o", "json").stdout)
     assert params["staking"]["power_reduction"] == 100 and params["underwriting"]["max_guarantee_blocks"] == 4
     cap = json.loads(distpos("query", "guarantees", "--grpc", grpc_addr, "-o", "json").stdout)
-    assert (cap["bonded"], cap["free"], cap["guarantees"]) == ("1000", "1000", [])
-    unsettled = json.loads(distpos("query", "guarantees", "--tx", "ab" * 32, "--grpc", grpc_addr, "-o", "json").stdout)
+    assert (cap["bonded"], cap["free"], cap["guarantees"]) == ("1000", "0", [])  # free = credit; default credit_limit 0
+    unsettled = json.loads(distpos("query", "guarantees", "--payer", addr(5), "--nonce", "0", "--grpc", grpc_addr, "-o", "json").stdout)
     assert unsettled == {"settled": False}
 
 
 def test_invalid_validator_query_is_one_line(grpc_addr):
     res = distpos("query", "validator", addr(7), "--grpc", grpc_addr)
     assert res.returncode == 1 and res.stderr.strip().count("\n") == 0 and "no validator" in res.stderr
-    res = distpos("query", "guarantees", "--tx", "zz", "--grpc", grpc_addr)
+    res = distpos("query", "guarantees", "--payer", "zz", "--nonce", "1", "--grpc", grpc_addr)
     assert res.returncode == 2
+    res = distpos("query", "guarantees", "--payer", addr(5), "--grpc", grpc_addr)
+    assert res.returncode == 2 and "both --payer and --nonce" in res.stderr

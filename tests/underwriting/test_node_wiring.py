@@ -12,9 +12,10 @@ import pytest
 from distpos_abci.bank import build_send_tx
 from distpos_abci.cli.staking import _grpc_error
 from distpos_abci.config import load_config
-from distpos_abci.errors import ConfigError, InsufficientCapacityError, UnderwritingDisabledError
+from distpos_abci.errors import ConfigError, InsufficientCollateralError, UnderwritingDisabledError
 from distpos_abci.gen.distpos.v1 import staking_pb2, staking_pb2_grpc, underwriting_pb2, underwriting_pb2_grpc
 from distpos_abci.grpc_service import start_grpc_server
+from distpos_abci.underwriting import build_collateral_tx
 from distpos_abci.underwriting.node import load_consensus_key
 from distpos_abci.underwriting.service import UnderwritingService
 from tests.staking.helpers import CHAIN, addr, cons_key, key, staking_genesis
@@ -56,6 +57,7 @@ def test_invalid_consensus_key_file(tmp_path):
 def test_grpc_services_in_process(harness):
     harness.app.init_chain(CHAIN, staking_genesis({5: 10_000, 8: 10_000}, {1: 1000, 2: 500}))
     harness.block()
+    harness.block(build_collateral_tx(key(5), CHAIN, 0, "deposit", addr(1), 1000))
 
     async def scenario():
         svc = UnderwritingService(harness.app, cons_key(1))
@@ -66,7 +68,7 @@ def test_grpc_services_in_process(harness):
                 uw = underwriting_pb2_grpc.UnderwritingStub(ch)
                 vals = await staking.Validators(staking_pb2.QueryValidatorsRequest())
                 params = await staking.Params(staking_pb2.QueryStakingParamsRequest())
-                raw = build_send_tx(key(5), CHAIN, 0, addr(6), 100)
+                raw = build_send_tx(key(5), CHAIN, 1, addr(6), 100)
                 r = await uw.Underwrite(underwriting_pb2.UnderwriteRequest(tx=raw, client_carries=True))
                 cap = await uw.Capacity(underwriting_pb2.CapacityRequest())
                 big = build_send_tx(key(8), CHAIN, 0, addr(6), 5000)
@@ -78,17 +80,19 @@ def test_grpc_services_in_process(harness):
                     await staking.Validator(staking_pb2.QueryValidatorRequest(operator_address=addr(7)))
                 except grpc.RpcError as exc:
                     missing = exc
-                return vals, params, r, cap, err, missing
+                col = await uw.Collateral(underwriting_pb2.CollateralRequest(payer=addr(5)))
+                return vals, params, r, cap, err, missing, col
         finally:
             await server.stop(None)
 
-    vals, params, r, cap, err, missing = asyncio.run(scenario())
+    vals, params, r, cap, err, missing, col = asyncio.run(scenario())
     assert sorted(v.power for v in vals.validators) == [5, 10]
     assert json.loads(params.underwriting_json)["claim_window_blocks"] == 5
     assert len(r.guarantees) == 1 and r.elapsed_us > 0
-    assert (cap.bonded, cap.outstanding, cap.free) == (1000, 100, 900)
+    assert (cap.bonded, cap.outstanding, cap.free) == (1000, 100, 0)  # free credit: credit_limit defaults to 0
     assert err.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
-    assert isinstance(_grpc_error("x", err), InsufficientCapacityError)
+    assert isinstance(_grpc_error("x", err), InsufficientCollateralError)  # key 8 locked no collateral
+    assert (col.collateral.locked, col.promised, col.underwriter) == (1000, 100, addr(1))
     assert missing.code() == grpc.StatusCode.NOT_FOUND
 
 

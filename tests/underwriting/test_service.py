@@ -1,4 +1,5 @@
-"""The underwriting service in process: guarantees within capacity, co-underwriting, refusals leave nothing locked."""
+"""The underwriting service in process: guarantees within the payer's unpromised collateral (or the node's credit),
+co-underwriting, refusals leave nothing locked."""
 
 from __future__ import annotations
 
@@ -8,9 +9,20 @@ import pytest
 
 from distpos_abci.address import compute_account_id
 from distpos_abci.bank import build_send_tx
-from distpos_abci.errors import InsufficientCapacityError, UnderwritableTxError, UnderwritingDisabledError
+from distpos_abci.errors import (
+    InsufficientCapacityError,
+    InsufficientCollateralError,
+    UnderwritableTxError,
+    UnderwritingDisabledError,
+)
 from distpos_abci.staking import build_create_validator_tx
-from distpos_abci.underwriting import RELEASED, UnderwritingKeeper, build_underwritten_tx, verify_guarantee_signature
+from distpos_abci.underwriting import (
+    RELEASED,
+    UnderwritingKeeper,
+    build_collateral_tx,
+    build_underwritten_tx,
+    verify_guarantee_signature,
+)
 from distpos_abci.underwriting.service import UnderwritingService
 from tests.staking.helpers import CHAIN, Chain, addr, codes, cons_key, key, staking_genesis
 
@@ -37,11 +49,14 @@ class InProcessPeers:
 
 @pytest.fixture
 def net(harness):
-    """Validators 1 (1000), 2 (500), 3 (300) each with a service; client 5 holds 10,000."""
+    """Validators 1 (1000), 2 (500), 3 (300) each with a service; client 5 holds 10,000 and locked collateral of
+    1000, 500 and 300 with them (its next nonce is 3)."""
     endpoints = {1: "v1:1", 2: "v2:1", 3: "v3:1"}
     harness.app.init_chain(CHAIN, staking_genesis({5: 10_000}, {1: 1000, 2: 500, 3: 300}, endpoints=endpoints))
     chain = Chain(harness)
     chain.block()
+    chain.block(*(build_collateral_tx(key(5), CHAIN, n, "deposit", addr(i), amount)
+                  for n, (i, amount) in enumerate(((1, 1000), (2, 500), (3, 300)))))
     peers = InProcessPeers()
     carried: list = []
     services = {}
@@ -61,86 +76,108 @@ def run(coro):
     return asyncio.run(coro)
 
 
-def test_guarantee_within_capacity_is_immediate_and_valid(net):
-    raw = build_send_tx(key(5), CHAIN, 0, addr(6), 400)
+P = addr_account(5)
+N = 3  # client 5's next nonce after its three deposits
+
+
+def test_guarantee_within_collateral_is_immediate_and_valid(net):
+    raw = build_send_tx(key(5), CHAIN, N, addr(6), 400)
     [g] = run(net.services[1].underwrite(raw))
-    assert g.amount == g.total == 400 and str(g.beneficiary) == addr(6)
+    assert g.amount == g.total == 400 and str(g.beneficiary) == addr(6) and (g.payer.account, g.nonce) == (P, N)
     assert verify_guarantee_signature(cons_key(1).pub_key, g)
     assert g.expiry_height - g.issued_height == 2  # capped at max_guarantee_blocks (4) - 2
-    cap = net.services[1].capacity()
-    assert (cap.bonded, cap.outstanding, cap.free) == (1000, 400, 600)
+    svc = net.services[1]
+    assert (svc.promised(P), svc.available(P), svc.credit_used()) == (400, 600, 0)
     assert net.carried == [(raw, [g])]
     assert net.peers.calls == []
-    # The carrier reaches the chain, the tx executes, the guarantee is released and capacity comes back.
+    # The carrier reaches the chain, the tx executes, the guarantee is released and the collateral is free again.
     res = net.block(build_underwritten_tx(key(9), CHAIN, 0, raw, [g]))
     assert codes(res) == [0]
-    assert UnderwritingKeeper(net.app.state, CHAIN).get_settlement(g.tx_hash).outcome == RELEASED
-    assert net.services[1].capacity().free == 1000
+    (s,) = UnderwritingKeeper(net.app.state, CHAIN).get_settlements(P, N)
+    assert s.outcome == RELEASED
+    assert svc.available(P) == 1000
+
+
+def test_a_payment_that_executed_on_its_own_frees_the_collateral(net):
+    raw = build_send_tx(key(5), CHAIN, N, addr(6), 400)
+    run(net.services[1].underwrite(raw, carry=False))
+    net.block(raw)  # the client broadcast it itself: no carrier, no settlement record
+    assert net.services[1].available(P) == 1000
 
 
 def test_same_request_twice_returns_the_same_guarantee(net):
-    raw = build_send_tx(key(5), CHAIN, 0, addr(6), 100)
+    raw = build_send_tx(key(5), CHAIN, N, addr(6), 100)
     assert run(net.services[1].underwrite(raw)) == run(net.services[1].underwrite(raw))
     assert net.services[1].capacity().outstanding == 100
 
 
 @pytest.mark.parametrize("make, message", [
-    (lambda: build_send_tx(key(5), CHAIN, 3, addr(6), 10), "nonce"),
-    (lambda: build_send_tx(key(5), CHAIN, 0, addr(6), 20_000), "balance"),
-    (lambda: build_send_tx(key(5), CHAIN, 0, addr(6, "a1b2"), 10), "within this chain"),
-    (lambda: build_create_validator_tx(key(5), CHAIN, 0, cons_key(5).pub_key, 100), "only a send"),
+    (lambda: build_send_tx(key(5), CHAIN, 9, addr(6), 10), "auth:11"),
+    (lambda: build_send_tx(key(5), CHAIN, N, addr(6), 20_000), "bank:20"),
+    (lambda: build_send_tx(key(5), CHAIN, N, addr(6, "a1b2"), 10), "refuse|within this chain"),
+    (lambda: build_send_tx(key(5), CHAIN, N, addr(5), 10), "payer itself"),
+    (lambda: build_create_validator_tx(key(5), CHAIN, N, cons_key(5).pub_key, 100), "only a send"),
 ])
 def test_invalid_client_tx_is_refused(net, make, message):
+    """The service asks the app's check state through the same path as CheckTx: the two cannot disagree."""
     with pytest.raises(UnderwritableTxError, match=message):
         run(net.services[1].underwrite(make()))
     assert net.services[1].capacity().outstanding == 0
 
 
 def test_invalid_second_tx_with_the_same_nonce(net):
-    run(net.services[1].underwrite(build_send_tx(key(5), CHAIN, 0, addr(6), 10)))
+    run(net.services[1].underwrite(build_send_tx(key(5), CHAIN, N, addr(6), 10)))
     with pytest.raises(UnderwritableTxError, match="already guaranteed"):
-        run(net.services[1].underwrite(build_send_tx(key(5), CHAIN, 0, addr(7), 10)))
+        run(net.services[1].underwrite(build_send_tx(key(5), CHAIN, N, addr(7), 10)))
 
 
-def test_over_capacity_without_co_underwriting_is_refused(net):
-    with pytest.raises(InsufficientCapacityError):
-        run(net.services[2].underwrite(build_send_tx(key(5), CHAIN, 0, addr(6), 501), co_underwrite=False))
-    assert net.services[2].capacity().free == 500
+def test_beyond_collateral_without_co_underwriting_is_refused(net):
+    with pytest.raises(InsufficientCollateralError):
+        run(net.services[2].underwrite(build_send_tx(key(5), CHAIN, N, addr(6), 501), co_underwrite=False))
+    assert net.services[2].available(P) == 500
 
 
-def test_concurrent_requests_cannot_overcommit(net):
+def test_a_payer_without_collateral_gets_nothing_by_default(net):
+    net.block(build_send_tx(key(5), CHAIN, N, addr(10), 1000))
+    with pytest.raises(InsufficientCollateralError):
+        run(net.services[1].underwrite(build_send_tx(key(10), CHAIN, 0, addr(6), 1), co_underwrite=False))
+
+
+def test_concurrent_requests_cannot_overcommit_credit(net):
     svc = net.services[1]
+    svc.credit_limit = 900  # the operator extends 900 of credit at its own stake's risk
 
     async def many():
         txs = [build_send_tx(key(10 + i), CHAIN, 0, addr(6), 300) for i in range(5)]
         return await asyncio.gather(*(svc.underwrite(t, co_underwrite=False) for t in txs), return_exceptions=True)
 
-    fund = [build_send_tx(key(5), CHAIN, i, addr(10 + i), 1000) for i in range(5)]
+    fund = [build_send_tx(key(5), CHAIN, N + i, addr(10 + i), 1000) for i in range(5)]
     net.block(*fund)
     results = run(many())
     ok = [r for r in results if isinstance(r, list)]
-    refused = [r for r in results if isinstance(r, InsufficientCapacityError)]
+    refused = [r for r in results if isinstance(r, InsufficientCollateralError)]
     assert (len(ok), len(refused)) == (3, 2)
-    assert svc.capacity().outstanding == 900
+    assert (svc.capacity().outstanding, svc.credit_used(), svc.capacity().free) == (900, 900, 0)
 
 
 def test_co_underwriting_covers_a_large_amount(net):
-    raw = build_send_tx(key(5), CHAIN, 0, addr(6), 1600)
+    raw = build_send_tx(key(5), CHAIN, N, addr(6), 1600)
     gs = run(net.services[1].underwrite(raw))
     assert [g.underwriter.account for g in gs] == [addr_account(i) for i in (1, 2, 3)]
     assert [g.amount for g in gs] == [1000, 500, 100] and all(g.total == 1600 for g in gs)
-    assert [s.capacity().free for s in net.services.values()] == [0, 0, 200]
+    assert [s.available(P) for s in net.services.values()] == [0, 0, 200]
     res = net.block(build_underwritten_tx(key(9), CHAIN, 0, raw, gs))
     assert codes(res) == [0]
-    assert [s.capacity().free for s in net.services.values()] == [1000, 500, 300]
+    assert [s.available(P) for s in net.services.values()] == [1000, 500, 300]
 
 
 def test_co_underwriting_refused_leaves_every_capacity_as_it_was(net):
     before = [s.capacity() for s in net.services.values()]
     with pytest.raises(InsufficientCapacityError, match="not covered"):
-        run(net.services[2].underwrite(build_send_tx(key(5), CHAIN, 0, addr(6), 1801)))
+        run(net.services[2].underwrite(build_send_tx(key(5), CHAIN, N, addr(6), 1801)))
     after = [s.capacity() for s in net.services.values()]
     assert [(c.free, c.outstanding, c.reserved) for c in after] == [(c.free, c.outstanding, c.reserved) for c in before]
+    assert [s.available(P) for s in net.services.values()] == [1000, 500, 300]
     assert "confirm v1:1" not in net.peers.calls and "release v1:1" in net.peers.calls
     assert net.carried == []
 
@@ -148,7 +185,7 @@ def test_co_underwriting_refused_leaves_every_capacity_as_it_was(net):
 def test_service_of_a_non_validator_is_disabled(net):
     svc = UnderwritingService(net.app, cons_key(8))
     with pytest.raises(UnderwritingDisabledError):
-        run(svc.underwrite(build_send_tx(key(5), CHAIN, 0, addr(6), 1)))
+        run(svc.underwrite(build_send_tx(key(5), CHAIN, N, addr(6), 1)))
 
 
 def test_a_restarted_service_remembers_its_guarantees(net, tmp_path):
@@ -156,14 +193,16 @@ def test_a_restarted_service_remembers_its_guarantees(net, tmp_path):
 
     journal = GuaranteeJournal(tmp_path / "journal.jsonl")
     svc = UnderwritingService(net.app, cons_key(2), journal=journal)
-    [g] = run(svc.underwrite(build_send_tx(key(5), CHAIN, 0, addr(6), 300)))
+    [g] = run(svc.underwrite(build_send_tx(key(5), CHAIN, N, addr(6), 300)))
     restarted = UnderwritingService(net.app, cons_key(2), journal=GuaranteeJournal(tmp_path / "journal.jsonl"))
     assert restarted.capacity().outstanding == 300 and restarted.capacity().guarantees == (g,)
-    with pytest.raises(InsufficientCapacityError):
-        run(restarted.underwrite(build_send_tx(key(5), CHAIN, 0, addr(7), 201), co_underwrite=False))
+    assert restarted.available(P) == 200
+    # It still knows which nonce it guaranteed, so another payment of that nonce is refused.
+    with pytest.raises(UnderwritableTxError, match="already guaranteed"):
+        run(restarted.underwrite(build_send_tx(key(5), CHAIN, N, addr(7), 10), co_underwrite=False))
     # Once the chain settles it, the promise no longer counts.
-    net.block(build_underwritten_tx(key(9), CHAIN, 0, build_send_tx(key(5), CHAIN, 0, addr(6), 300), [g]))
-    assert restarted.capacity().outstanding == 0
+    net.block(build_underwritten_tx(key(9), CHAIN, 0, build_send_tx(key(5), CHAIN, N, addr(6), 300), [g]))
+    assert restarted.capacity().outstanding == 0 and restarted.available(P) == 500
 
 
 def test_invalid_co_underwriting_calls_from_strangers(net):
@@ -172,7 +211,7 @@ def test_invalid_co_underwriting_calls_from_strangers(net):
     from distpos_abci.underwriting.service import RESERVE, CoordinatorAuth, compute_coordination_sign_bytes
 
     peer = net.services[2]
-    raw = build_send_tx(key(5), CHAIN, 0, addr(6), 100)
+    raw = build_send_tx(key(5), CHAIN, N, addr(6), 100)
     h = compute_tx_hash(raw)
     expiry = net.app.last_height + 2
     coordinator = addr(1)  # validator 1's operator, but signed with a key that is not its consensus key

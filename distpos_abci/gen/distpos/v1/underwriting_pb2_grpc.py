@@ -66,6 +66,11 @@ class UnderwritingStub:
                 request_serializer=distpos_dot_v1_dot_underwriting__pb2.SettlementRequest.SerializeToString,
                 response_deserializer=distpos_dot_v1_dot_underwriting__pb2.SettlementResponse.FromString,
                 _registered_method=True)
+        self.Collateral = channel.unary_unary(
+                '/distpos.v1.Underwriting/Collateral',
+                request_serializer=distpos_dot_v1_dot_underwriting__pb2.CollateralRequest.SerializeToString,
+                response_deserializer=distpos_dot_v1_dot_underwriting__pb2.CollateralResponse.FromString,
+                _registered_method=True)
 
 
 class UnderwritingServicer:
@@ -110,7 +115,14 @@ class UnderwritingServicer:
         raise NotImplementedError('Method not implemented!')
 
     def Settlement(self, request, context):
-        """The on-chain settlement of a guaranteed transaction, if any.
+        """The on-chain settlement of a guaranteed payment (payer, nonce), if any.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Collateral(self, request, context):
+        """A payer's collateral held for an underwriter.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -148,6 +160,11 @@ def add_UnderwritingServicer_to_server(servicer, server):
                     servicer.Settlement,
                     request_deserializer=distpos_dot_v1_dot_underwriting__pb2.SettlementRequest.FromString,
                     response_serializer=distpos_dot_v1_dot_underwriting__pb2.SettlementResponse.SerializeToString,
+            ),
+            'Collateral': grpc.unary_unary_rpc_method_handler(
+                    servicer.Collateral,
+                    request_deserializer=distpos_dot_v1_dot_underwriting__pb2.CollateralRequest.FromString,
+                    response_serializer=distpos_dot_v1_dot_underwriting__pb2.CollateralResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -314,6 +331,33 @@ class Underwriting:
             '/distpos.v1.Underwriting/Settlement',
             distpos_dot_v1_dot_underwriting__pb2.SettlementRequest.SerializeToString,
             distpos_dot_v1_dot_underwriting__pb2.SettlementResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Collateral(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/distpos.v1.Underwriting/Collateral',
+            distpos_dot_v1_dot_underwriting__pb2.CollateralRequest.SerializeToString,
+            distpos_dot_v1_dot_underwriting__pb2.CollateralResponse.FromString,
             options,
             channel_credentials,
             insecure,
