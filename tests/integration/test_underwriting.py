@@ -1,5 +1,7 @@
-"""Underwriting on a real localnet of four DistPOS validators (1,000,000 staked each): guarantees in milliseconds,
-a lost double spend paid from stake exactly once, co-underwriting that succeeds or is refused leaving no trace."""
+"""Underwriting on a real localnet of four DistPOS validators (1,000,000 staked each): payers lock collateral with
+validators, guarantees come at once from the node's service, a lost double spend is paid from the payer's collateral
+exactly once, a co-underwritten payment that is withheld is claimed after expiry from every share's collateral, and
+a request beyond the collateral is refused leaving nothing reserved. No latency is asserted here (see make bench)."""
 
 from __future__ import annotations
 
@@ -9,15 +11,15 @@ import time
 
 import pytest
 
-from distpos_abci.errors import InsufficientCapacityError, ReplayedGuaranteeError, TxRejectedError
 from distpos_abci.bank import build_send_tx
 from distpos_abci.cli.staking import call_underwriting, request_guarantee, wait_for_settlement
+from distpos_abci.errors import InsufficientCapacityError, ReplayedGuaranteeError, TxRejectedError
 from distpos_abci.gen.distpos.v1 import query_pb2, underwriting_pb2
 from distpos_abci.keyring import Keyring
 from distpos_abci.localnet import Network, find_app_bin
 from distpos_abci.rpc_client import CometRPC
 from distpos_abci.tx import compute_tx_hash
-from distpos_abci.underwriting import PAID, RELEASED, build_claim_tx, build_underwritten_tx
+from distpos_abci.underwriting import PAID, RELEASED, build_claim_tx, build_collateral_tx, build_underwritten_tx
 
 pytestmark = pytest.mark.integration
 
@@ -39,138 +41,150 @@ def capacities(net: Network) -> list[tuple[int, int, int, int]]:
     return out
 
 
+def operators(net: Network) -> list[str]:
+    """The operator address of each node's validator."""
+    return [call_underwriting(n.grpc_address, "Capacity", underwriting_pb2.CapacityRequest()).operator_address
+            for n in net.nodes]
+
+
+def collateral(net: Network, payer: str, node: int) -> underwriting_pb2.CollateralResponse:
+    return call_underwriting(net.nodes[node].grpc_address, "Collateral", underwriting_pb2.CollateralRequest(payer=payer))
+
+
 def commit(net: Network, raw: bytes, node: int = 0):
     rpc = CometRPC(net.nodes[node].rpc_url)
     rpc.broadcast_tx_sync(raw)
     return rpc.wait_for_tx(compute_tx_hash(raw), timeout=30)
 
 
-def test_underwritten_payment_is_guaranteed_in_milliseconds(distpos_net):
+def deposit(net: Network, name: str, amounts: list[int]) -> None:
+    """Lock collateral of key `name` with each node's validator (amount 0 = none)."""
+    chain = net.chains[0].chain_id
+    key = keypair(net, name)
+    for op, amount in zip(operators(net), amounts):
+        if amount:
+            nonce = account(net, str(key.address(chain))).nonce
+            assert commit(net, build_collateral_tx(key.keypair, chain, nonce, "deposit", op, amount)).code == 0
+
+
+def wait_until(predicate, what: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.2)
+
+
+def wait_past(net: Network, height: int) -> None:
+    rpc = CometRPC(net.nodes[0].rpc_url)
+    wait_until(lambda: int(rpc.status()["sync_info"]["latest_block_height"]) > height,
+               f"chain did not pass height {height}", timeout=60)
+
+
+def test_cli_collateral_then_guaranteed_payments_release(distpos_net):
     net = distpos_net
     chain = net.chains[0].chain_id
     alice, bob = keypair(net, "alice"), str(keypair(net, "bob").address(chain))
+    alice_addr = str(alice.address(chain))
+    ops = operators(net)
+    for node in (0, 1):  # through the CLI, as an operator would
+        proc = subprocess.run(
+            [find_app_bin(), "tx", "deposit-collateral", "alice", ops[node], "20000", "--keyring-dir",
+             net.keyring_dir, "--node", net.nodes[0].rpc_url, "-o", "json"], capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+    wait_until(lambda: collateral(net, alice_addr, 1).collateral.locked == 20000, "node 1 never saw the deposit")
     before = account(net, bob).balance
-    timings = []
-    for i in range(5):
-        raw = build_send_tx(alice.keypair, chain, account(net, str(alice.address(chain))).nonce, bob, 1000 + i)
-        guarantees, ms, node_us = request_guarantee(net.nodes[0].grpc_address, raw)
-        timings.append(ms)
-        [g] = guarantees
-        assert g.amount == 1000 + i and str(g.beneficiary) == bob and g.expiry_height > g.issued_height
-        print(f"\nguarantee {i}: {ms:.2f} ms round trip, {node_us} us in the node")
-        s = wait_for_settlement(net.nodes[0].grpc_address, g.tx_hash, timeout=30)
+    for i in range(3):
+        nonce = account(net, alice_addr).nonce
+        raw = build_send_tx(alice.keypair, chain, nonce, bob, 1000 + i)
+        [g], _, _ = request_guarantee(net.nodes[0].grpc_address, raw)
+        assert g.amount == 1000 + i and str(g.beneficiary) == bob and (str(g.payer), g.nonce) == (alice_addr, nonce)
+        [s] = wait_for_settlement(net.nodes[0].grpc_address, alice_addr, nonce, timeout=30)
         assert s.outcome == RELEASED
-    print(f"guarantee latency over {len(timings)}: min {min(timings):.2f} ms, max {max(timings):.2f} ms")
-    assert account(net, bob).balance == before + sum(1000 + i for i in range(5))
-    assert all(c[1] == 0 for c in capacities(net))  # released guarantees are no longer outstanding
-
-
-def test_cli_send_underwrite_prints_the_guarantee_and_its_time(distpos_net):
-    net = distpos_net
-    chain = net.chains[0].chain_id
-    bob = str(keypair(net, "bob").address(chain))
+    assert account(net, bob).balance == before + sum(1000 + i for i in range(3))
+    wait_until(lambda: collateral(net, alice_addr, 0).promised == 0, "released guarantees still promised")
+    # The CLI's own guaranteed send, through node 1.
     proc = subprocess.run(
         [find_app_bin(), "tx", "send", "alice", bob, "777", "--underwrite",
          "--keyring-dir", net.keyring_dir, "--node", net.nodes[1].rpc_url, "--grpc", net.nodes[1].grpc_address,
          "-o", "json"], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     data = json.loads(proc.stdout)
-    print(f"\nCLI: guaranteed in {data['guarantee_ms']} ms, settled {data['settlement']['outcome']} "
-          f"after {data['seconds']} s")
     assert data["settlement"]["outcome"] == "released" and len(data["guarantees"]) == 1
 
 
-def test_double_spend_pays_the_beneficiary_from_stake_exactly_once(distpos_net):
+def test_double_spend_pays_the_beneficiary_from_collateral_exactly_once(distpos_net):
     net = distpos_net
     chain = net.chains[0].chain_id
     carol, alice = keypair(net, "carol"), keypair(net, "alice")
     bob = str(keypair(net, "bob").address(chain))
-    carol_addr = str(carol.address(chain))
+    carol_addr, alice_addr = str(carol.address(chain)), str(alice.address(chain))
+    deposit(net, "carol", [0, 5000, 0, 0])
+    wait_until(lambda: collateral(net, carol_addr, 1).collateral.locked == 5000, "node 1 never saw the deposit")
     nonce = account(net, carol_addr).nonce
     guaranteed = build_send_tx(carol.keypair, chain, nonce, bob, 5000)
     # The client takes the guarantee and carries it itself, later: the double spend below wins the race.
-    [g], ms, _ = request_guarantee(net.nodes[1].grpc_address, guaranteed, client_carries=True)
-    print(f"\nguarantee for the soon-to-be double-spent payment in {ms:.2f} ms")
-    underwriter_before = capacities(net)[1][0]
+    [g], _, _ = request_guarantee(net.nodes[1].grpc_address, guaranteed, client_carries=True)
+    stake_before = capacities(net)[1][0]
     bob_before = account(net, bob).balance
-    spend = build_send_tx(carol.keypair, chain, nonce, str(alice.address(chain)), account(net, carol_addr).balance)
+    spend = build_send_tx(carol.keypair, chain, nonce, alice_addr, 100)
     assert commit(net, spend, node=2).code == 0
-    alice_addr = str(alice.address(chain))
     carrier = build_underwritten_tx(alice.keypair, chain, account(net, alice_addr).nonce, guaranteed, [g])
     assert commit(net, carrier).code == 0
-    s = wait_for_settlement(net.nodes[0].grpc_address, g.tx_hash, timeout=30)
-    assert (s.outcome, s.amount) == (PAID, 5000)
+    [s] = wait_for_settlement(net.nodes[0].grpc_address, carol_addr, nonce, timeout=30)
+    assert (s.outcome, s.amount, s.from_collateral, s.from_stake) == (PAID, 5000, 5000, 0)
     assert account(net, bob).balance == bob_before + 5000
-    deadline = time.monotonic() + 15
-    while capacities(net)[1][0] != underwriter_before - 5000:  # node1 sees the payout once it commits that block
-        assert time.monotonic() < deadline, capacities(net)
-        time.sleep(0.2)
+    assert capacities(net)[1][0] == stake_before  # the validator's stake is untouched: the payer paid
+    wait_until(lambda: collateral(net, carol_addr, 1).collateral.locked == 0, "collateral not seized")
     # Neither a claim nor a second carrier pays again: CheckTx already refuses both as replays.
-    # (A refused transaction leaves the mempool nonce alone, so both may use the same one.)
     nonce = account(net, alice_addr).nonce
-    claim = build_claim_tx(alice.keypair, chain, nonce, [g])
-    again = build_underwritten_tx(alice.keypair, chain, nonce, guaranteed, [g])
-    for raw in (claim, again):
+    for raw in (build_claim_tx(alice.keypair, chain, nonce, [g]),
+                build_underwritten_tx(alice.keypair, chain, nonce, guaranteed, [g])):
         with pytest.raises(TxRejectedError) as info:
             commit(net, raw)
         assert info.value.remote_code == ReplayedGuaranteeError.code
     assert account(net, bob).balance == bob_before + 5000
 
 
-def test_co_underwriting_succeeds_when_shares_suffice_and_is_refused_otherwise(distpos_net):
-    net = distpos_net
-    chain = net.chains[0].chain_id
-    alice, bob = keypair(net, "alice"), str(keypair(net, "bob").address(chain))
-    alice_addr = str(alice.address(chain))
-    before = capacities(net)
-    total_free = sum(c[3] for c in before)
-    own_free = before[2][3]
-    amount = own_free + 1_500_000  # needs this node and at least two others
-    raw = build_send_tx(alice.keypair, chain, account(net, alice_addr).nonce, bob, amount)
-    guarantees, ms, _ = request_guarantee(net.nodes[2].grpc_address, raw)
-    print(f"\nco-underwritten {amount} by {len(guarantees)} validators in {ms:.2f} ms")
-    assert len(guarantees) >= 3 and sum(g.amount for g in guarantees) == amount
-    assert wait_for_settlement(net.nodes[2].grpc_address, guarantees[0].tx_hash, timeout=30).outcome == RELEASED
-    # Each co-underwriter frees its share once its own node has committed the settling block.
-    settle_capacities(net, before)
-
-    too_much = build_send_tx(alice.keypair, chain, account(net, alice_addr).nonce, bob, total_free + 1)
-    with pytest.raises(InsufficientCapacityError):
-        request_guarantee(net.nodes[2].grpc_address, too_much)
-    assert capacities(net) == before  # nothing reserved or outstanding anywhere
-
-
-def settle_capacities(net: Network, expected: list, timeout: float = 15.0) -> None:
-    """Wait until every node's capacity is back to expected (nodes commit a block at slightly different times)."""
-    deadline = time.monotonic() + timeout
-    while capacities(net) != expected:
-        assert time.monotonic() < deadline, f"capacities {capacities(net)} never returned to {expected}"
-        time.sleep(0.2)
-
-
-def test_guarantee_not_carried_by_expiry_is_claimed_by_cli_once(distpos_net, tmp_path):
+def test_co_underwritten_payment_withheld_is_claimed_from_every_share(distpos_net, tmp_path):
     net = distpos_net
     chain = net.chains[0].chain_id
     bob = keypair(net, "bob")
-    carol = str(keypair(net, "carol").address(chain))
-    raw = build_send_tx(bob.keypair, chain, account(net, str(bob.address(chain))).nonce, carol, 4242)
-    [g], ms, _ = request_guarantee(net.nodes[3].grpc_address, raw, client_carries=True)  # and never broadcast
-    path = tmp_path / "guarantee.json"
-    path.write_text(json.dumps({"guarantees": [g.to_json()]}))
+    bob_addr, carol = str(bob.address(chain)), str(keypair(net, "carol").address(chain))
+    deposit(net, "bob", [1000, 2000, 3000, 0])
+    wait_until(lambda: [collateral(net, bob_addr, i).collateral.locked for i in range(4)] == [1000, 2000, 3000, 0],
+               "not every node saw the deposits")
+    stakes = [c[0] for c in capacities(net)]
+    nonce = account(net, bob_addr).nonce
+    raw = build_send_tx(bob.keypair, chain, nonce, carol, 5500)
+    guarantees, _, _ = request_guarantee(net.nodes[0].grpc_address, raw, client_carries=True)  # and never broadcast
+    assert sum(g.amount for g in guarantees) == 5500 and len(guarantees) == 3
+    shares = {str(g.underwriter): g.amount for g in guarantees}
+    ops = operators(net)
+    assert shares == {ops[0]: 1000, ops[2]: 3000, ops[1]: 1500}  # own share first, then most collateral first
+    path = tmp_path / "guarantees.json"
+    path.write_text(json.dumps({"guarantees": [g.to_json() for g in guarantees]}))
     carol_before = account(net, carol).balance
-    rpc = CometRPC(net.nodes[0].rpc_url)
-    deadline = time.monotonic() + 60
-    while int(rpc.status()["sync_info"]["latest_block_height"]) <= g.expiry_height:
-        assert time.monotonic() < deadline, "chain did not pass the expiry height"
-        time.sleep(0.25)
+    wait_past(net, guarantees[0].expiry_height)
     cli = [find_app_bin(), "tx", "claim", "alice", str(path), "--keyring-dir", net.keyring_dir,
            "--node", net.nodes[0].rpc_url, "-o", "json"]
     first = subprocess.run(cli, capture_output=True, text=True, timeout=60)
     assert first.returncode == 0, first.stdout + first.stderr
-    assert account(net, carol).balance == carol_before + 4242
+    assert account(net, carol).balance == carol_before + 5500
     second = subprocess.run(cli, capture_output=True, text=True, timeout=60)
     assert second.returncode == 3 and "already settled" in second.stderr
-    assert account(net, carol).balance == carol_before + 4242
-    out = subprocess.run([find_app_bin(), "query", "guarantees", "--tx", g.tx_hash.hex(), "--grpc",
-                          net.nodes[0].grpc_address, "-o", "json"], capture_output=True, text=True, timeout=30)
-    assert json.loads(out.stdout)["outcome"] == "paid"
+    assert account(net, carol).balance == carol_before + 5500
+    out = subprocess.run([find_app_bin(), "query", "guarantees", "--payer", bob_addr, "--nonce", str(nonce),
+                          "--grpc", net.nodes[0].grpc_address, "-o", "json"], capture_output=True, text=True, timeout=30)
+    settled = json.loads(out.stdout)
+    assert settled["outcome"] == "paid" and settled["amount"] == "5500"
+    assert all(s["from_stake"] == "0" for s in settled["shares"])
+    wait_until(lambda: [c[0] for c in capacities(net)] == stakes, "a validator's stake changed")
+    assert [collateral(net, bob_addr, i).collateral.locked for i in range(4)] == [0, 500, 0, 0]
+    # The withheld bytes can never execute now: their nonce was retired by the claim.
+    with pytest.raises(TxRejectedError):
+        commit(net, raw)
+    # Beyond what is left (500 at node 1), a request is refused and nothing stays reserved anywhere.
+    more = build_send_tx(bob.keypair, chain, account(net, bob_addr).nonce, carol, 600)
+    with pytest.raises(InsufficientCapacityError):
+        request_guarantee(net.nodes[1].grpc_address, more)
+    assert [c[2] for c in capacities(net)] == [0, 0, 0, 0]
