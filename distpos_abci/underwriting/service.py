@@ -418,6 +418,8 @@ class UnderwritingService:
             raise UnderwritableTxError(f"share {amount} must be positive and at most the amount {send.amount}")
         existing = self.reservations.get(tx.hash)
         if existing is not None:
+            if existing.coordinator != auth.coordinator:  # ours, or held for another coordinator: not for this one
+                raise UnderwritableTxError(f"{tx.hash.hex()} is already guaranteed or reserved by this validator")
             return existing.amount
         share = min(amount, self.available(tx.signer))
         if share <= 0:

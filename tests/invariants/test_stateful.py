@@ -1,0 +1,246 @@
+"""A hypothesis state machine over the whole app: bank, staking, underwriting (through the real guarantee
+service), collateral and the client strategies of issue 7 (double spends, withholding, memo retries, re-encodings,
+several validators asked at once, co-underwriting, claims at any time).
+
+Every client account belongs to one attacker. After every block:
+- total supply is what genesis minted (nothing burns here: no evidence against protocol-following validators);
+- the pools hold exactly what their records say (bonded pool = all stake, collateral pool = all collateral);
+- no guaranteed payment pays its beneficiary more than its total (nonce payment + every settled share);
+- the attacker's accounts together (balances + collateral) never end richer than they started;
+- no validator loses stake (its `slashed` stays 0): validators that follow the protocol (credit_limit 0)
+  guarantee only within collateral, so a payout never reaches their stake.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+
+from distpos_abci.auth import AuthKeeper
+from distpos_abci.bank import BankKeeper, build_send_tx
+from distpos_abci.errors import DistposError, NonCanonicalEncodingError
+from distpos_abci.gen.distpos.v1 import tx_pb2
+from distpos_abci.staking import StakingKeeper, build_bond_tx, build_unbond_tx, build_withdraw_tx
+from distpos_abci.staking.keys import BONDED_POOL
+from distpos_abci.underwriting import (
+    COLLATERAL_POOL,
+    UnderwritingKeeper,
+    build_claim_tx,
+    build_collateral_tx,
+    build_underwritten_tx,
+)
+from distpos_abci.underwriting.service import UnderwritingService
+from tests.helpers import AppHarness
+from tests.staking.helpers import CHAIN, Chain, addr, cons_key, key, staking_genesis
+from tests.underwriting.helpers import operator
+from tests.underwriting.test_service import InProcessPeers
+
+VALIDATORS = (1, 2, 3)
+CLIENTS = (4, 5, 6)  # payers; they and the beneficiaries below are one attacker
+BENEFICIARIES = (4, 5, 6, 7)
+CARRIER = 9
+ALL = (1, 2, 3, 4, 5, 6, 7, 9)
+
+amounts = st.integers(1, 800)
+
+
+class Underwriting(RuleBasedStateMachine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tmp = tempfile.TemporaryDirectory()
+        self.h = AppHarness(self.tmp.name)
+        genesis = staking_genesis({4: 4000, 5: 4000, 6: 4000}, {1: 1000, 2: 800, 3: 500},
+                                  endpoints={v: f"v{v}:1" for v in VALIDATORS})
+        self.h.app.init_chain(CHAIN, genesis)
+        self.chain = Chain(self.h)
+        self.chain.block()
+        self.peers = InProcessPeers()
+        self.carried: list = []
+        self.services = {}
+        for v in VALIDATORS:
+            s = UnderwritingService(self.h.app, cons_key(v), peers=self.peers, guarantee_blocks=3,
+                                    carrier=lambda raw, gs: self.carried.append((raw, gs)))
+            self.peers.services[f"v{v}:1"] = self.services[v] = s
+        self.queue: list[bytes] = []
+        self.guaranteed: list[tuple[bytes, tuple]] = []  # every guarantee set handed out
+        self.supply0 = self.supply()
+        self.wealth0 = self.attacker_wealth()
+
+    def teardown(self) -> None:
+        self.h.db.close()
+        self.tmp.cleanup()
+
+    # ---- helpers
+
+    @property
+    def app(self):
+        return self.h.app
+
+    def nonce(self, i: int) -> int:
+        return AuthKeeper(self.app.check).get_account(operator(i).account).nonce
+
+    def submit(self, raw: bytes) -> bool:
+        """As the mempool would: only what passes CheckTx is queued for the next block."""
+        if self.app.check_tx(raw).ok:
+            self.queue.append(raw)
+            return True
+        return False
+
+    def supply(self) -> int:
+        return self.app.query_status().total_supply
+
+    def attacker_wealth(self) -> int:
+        bank, ledger = BankKeeper(self.app.state), UnderwritingKeeper(self.app.state, CHAIN)
+        held = sum(ledger.get_collateral(operator(c).account, operator(v).account).seizable
+                   for c in CLIENTS for v in VALIDATORS)
+        return sum(bank.get_balance(operator(a).account) for a in BENEFICIARIES) + held
+
+    def underwrite(self, validator: int, raw: bytes, co: bool) -> tuple | None:
+        try:
+            gs = asyncio.run(self.services[validator].underwrite(raw, co_underwrite=co, carry=False))
+        except DistposError:
+            return None
+        self.guaranteed.append((raw, tuple(gs)))
+        return tuple(gs)
+
+    # ---- client and validator actions
+
+    @initialize(deposits=st.lists(st.tuples(st.sampled_from(CLIENTS), st.sampled_from(VALIDATORS),
+                                            st.integers(100, 1500)), min_size=1, max_size=6))
+    def start_with_collateral(self, deposits):
+        for c, v, amount in deposits:
+            self.deposit(c, v, amount)
+        self.block(1)
+
+    @rule(c=st.sampled_from(CLIENTS), v=st.sampled_from(VALIDATORS), amount=amounts)
+    def deposit(self, c, v, amount):
+        self.submit(build_collateral_tx(key(c), CHAIN, self.nonce(c), "deposit", str(operator(v)), amount))
+
+    @rule(c=st.sampled_from(CLIENTS), v=st.sampled_from(VALIDATORS), amount=amounts)
+    def unlock(self, c, v, amount):
+        self.submit(build_collateral_tx(key(c), CHAIN, self.nonce(c), "unlock", str(operator(v)), amount))
+
+    @rule(c=st.sampled_from(CLIENTS), v=st.sampled_from(VALIDATORS))
+    def withdraw_collateral(self, c, v):
+        self.submit(build_collateral_tx(key(c), CHAIN, self.nonce(c), "withdraw", str(operator(v))))
+
+    @rule(v=st.sampled_from(VALIDATORS), amount=st.integers(1, 300), kind=st.sampled_from(["bond", "unbond", "wd"]))
+    def staking(self, v, amount, kind):
+        n = self.nonce(v)
+        raw = {"bond": lambda: build_bond_tx(key(v), CHAIN, n, amount),
+               "unbond": lambda: build_unbond_tx(key(v), CHAIN, n, amount),
+               "wd": lambda: build_withdraw_tx(key(v), CHAIN, n)}[kind]()
+        self.submit(raw)
+
+    @rule(c=st.sampled_from(CLIENTS), to=st.sampled_from(BENEFICIARIES), amount=amounts,
+          v=st.sampled_from(VALIDATORS), co=st.booleans(),
+          strategy=st.sampled_from(["node_carries", "broadcast", "withhold", "double_spend", "memo_retry",
+                                    "partial", "reencode", "two_validators"]))
+    def guaranteed_payment(self, c, to, amount, v, co, strategy):
+        if to == c:
+            to = 7
+        n = self.nonce(c)
+        raw = build_send_tx(key(c), CHAIN, n, addr(to), amount)
+        gs = self.underwrite(v, raw, co)
+        if gs is None:
+            return
+        if strategy == "node_carries":
+            self.submit(build_underwritten_tx(key(CARRIER), CHAIN, self.nonce(CARRIER), raw, list(gs)))
+        elif strategy == "broadcast":
+            self.submit(raw)
+        elif strategy == "double_spend":
+            other = next(b for b in BENEFICIARIES if b not in (c, to))
+            self.submit(build_send_tx(key(c), CHAIN, n, addr(other), amount))
+            self.carried.append((raw, gs))  # the guarantee's carrier arrives after the double spend
+        elif strategy == "memo_retry":
+            self.submit(build_send_tx(key(c), CHAIN, n, addr(to), amount, memo="retry"))
+            self.carried.append((raw, gs))
+        elif strategy == "partial":
+            self.submit(build_send_tx(key(c), CHAIN, n, addr(to), max(1, amount // 3)))
+            self.carried.append((raw, gs))
+        elif strategy == "reencode":
+            m = tx_pb2.Tx.FromString(raw)
+            variant = m.body and (raw + b"\x38\x01")  # an unknown field appended: other bytes, same signed body
+            assert self.app.check_tx(variant).code == NonCanonicalEncodingError.code
+        elif strategy == "two_validators":
+            other = next(w for w in VALIDATORS if w != v)
+            self.underwrite(other, raw, co)  # the same nonce guaranteed twice, by two validators
+        # "withhold": nothing is broadcast; a claim after expiry settles it
+
+    @rule(c=st.sampled_from(CLIENTS), to=st.sampled_from(BENEFICIARIES), amount=amounts)
+    def plain_transfer(self, c, to, amount):
+        self.submit(build_send_tx(key(c), CHAIN, self.nonce(c), addr(to), amount))
+
+    @precondition(lambda self: self.guaranteed)
+    @rule(i=st.integers(0, 10_000), carrier=st.booleans())
+    def claim_or_carry(self, i, carrier):
+        raw, gs = self.guaranteed[i % len(self.guaranteed)]
+        n = self.nonce(CARRIER)
+        tx = (build_underwritten_tx(key(CARRIER), CHAIN, n, raw, list(gs)) if carrier
+              else build_claim_tx(key(CARRIER), CHAIN, n, list(gs)))
+        self.submit(tx)
+
+    @rule(blocks=st.integers(1, 4))
+    def block(self, blocks):
+        for _ in range(blocks):
+            txs = list(self.queue)
+            n = self.nonce(CARRIER)
+            for raw, gs in self.carried:
+                txs.append(build_underwritten_tx(key(CARRIER), CHAIN, n, raw, list(gs)))
+                n += 1
+            self.carried.clear()
+            self.queue.clear()
+            self.chain.block(*txs)
+
+    # ---- invariants
+
+    @invariant()
+    def supply_is_conserved(self):
+        app = self.app
+        bank = BankKeeper(app.state)
+        held = sum(bank.get_balance(operator(a).account) for a in ALL)
+        assert held + bank.get_balance(BONDED_POOL) + bank.get_balance(COLLATERAL_POOL) == self.supply() == self.supply0
+
+    @invariant()
+    def pools_match_their_records(self):
+        bank, staking = BankKeeper(self.app.state), StakingKeeper(self.app.state, CHAIN)
+        ledger = UnderwritingKeeper(self.app.state, CHAIN)
+        stakes = [staking.get_validator(operator(v).account) for v in VALIDATORS]
+        assert bank.get_balance(BONDED_POOL) == sum(v.bonded + v.unbonding for v in stakes)
+        assert bank.get_balance(COLLATERAL_POOL) == sum(
+            ledger.get_collateral(operator(c).account, operator(v).account).seizable for c in CLIENTS for v in VALIDATORS)
+
+    @invariant()
+    def nothing_is_paid_twice(self):
+        ledger, auth = UnderwritingKeeper(self.app.state, CHAIN), AuthKeeper(self.app.state)
+        seen = set()
+        for _, gs in self.guaranteed:
+            g = gs[0]
+            for share in gs:
+                s = ledger.get_settlement(g.payer.account, g.nonce, share.underwriter.account)
+                assert s is None or s.amount <= share.amount
+            key_ = (g.payer.account, g.nonce, g.beneficiary.account, tuple(sorted(s.underwriter.account for s in gs)))
+            if key_ in seen:
+                continue
+            seen.add(key_)
+            payment = auth.get_payment(g.payer.account, g.nonce)
+            paid = payment[1] if payment and payment[0] == g.beneficiary.account else 0
+            payouts = sum(s.amount for s in ledger.get_settlements(g.payer.account, g.nonce)
+                          if s.beneficiary == str(g.beneficiary) and any(
+                              s.underwriter == str(x.underwriter) for x in gs))
+            assert paid + payouts <= max(g.total, paid), (g, paid, payouts)
+
+    @invariant()
+    def the_attacker_never_profits_and_validators_never_pay(self):
+        assert self.attacker_wealth() <= self.wealth0
+        staking = StakingKeeper(self.app.state, CHAIN)
+        assert all(staking.get_validator(operator(v).account).slashed == 0 for v in VALIDATORS)
+
+
+Underwriting.TestCase.settings = settings(max_examples=30, stateful_step_count=40, deadline=None,
+                                          suppress_health_check=[HealthCheck.too_slow])
+TestUnderwriting = Underwriting.TestCase
