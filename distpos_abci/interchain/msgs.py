@@ -333,7 +333,9 @@ def validate_route(route: Route) -> Route:
     _chain(route.chain_id, "route")
     for ep in (route.relay_grpc, route.comet_rpc):
         if not ep or len(ep) > MAX_ENDPOINT or any(c.isspace() for c in ep):
-            raise InvalidInterchainMsgError(f"route endpoint {ep!r} must be a non-empty address without spaces")
+            raise InvalidInterchainMsgError(
+                f"route endpoints of {route.chain_id} must be non-empty, without spaces, at most {MAX_ENDPOINT} characters"
+            )
     return route
 
 
