@@ -233,7 +233,9 @@ def correspondent(chain_id, grpc_addr, output) -> None:
     r = call_interchain(grpc_addr, "GetCorrespondent", interchain_pb2.QueryCorrespondentRequest(chain_id=chain_id))
     data = _dict(r)
     emit(data, output, text=f"{chain_id}: reserve {r.reserve} in {r.account}, "
-                            f"{'SUSPENDED' if r.correspondent.suspended else 'active'}, light client at {r.client_height}")
+                            f"{'CLOSED' if r.correspondent.closed else 'SUSPENDED' if r.correspondent.suspended else 'active'}, "
+                            f"light client at {r.client_height}"
+                            f"{f' FROZEN at {r.client_frozen_height}' if r.client_frozen_height else ''}")
 
 
 @click.command("route")

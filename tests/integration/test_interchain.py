@@ -275,6 +275,7 @@ def test_misbehaviour_with_real_keys_freezes_client_and_transfer_times_out(two_c
     dest = CometEndpoint("a1b2", net.chains[1].nodes[0].rpc_url)
     client = decode_client_state(dest.query(keys.PREFIX + keys.client_key("e2e4")).value)
     assert client.frozen_height == height and len(client.frozen_evidence_hash) == 32
+    assert correspondent(net, 1, "e2e4").client_frozen_height == height
     # e2e4's packets are refused with their own code, whoever carries them
     r = _submit_a1b2(net, _recv_msg(net, seq), KeyPair.generate())
     assert (r.code, r.codespace) == (115, "interchain"), r
