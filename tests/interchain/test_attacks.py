@@ -7,14 +7,12 @@ failure breaker recovers, and state holds only the project's own text.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 
 import pytest
 
 from distpos_abci.app import DistposApp
-from distpos_abci.authority import GOV_AUTHORITY
 from distpos_abci.errors import GenesisError
 from distpos_abci.gen.distpos.v1 import interchain_pb2
 from distpos_abci.interchain import decode_ack, decode_packet, keys
