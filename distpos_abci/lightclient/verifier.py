@@ -15,6 +15,7 @@ Every COMMIT signature counted is verified; a bad one anywhere rejects the updat
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import replace
 from fractions import Fraction
 
@@ -203,6 +204,4 @@ def validate_conflicting_block(client: ClientState, lb: LightBlock, now_ns: int)
 
 def compute_evidence_hash(*lbs: LightBlock) -> bytes:
     """sha256 of the submitted headers' hashes in ascending byte order (the same evidence, either order)."""
-    import hashlib
-
     return hashlib.sha256(b"".join(sorted(compute_header_hash(lb.signed_header.header) for lb in lbs))).digest()
