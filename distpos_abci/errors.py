@@ -404,7 +404,8 @@ class UnknownPacketError(InterchainError):
 
 
 class UnauthorizedError(InterchainError):
-    """A governance message (open correspondent, set route) not signed by the chain's interchain admin."""
+    """A governance message (open/close correspondent, set route or limits, unfreeze) whose signer is not the
+    governance authority (authority.GOV_AUTHORITY)."""
 
     code = 108
     grpc_status = "PERMISSION_DENIED"
@@ -465,6 +466,66 @@ class RecipientRejectedError(InterchainError):
     """The recipient cannot be credited (balance would overflow)."""
 
     code = 125
+
+
+# Light clients frozen by misbehaviour, governance of correspondents (codes 113-119, 126-129).
+
+class ConflictingHeaderError(InterchainError):
+    """A client update for a height whose verified header differs: submit both as MsgSubmitMisbehaviour."""
+
+    code = 113
+
+
+class ClientFrozenError(InterchainError):
+    """The light client of that chain is frozen by misbehaviour: no update, ack or timeout through it."""
+
+    code = 114
+
+
+class FrozenSourceError(InterchainError):
+    """Packets from a chain whose light client is frozen are refused (their senders are refunded by timeout)."""
+
+    code = 115
+
+
+class FrozenDestinationError(InterchainError):
+    """No packet is sent to a chain whose light client is frozen: nothing could prove its ack or timeout."""
+
+    code = 116
+
+
+class MisbehaviourNotProvenError(InterchainError):
+    """The submitted headers do not conflict (same header, or no stored consensus state they contradict)."""
+
+    code = 117
+    grpc_status = "INVALID_ARGUMENT"
+
+
+class ClientNotFrozenError(InterchainError):
+    """MsgUnfreezeClient for a client that is not frozen."""
+
+    code = 118
+
+
+class CorrespondentClosedError(InterchainError):
+    """The correspondent was closed by governance: no packet is sent to it or paid from it (also an ack reason)."""
+
+    code = 119
+
+
+class TrustingPeriodTooLongError(InvalidInputError):
+    """A trust root whose trusting period is not strictly shorter than the remote chain's unbonding period:
+    validators could unbond, escape slashing and then sign conflicting headers the client still trusts."""
+
+    codespace = "interchain"
+    code = 126
+
+
+class InvalidMisbehaviourError(InvalidInputError):
+    """A misbehaviour message that can never be valid (headers of different heights or chains, none given)."""
+
+    codespace = "interchain"
+    code = 127
 
 
 # ---- light client (codespace "lightclient", codes 130-139) ----------------------------------------

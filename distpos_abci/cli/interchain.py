@@ -1,4 +1,6 @@
-"""`distpos tx transfer|open-correspondent|topup|set-route` and `distpos query correspondent|route|routes|packets`."""
+"""`distpos tx transfer|topup` (signed and sent), `distpos tx open-correspondent|set-route|set-limits|
+close-correspondent|unfreeze-client` (governance messages: printed for a proposal, never signed) and
+`distpos query correspondent|route|routes|packets`."""
 
 from __future__ import annotations
 
@@ -11,11 +13,19 @@ from google.protobuf.json_format import MessageToDict
 
 from ..errors import InvalidInputError
 from ..gen.distpos.v1 import interchain_pb2, interchain_pb2_grpc
-from ..interchain.msgs import parse_validators_json
+from ..authority import gov_authority_address
+from ..interchain.msgs import (
+    decode_close_correspondent,
+    decode_open_correspondent,
+    decode_set_limits,
+    decode_set_route,
+    decode_unfreeze_client,
+    parse_validators_json,
+)
 from ..interchain.records import Limits
 from ..lightclient.types import validator_set_to_proto
 from ..tx import build_tx
-from .common import grpc_option
+from .common import grpc_option, node_option
 from .output import emit, output_option
 from .staking import _amount, _grpc_error, _sign_send_wait, _tx_options
 
@@ -62,37 +72,6 @@ def transfer(from_key, to, amount, timeout_height, timeout_seconds, keyring_dir,
     _sign_send_wait(keyring_dir, from_key, node, timeout, output, build, f"packet of {value} to {to} committed")
 
 
-@click.command("open-correspondent")
-@click.argument("from_key", metavar="ADMIN")
-@click.argument("chain_id")
-@click.option("--trust-root", "trust_root", required=True, type=click.Path(dir_okay=False, path_type=pathlib.Path),
-              help='JSON {"height": 0, "time_ns": N, "validators": [{"pub_key": base64, "power": n}]}.')
-@click.option("--limits", "limits_json", default="{}", help="JSON of limits (see interchain/README.md).")
-@click.option("--trusting-period", type=int, default=14 * 86400, show_default=True, help="Seconds.")
-@_tx_options
-def open_correspondent(from_key, chain_id, trust_root, limits_json, trusting_period, keyring_dir, node, timeout,
-                       output) -> None:
-    """Open CHAIN_ID's correspondent account and light client (signed by the interchain admin)."""
-    try:
-        root = json.loads(trust_root.read_text())
-        limits = Limits(**{k: int(v) for k, v in json.loads(limits_json).items()})
-    except (OSError, ValueError, TypeError) as exc:
-        raise InvalidInputError(f"bad trust root or limits: {exc}") from None
-    vals = parse_validators_json(root.get("validators"), "trust root")
-
-    def build(k, c, n):
-        from ..address import Address
-        m = interchain_pb2.MsgOpenCorrespondent(authority=str(Address.from_pub_key(c, k.pub_key)), chain_id=chain_id,
-                                                trusting_period_ns=trusting_period * 1_000_000_000)
-        limits.to_proto(m.limits)
-        m.trust_root.chain_id, m.trust_root.height = chain_id, int(root.get("height", 0))
-        m.trust_root.time_ns = int(root.get("time_ns", 0))
-        validator_set_to_proto(vals, m.trust_root.next_validator_set)
-        return build_tx(k, c, n, "open_correspondent", m)
-
-    _sign_send_wait(keyring_dir, from_key, node, timeout, output, build, f"correspondent {chain_id} opened")
-
-
 @click.command("topup")
 @click.argument("from_key", metavar="FROM")
 @click.argument("chain_id")
@@ -110,21 +89,137 @@ def topup(from_key, chain_id, amount, keyring_dir, node, timeout, output) -> Non
     _sign_send_wait(keyring_dir, from_key, node, timeout, output, build, f"topped up {chain_id} by {value}")
 
 
+# ---- governance messages: generated for a proposal, never signed by a key ------------------------------------
+#
+# Opening and closing correspondents, routes, limits and lifting a frozen client are accepted only from the
+# governance authority (authority.GOV_AUTHORITY, a module account no key controls). These commands build the
+# message with that authority for the chain named by --chain-id (or the node's chain) and print it: JSON with
+# the TxBody field name, the message as JSON and its protobuf bytes in base64, ready for a gov proposal.
+
+def _chain_id(chain_id: str | None, node: str) -> str:
+    if chain_id:
+        return chain_id
+    from ..rpc_client import CometRPC
+    return CometRPC(node).status()["node_info"]["network"]
+
+
+def _emit_proposal_msg(field: str, msg, output: str) -> None:
+    import base64
+    data = {"field": field, "message": _dict(msg),
+            "message_base64": base64.b64encode(msg.SerializeToString(deterministic=True)).decode()}
+    emit(data, output, text=json.dumps(data, indent=2))
+
+
+def _gov_options(f):
+    for option in (output_option, node_option,
+                   click.option("--chain-id", "chain_id", default=None,
+                                help="Chain that will execute the proposal (default: the node's).")):
+        f = option(f)
+    return f
+
+
+def _read_trust_root(path: pathlib.Path):
+    try:
+        root = json.loads(path.read_text())
+    except (OSError, ValueError):
+        raise InvalidInputError(f"cannot read the trust root JSON in {path}") from None
+    if not isinstance(root, dict):
+        raise InvalidInputError("the trust root must be a JSON object")
+    return root, parse_validators_json(root.get("validators"), "trust root")
+
+
+def _limits(limits_json: str) -> Limits:
+    try:
+        data = json.loads(limits_json)
+        return Limits(**{k: int(v) for k, v in data.items()})
+    except (ValueError, TypeError, AttributeError):
+        raise InvalidInputError(f"limits must be a JSON object of integers with keys {', '.join(Limits.__dataclass_fields__)}") from None
+
+
+@click.command("open-correspondent")
+@click.argument("remote_chain")
+@click.option("--trust-root", "trust_root", required=True, type=click.Path(dir_okay=False, path_type=pathlib.Path),
+              help='JSON {"height": 0, "time_ns": N, "validators": [{"pub_key": base64, "power": n}]}.')
+@click.option("--limits", "limits_json", default="{}", help="JSON of limits (see interchain/README.md).")
+@click.option("--unbonding-period", type=int, required=True,
+              help="Seconds: REMOTE_CHAIN's staking unbonding_time_ns / 1e9.")
+@click.option("--trusting-period", type=int, default=None,
+              help="Seconds, strictly below the unbonding period (default: 2/3 of it).")
+@_gov_options
+def open_correspondent(remote_chain, trust_root, limits_json, unbonding_period, trusting_period, chain_id, node,
+                       output) -> None:
+    """Print MsgOpenCorrespondent for REMOTE_CHAIN, for a governance proposal."""
+    root, vals = _read_trust_root(trust_root)
+    trusting = trusting_period if trusting_period is not None else unbonding_period * 2 // 3
+    here = _chain_id(chain_id, node)
+    m = interchain_pb2.MsgOpenCorrespondent(authority=str(gov_authority_address(here)), chain_id=remote_chain,
+                                            trusting_period_ns=trusting * 1_000_000_000,
+                                            unbonding_period_ns=unbonding_period * 1_000_000_000)
+    _limits(limits_json).to_proto(m.limits)
+    m.trust_root.chain_id, m.trust_root.height = remote_chain, int(root.get("height", 0))
+    m.trust_root.time_ns = int(root.get("time_ns", 0))
+    validator_set_to_proto(vals, m.trust_root.next_validator_set)
+    decode_open_correspondent(m)  # the chain's own checks (trusting < unbonding, limits) before a proposal
+    _emit_proposal_msg("open_correspondent", m, output)
+
+
 @click.command("set-route")
-@click.argument("from_key", metavar="ADMIN")
-@click.argument("chain_id")
+@click.argument("remote_chain")
 @click.argument("relay_grpc")
 @click.argument("comet_rpc")
-@_tx_options
-def set_route(from_key, chain_id, relay_grpc, comet_rpc, keyring_dir, node, timeout, output) -> None:
-    """Set the routing entry of CHAIN_ID: its relay's gRPC address and a CometBFT RPC endpoint."""
-    def build(k, c, n):
-        from ..address import Address
-        return build_tx(k, c, n, "set_route", interchain_pb2.MsgSetRoute(
-            authority=str(Address.from_pub_key(c, k.pub_key)),
-            route=interchain_pb2.Route(chain_id=chain_id, relay_grpc=relay_grpc, comet_rpc=comet_rpc)))
+@_gov_options
+def set_route(remote_chain, relay_grpc, comet_rpc, chain_id, node, output) -> None:
+    """Print MsgSetRoute for REMOTE_CHAIN (its relay's gRPC address and a CometBFT RPC), for a proposal."""
+    here = _chain_id(chain_id, node)
+    m = interchain_pb2.MsgSetRoute(authority=str(gov_authority_address(here)), route=interchain_pb2.Route(
+        chain_id=remote_chain, relay_grpc=relay_grpc, comet_rpc=comet_rpc))
+    decode_set_route(m)
+    _emit_proposal_msg("set_route", m, output)
 
-    _sign_send_wait(keyring_dir, from_key, node, timeout, output, build, f"route to {chain_id} set")
+
+@click.command("set-limits")
+@click.argument("remote_chain")
+@click.option("--limits", "limits_json", required=True, help="JSON of all limits (see interchain/README.md).")
+@_gov_options
+def set_limits(remote_chain, limits_json, chain_id, node, output) -> None:
+    """Print MsgSetLimits for REMOTE_CHAIN's correspondent, for a proposal."""
+    here = _chain_id(chain_id, node)
+    m = interchain_pb2.MsgSetLimits(authority=str(gov_authority_address(here)), chain_id=remote_chain)
+    _limits(limits_json).to_proto(m.limits)
+    decode_set_limits(m)
+    _emit_proposal_msg("set_limits", m, output)
+
+
+@click.command("close-correspondent")
+@click.argument("remote_chain")
+@_gov_options
+def close_correspondent(remote_chain, chain_id, node, output) -> None:
+    """Print MsgCloseCorrespondent for REMOTE_CHAIN, for a proposal."""
+    here = _chain_id(chain_id, node)
+    m = interchain_pb2.MsgCloseCorrespondent(authority=str(gov_authority_address(here)), chain_id=remote_chain)
+    decode_close_correspondent(m)
+    _emit_proposal_msg("close_correspondent", m, output)
+
+
+@click.command("unfreeze-client")
+@click.argument("remote_chain")
+@click.option("--trust-root", "trust_root", required=True, type=click.Path(dir_okay=False, path_type=pathlib.Path),
+              help='JSON {"height": H, "time_ns": N, "validators": [...], "app_hash": hex (optional)}.')
+@_gov_options
+def unfreeze_client(remote_chain, trust_root, chain_id, node, output) -> None:
+    """Print MsgUnfreezeClient lifting REMOTE_CHAIN's frozen light client, for a proposal."""
+    root, vals = _read_trust_root(trust_root)
+    here = _chain_id(chain_id, node)
+    m = interchain_pb2.MsgUnfreezeClient(authority=str(gov_authority_address(here)), chain_id=remote_chain)
+    m.trust_root.chain_id, m.trust_root.height = remote_chain, int(root.get("height", 0))
+    m.trust_root.time_ns = int(root.get("time_ns", 0))
+    try:
+        m.trust_root.app_hash = bytes.fromhex(root.get("app_hash", ""))
+    except (ValueError, TypeError):
+        raise InvalidInputError("trust root app_hash must be hex") from None
+    validator_set_to_proto(vals, m.trust_root.next_validator_set)
+    decode_unfreeze_client(m)
+    _emit_proposal_msg("unfreeze_client", m, output)
 
 
 # ---- queries -------------------------------------------------------------------------------------------------
@@ -138,7 +233,9 @@ def correspondent(chain_id, grpc_addr, output) -> None:
     r = call_interchain(grpc_addr, "GetCorrespondent", interchain_pb2.QueryCorrespondentRequest(chain_id=chain_id))
     data = _dict(r)
     emit(data, output, text=f"{chain_id}: reserve {r.reserve} in {r.account}, "
-                            f"{'SUSPENDED' if r.correspondent.suspended else 'active'}, light client at {r.client_height}")
+                            f"{'CLOSED' if r.correspondent.closed else 'SUSPENDED' if r.correspondent.suspended else 'active'}, "
+                            f"light client at {r.client_height}"
+                            f"{f' FROZEN at {r.client_frozen_height}' if r.client_frozen_height else ''}")
 
 
 @click.command("route")
@@ -172,7 +269,7 @@ def packets(destination, grpc_addr, output) -> None:
 
 def register(tx_group: click.Group, query_group: click.Group) -> None:
     """Attach the interchain commands to `distpos tx` and `distpos query`."""
-    for command in (transfer, open_correspondent, topup, set_route):
+    for command in (transfer, topup, open_correspondent, set_route, set_limits, close_correspondent, unfreeze_client):
         tx_group.add_command(command)
     for command in (correspondent, route, routes, packets):
         query_group.add_command(command)

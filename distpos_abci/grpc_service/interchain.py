@@ -29,6 +29,10 @@ class InterchainServicer(interchain_pb2_grpc.InterchainServicer):
                 reserve=view.get_reserve(request.chain_id),
                 client_height=client.latest_height if client else 0,
                 client_time_ns=client.latest_time_ns if client else 0,
+                client_frozen_height=client.frozen_height if client else 0,
+                client_frozen_evidence_hash=client.frozen_evidence_hash if client else b"",
+                trusting_period_ns=client.trusting_period_ns if client else 0,
+                unbonding_period_ns=client.unbonding_period_ns if client else 0,
             )
         except DistposError as err:
             await _abort(context, err)

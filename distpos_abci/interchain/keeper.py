@@ -7,16 +7,25 @@ accounts: a sender, the escrow account and the correspondent accounts; total sup
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from ..address import Address
+from ..authority import GOV_AUTHORITY
 from ..bank.keeper import BankKeeper
 from ..errors import (
+    ClientFrozenError,
+    ClientNotFrozenError,
+    ConflictingHeaderError,
     ConsensusStateMissingError,
+    CorrespondentClosedError,
     CorrespondentExistsError,
     DistposError,
-    HeaderMismatchError,
+    FrozenDestinationError,
+    FrozenSourceError,
     InsufficientReservesError,
     InvalidPacketError,
     InvalidProofError,
+    MisbehaviourNotProvenError,
     NoCorrespondentError,
     NoRouteError,
     PacketOverLimitError,
@@ -25,17 +34,27 @@ from ..errors import (
     RecipientRejectedError,
     ReplayedPacketError,
     TimeoutNotReachedError,
+    TrustingPeriodExpiredError,
     UnauthorizedError,
     UnknownPacketError,
 )
 from ..events import Event
-from ..lightclient import ClientState, ConsensusState, LightBlock, compute_client_after, validate_light_block
+from ..lightclient import (
+    ClientState,
+    ConsensusState,
+    LightBlock,
+    compute_client_after,
+    compute_evidence_hash,
+    compute_header_hash,
+    validate_conflicting_block,
+    validate_light_block,
+)
 from ..lightclient.types import ValidatorSet
 from ..store import merkle
 from ..store.kv import KVReader, KVStore, PrefixStore
 from ..types import AccountId, Amount, ChainId, Height
 from . import keys
-from .policy import compute_refusal, compute_window
+from .policy import compute_failure_window, compute_refusal, compute_window
 from .records import (
     Ack,
     Correspondent,
@@ -73,13 +92,25 @@ class InterchainView:
         self.raw = store
         self.chain_id = ChainId(chain_id)
 
-    def get_admin(self) -> AccountId | None:
-        raw = self.store.get(keys.ADMIN)
-        return AccountId(raw) if raw else None
-
     def get_client(self, chain_id: str) -> ClientState | None:
         raw = self.store.get(keys.client_key(chain_id))
         return decode_client_state(raw) if raw else None
+
+    def require_client(self, chain_id: str) -> ClientState:
+        client = self.get_client(chain_id)
+        if client is None:
+            raise NoCorrespondentError(f"no light client of chain {chain_id}")
+        return client
+
+    def require_unfrozen_client(self, chain_id: str) -> ClientState:
+        """chain_id's light client; raise ClientFrozenError when misbehaviour froze it."""
+        client = self.require_client(chain_id)
+        if client.is_frozen:
+            raise ClientFrozenError(
+                f"light client of {chain_id} is frozen by misbehaviour at height {client.frozen_height}; "
+                "governance must lift it with a fresh trust root"
+            )
+        return client
 
     def get_consensus(self, chain_id: str, height: int) -> ConsensusState | None:
         raw = self.store.get(keys.consensus_key(chain_id, height))
@@ -145,23 +176,24 @@ class InterchainKeeper(InterchainView):
     def validate_update_client(self, chain_id: str, lb: LightBlock, now_ns: int) -> bool:
         """Raise unless lb may update chain_id's client; False when that exact header is already trusted."""
         self.require_correspondent(chain_id)
-        client = self.get_client(chain_id)
-        if client is None:
-            raise NoCorrespondentError(f"no light client of chain {chain_id}")
+        client = self.require_unfrozen_client(chain_id)
         h = lb.signed_header.header
         known = self.get_consensus(chain_id, h.height)
         if known is not None:
-            # Relays racing each other resend headers: the same header changes nothing, another one is refused.
+            # Relays racing each other resend headers: the same header changes nothing. Another one is
+            # refused with its own code: if it verifies, it is evidence, and MsgSubmitMisbehaviour freezes.
             if known != ConsensusState(h.app_hash, h.time_ns):
-                raise HeaderMismatchError(f"a different header of {chain_id} at height {h.height} is already trusted")
+                raise ConflictingHeaderError(
+                    f"a different header of {chain_id} at height {h.height} is already trusted; if yours is "
+                    "validly signed, submit it as MsgSubmitMisbehaviour to freeze the client"
+                )
             return False
         validate_light_block(client, lb, now_ns)
         return True
 
     def apply_client_update(self, chain_id: str, lb: LightBlock) -> list[Event]:
         """Store the client state and consensus state after a validated lb (checks nothing)."""
-        client = self.get_client(chain_id)
-        new_client, cons = compute_client_after(client, lb)  # type: ignore[arg-type]
+        new_client, cons = compute_client_after(self.require_client(chain_id), lb)
         h = lb.signed_header.header
         self.store.set(keys.client_key(chain_id), encode_client_state(new_client))
         self.store.set(keys.consensus_key(chain_id, h.height), encode_consensus_state(cons))
@@ -173,6 +205,44 @@ class InterchainKeeper(InterchainView):
             return []
         return self.apply_client_update(chain_id, lb)
 
+    # ---- misbehaviour ---------------------------------------------------------------------------------------
+
+    def validate_misbehaviour(self, chain_id: str, lb1: LightBlock, lb2: LightBlock | None,
+                              now_ns: int) -> bytes:
+        """Raise unless lb1 and lb2 (same height, checked by the decoder) are two different blocks that both
+        verify from the client's trusted state, or lb1 alone verifies and contradicts a stored consensus
+        state; return the evidence hash."""
+        self.require_correspondent(chain_id)
+        client = self.require_unfrozen_client(chain_id)
+        validate_conflicting_block(client, lb1, now_ns)
+        h1 = lb1.signed_header.header
+        if lb2 is not None:
+            validate_conflicting_block(client, lb2, now_ns)
+            if compute_header_hash(h1) == compute_header_hash(lb2.signed_header.header):
+                raise MisbehaviourNotProvenError(f"both headers of {chain_id} at height {h1.height} are the same block")
+            return compute_evidence_hash(lb1, lb2)
+        known = self.get_consensus(chain_id, h1.height)
+        if known is None:
+            raise MisbehaviourNotProvenError(
+                f"no verified header of {chain_id} at height {h1.height} to conflict with; submit two headers"
+            )
+        if known == ConsensusState(h1.app_hash, h1.time_ns):
+            raise MisbehaviourNotProvenError(f"header of {chain_id} at height {h1.height} agrees with the trusted one")
+        return compute_evidence_hash(lb1)
+
+    def apply_freeze(self, chain_id: str, height: int, evidence_hash: bytes) -> list[Event]:
+        """Freeze chain_id's client at remote height with the evidence hash (checks nothing)."""
+        client = self.require_client(chain_id)
+        frozen = replace(client, frozen_height=height, frozen_evidence_hash=evidence_hash)
+        self.store.set(keys.client_key(chain_id), encode_client_state(frozen))
+        return [Event.of("client_frozen", chain=chain_id, height=height, evidence_hash=evidence_hash.hex())]
+
+    def process_submit_misbehaviour(self, chain_id: str, lb1: LightBlock, lb2: LightBlock | None,
+                                    now_ns: int) -> list[Event]:
+        """Freeze chain_id's light client on proof that its validators signed conflicting blocks."""
+        evidence = self.validate_misbehaviour(chain_id, lb1, lb2, now_ns)
+        return self.apply_freeze(chain_id, lb1.height, evidence)
+
     # ---- sending ------------------------------------------------------------------------------------------
 
     def process_send(self, sender: Address, recipient: Address, amount: Amount, timeout_height: int,
@@ -180,6 +250,12 @@ class InterchainKeeper(InterchainView):
         """Escrow amount from sender and commit a packet to recipient's chain in the outbox."""
         dest = recipient.chain_id
         corr = self.require_correspondent(dest)
+        if corr.closed:
+            raise CorrespondentClosedError(f"correspondent {dest} was closed by governance: nothing is sent to it")
+        if self.require_client(dest).is_frozen:
+            raise FrozenDestinationError(
+                f"light client of {dest} is frozen: no ack or timeout from it could be proven, so nothing is sent"
+            )
         if not timeout_height and not timeout_time_ns:
             timeout_time_ns = now_ns + corr.limits.default_timeout_ns
         seq = self.get_next_sequence(dest)
@@ -195,9 +271,20 @@ class InterchainKeeper(InterchainView):
 
     # ---- receiving ----------------------------------------------------------------------------------------
 
+    def validate_source_not_frozen(self, source: str) -> None:
+        """Raise FrozenSourceError when source's light client is frozen (its packets then time out at home)."""
+        self.require_correspondent(source)
+        client = self.require_client(source)
+        if client.is_frozen:
+            raise FrozenSourceError(
+                f"packets from {source} are refused: its light client is frozen by misbehaviour at height "
+                f"{client.frozen_height}; they time out and are refunded on {source}"
+            )
+
     def validate_recv(self, source: str, proof_height: int, raw: bytes, proof: merkle.MerkleProof,
                       height: int, time_ns: int) -> Packet:
         """Raise unless raw is a packet from source to this chain, proven, new and not timed out."""
+        self.validate_source_not_frozen(source)
         cons = self.require_consensus(source, proof_height)
         packet = decode_packet(raw)
         if packet.source_chain != source or packet.destination_chain != self.chain_id:
@@ -228,14 +315,17 @@ class InterchainKeeper(InterchainView):
                 )
             except DistposError as exc:  # recipient balance overflow: refuse, never fail the relay's tx
                 refusal = RecipientRejectedError(exc.message)
+        fw_start, fw_ok, fw_failed = compute_failure_window(corr, height)
         if refusal is None:
             start, used = compute_window(corr, height)
-            corr = corr.evolve(window_start=start, window_used=used + packet.amount, received_ok=corr.received_ok + 1)
+            corr = corr.evolve(window_start=start, window_used=used + packet.amount, received_ok=corr.received_ok + 1,
+                               failure_window_start=fw_start, window_ok=fw_ok + 1, window_failed=fw_failed)
             ack = Ack(True)
             reserve = Amount(reserve - packet.amount)
         else:
-            failed = corr.received_failed + (1 if isinstance(refusal, LIMIT_REFUSALS) else 0)
-            corr = corr.evolve(received_failed=failed)
+            counted = 1 if isinstance(refusal, LIMIT_REFUSALS) else 0
+            corr = corr.evolve(received_failed=corr.received_failed + counted, failure_window_start=fw_start,
+                               window_ok=fw_ok, window_failed=fw_failed + counted)
             ack = Ack(False, refusal.code, refusal.message)
         self.store.set(keys.inbox_key(source, packet.sequence), ack.encode())
         events.append(Event.of("recv_packet", source=source, destination=self.chain_id, sequence=packet.sequence,
@@ -285,6 +375,7 @@ class InterchainKeeper(InterchainView):
     def process_acknowledge(self, destination: str, proof_height: int, raw_packet: bytes, raw_ack: bytes,
                             proof: merkle.MerkleProof) -> list[Event]:
         """Settle a packet by its proven ack: success pays destination's reserve here, an error refunds."""
+        self.require_unfrozen_client(destination)
         cons = self.require_consensus(destination, proof_height)
         packet = self._require_outgoing(destination, raw_packet)
         key = keys.full_inbox_key(self.chain_id, packet.sequence)
@@ -304,6 +395,7 @@ class InterchainKeeper(InterchainView):
         Blocks from proof_height on refuse the packet when proof_height >= timeout_height or that block's
         time >= timeout_time, so an absent receipt in state proof_height - 1 is final.
         """
+        self.require_unfrozen_client(destination)
         cons = self.require_consensus(destination, proof_height)
         packet = self._require_outgoing(destination, raw_packet)
         if not is_timed_out(packet, proof_height, cons.time_ns):
@@ -323,22 +415,22 @@ class InterchainKeeper(InterchainView):
     def _set_correspondent(self, corr: Correspondent) -> None:
         self.store.set(keys.correspondent_key(corr.chain_id), corr.encode())
 
-    def validate_admin(self, signer: AccountId) -> None:
-        admin = self.get_admin()
-        if admin is None or admin != signer:
-            raise UnauthorizedError(f"only the interchain admin of {self.chain_id} may do this")
-
-    def apply_admin(self, account: AccountId) -> None:
-        self.store.set(keys.ADMIN, account)
+    def validate_authority(self, authority: AccountId, what: str) -> None:
+        """Raise unless authority is the governance module account (no key controls it)."""
+        if authority != GOV_AUTHORITY:
+            raise UnauthorizedError(f"{what}: only the governance authority of {self.chain_id} may do this")
 
     def process_open_correspondent(self, chain_id: str, limits: Limits, root_height: int, root_time_ns: int,
-                                   root_validators: ValidatorSet, trusting_period_ns: int) -> list[Event]:
-        """Open chain_id's correspondent account and its light client from a trust root."""
+                                   root_validators: ValidatorSet, trusting_period_ns: int,
+                                   unbonding_period_ns: int) -> list[Event]:
+        """Open chain_id's correspondent account and its light client from a trust root (validated by the
+        decoder: trusting period shorter than the remote unbonding period)."""
         if chain_id == self.chain_id:
             raise InvalidPacketError("a chain cannot open a correspondent account for itself")
         if self.get_correspondent(chain_id) is not None:
             raise CorrespondentExistsError(f"correspondent {chain_id} is already open")
-        client = ClientState(chain_id, root_height, root_time_ns, trusting_period_ns, root_validators)
+        client = ClientState(chain_id, root_height, root_time_ns, trusting_period_ns, root_validators,
+                             unbonding_period_ns)
         self.store.set(keys.client_key(chain_id), encode_client_state(client))
         corr = Correspondent(ChainId(chain_id), limits)
         events = self._after_reserve_change(corr, self.get_reserve(chain_id))
@@ -354,6 +446,45 @@ class InterchainKeeper(InterchainView):
         events.extend(self._after_reserve_change(corr, reserve))
         return events
 
+    def process_set_limits(self, chain_id: str, limits: Limits) -> list[Event]:
+        """Replace chain_id's limits (validated by the decoder); suspension follows the new minimum at once."""
+        corr = self.require_correspondent(chain_id)
+        events = [Event.of("set_limits", chain=chain_id, min_balance=limits.min_balance,
+                           per_packet_max=limits.per_packet_max, rate_limit=limits.rate_limit,
+                           max_failure_pct=limits.max_failure_pct)]
+        return events + self._after_reserve_change(corr.evolve(limits=limits), self.get_reserve(chain_id))
+
+    def process_close_correspondent(self, chain_id: str) -> list[Event]:
+        """Close chain_id's correspondent: sends to it are refused and its packets get an error ack (119);
+        the light client keeps working so packets in flight still settle; the reserve stays where it is."""
+        corr = self.require_correspondent(chain_id)
+        if corr.closed:
+            raise CorrespondentClosedError(f"correspondent {chain_id} is already closed")
+        self._set_correspondent(corr.evolve(closed=True))
+        return [Event.of("correspondent_closed", chain=chain_id, reserve=self.get_reserve(chain_id))]
+
+    def process_unfreeze_client(self, chain_id: str, root_height: int, root_time_ns: int,
+                                root_validators: ValidatorSet, root_app_hash: bytes, now_ns: int) -> list[Event]:
+        """Lift a freeze: the client restarts from the fresh trust root (periods unchanged) and every consensus
+        state of chain_id is dropped, since one of them may be the forged header."""
+        self.require_correspondent(chain_id)
+        client = self.require_client(chain_id)
+        if not client.is_frozen:
+            raise ClientNotFrozenError(f"light client of {chain_id} is not frozen")
+        if root_time_ns + client.trusting_period_ns <= now_ns:
+            raise TrustingPeriodExpiredError(f"the new trust root of {chain_id} is already past the trusting period")
+        stale = [k for k, _ in self.store.iter_prefix(keys.consensus_prefix(chain_id))]
+        for k in stale:
+            self.store.delete(k)
+        fresh = ClientState(chain_id, root_height, root_time_ns, client.trusting_period_ns, root_validators,
+                            client.unbonding_period_ns)
+        self.store.set(keys.client_key(chain_id), encode_client_state(fresh))
+        if root_app_hash and root_height > 0:
+            self.store.set(keys.consensus_key(chain_id, root_height),
+                           encode_consensus_state(ConsensusState(root_app_hash, root_time_ns)))
+        return [Event.of("client_unfrozen", chain=chain_id, trusted_height=root_height,
+                         previous_frozen_height=client.frozen_height, dropped_consensus_states=len(stale))]
+
     def apply_route(self, route: Route) -> list[Event]:
-        self.store.set(keys.route_key(route.chain_id), route.to_proto().SerializeToString())
+        self.store.set(keys.route_key(route.chain_id), route.encode())
         return [Event.of("set_route", chain=route.chain_id, relay_grpc=route.relay_grpc, comet_rpc=route.comet_rpc)]

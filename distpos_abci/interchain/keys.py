@@ -9,7 +9,6 @@ import hashlib
 from ..types import AccountId
 
 PREFIX = b"interchain/"  # owned by interchain
-ADMIN = b"admin"  # account id 20 allowed to open correspondents and set routes
 CLIENT = b"client/"  # client/<chain> -> distpos.v1.ClientState (light client of that chain)
 CONSENSUS = b"cons/"  # cons/<chain>/<height u64> -> distpos.v1.ConsensusState (verified app hash and time)
 CORRESPONDENT = b"corr/"  # corr/<chain> -> distpos.v1.Correspondent
@@ -39,8 +38,12 @@ def client_key(chain_id: str) -> bytes:
     return CLIENT + chain_id.encode()
 
 
+def consensus_prefix(chain_id: str) -> bytes:
+    return CONSENSUS + chain_id.encode() + b"/"
+
+
 def consensus_key(chain_id: str, height: int) -> bytes:
-    return CONSENSUS + chain_id.encode() + b"/" + _seq(height)
+    return consensus_prefix(chain_id) + _seq(height)
 
 
 def correspondent_key(chain_id: str) -> bytes:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..address import Address, parse_address
 from ..bank.keeper import BankKeeper
 from ..bank.msgs import MsgSend
 from ..errors import DistposError, GenesisError
@@ -18,17 +17,25 @@ from . import keys
 from .keeper import InterchainKeeper
 from .msgs import (
     MsgAcknowledge,
+    MsgCloseCorrespondent,
     MsgOpenCorrespondent,
     MsgRecvPackets,
+    MsgSetLimits,
     MsgSetRoute,
+    MsgSubmitMisbehaviour,
     MsgTimeout,
     MsgTopUp,
     MsgTransfer,
+    MsgUnfreezeClient,
     MsgUpdateClient,
     decode_acknowledge,
+    decode_close_correspondent,
     decode_open_correspondent,
     decode_recv_packets,
+    decode_set_limits,
     decode_set_route,
+    decode_submit_misbehaviour,
+    decode_unfreeze_client,
     decode_timeout,
     decode_top_up,
     decode_transfer,
@@ -40,8 +47,8 @@ from .msgs import (
 )
 from .records import Limits, Route
 
-GENESIS_KEYS = {"admin", "correspondents", "routes"}
-CORRESPONDENT_KEYS = {"chain_id", "limits", "trust_root", "trusting_period_ns", "reserve"}
+GENESIS_KEYS = {"correspondents", "routes"}
+CORRESPONDENT_KEYS = {"chain_id", "limits", "trust_root", "trusting_period_ns", "unbonding_period_ns", "reserve"}
 
 
 def _limits_json(data: object, what: str) -> Limits:
@@ -69,35 +76,38 @@ class InterchainModule(Module):
         "open_correspondent": decode_open_correspondent,
         "top_up": decode_top_up,
         "set_route": decode_set_route,
+        "submit_misbehaviour": decode_submit_misbehaviour,
+        "unfreeze_client": decode_unfreeze_client,
+        "set_limits": decode_set_limits,
+        "close_correspondent": decode_close_correspondent,
     }
     msg_types = (MsgTransfer, MsgUpdateClient, MsgRecvPackets, MsgAcknowledge, MsgTimeout, MsgOpenCorrespondent,
-                 MsgTopUp, MsgSetRoute)
+                 MsgTopUp, MsgSetRoute, MsgSubmitMisbehaviour, MsgUnfreezeClient, MsgSetLimits, MsgCloseCorrespondent)
 
     def init_genesis(self, store: KVStore, section: Any, ctx: GenesisContext) -> list[ValidatorUpdate]:
-        """Admin, correspondents (light-client trust roots, limits, minted reserves) and routes."""
+        """Correspondents (light-client trust roots, limits, minted reserves) and routes. After genesis only
+        governance (authority.GOV_AUTHORITY) opens, changes or closes them; no key is an admin."""
         section = section or {}
         if not isinstance(section, dict) or set(section) - GENESIS_KEYS:
             raise GenesisError(f"interchain must be an object with keys {sorted(GENESIS_KEYS)}")
         keeper = InterchainKeeper(store, ctx.chain_id)
         try:
-            if section.get("admin"):
-                admin = parse_address(section["admin"])
-                if admin.chain_id != ctx.chain_id:
-                    raise GenesisError(f"interchain.admin {admin} is not on chain {ctx.chain_id}")
-                keeper.apply_admin(admin.account)
             for i, c in enumerate(section.get("correspondents") or []):
                 what = f"interchain.correspondents[{i}]"
                 if not isinstance(c, dict) or set(c) - CORRESPONDENT_KEYS:
                     raise GenesisError(f"{what} must be an object with keys {sorted(CORRESPONDENT_KEYS)}")
                 root = c.get("trust_root") or {}
                 period = int(c.get("trusting_period_ns", 0))
-                vals = validate_trust_root(parse_validators_json(root.get("validators"), f"{what}.trust_root"), period)
+                unbonding = int(c.get("unbonding_period_ns", 0))
+                vals = validate_trust_root(parse_validators_json(root.get("validators"), f"{what}.trust_root"), period,
+                                           unbonding)
                 chain = str(c.get("chain_id", ""))
                 reserve = parse_amount(c.get("reserve", "0"), f"{what}.reserve")
                 if reserve:
                     BankKeeper(store).process_mint(keys.compute_correspondent_account(chain), reserve)
                 keeper.process_open_correspondent(chain, _limits_json(c.get("limits") or {}, f"{what}.limits"),
-                                                  int(root.get("height", 0)), int(root.get("time_ns", 0)), vals, period)
+                                                  int(root.get("height", 0)), int(root.get("time_ns", 0)), vals, period,
+                                                  unbonding)
             for i, r in enumerate(section.get("routes") or []):
                 if not isinstance(r, dict):
                     raise GenesisError(f"interchain.routes[{i}] must be an object")
@@ -122,6 +132,7 @@ class InterchainModule(Module):
         if isinstance(msg, MsgUpdateClient):
             return keeper.process_update_client(msg.chain_id, msg.update, ctx.time_ns)
         if isinstance(msg, MsgRecvPackets):
+            keeper.validate_source_not_frozen(msg.source)  # before the update: its own code, 115
             events = self._update(keeper, msg.source, msg.update, ctx)
             for p in msg.packets:
                 events.extend(keeper.process_recv(msg.source, msg.proof_height, p.raw, p.proof, ctx.height, ctx.time_ns))
@@ -135,15 +146,33 @@ class InterchainModule(Module):
         if isinstance(msg, MsgTimeout):
             events = self._update(keeper, msg.destination, msg.update, ctx)
             return events + keeper.process_timeout(msg.destination, msg.proof_height, msg.raw_packet, msg.proof)
-        if isinstance(msg, MsgOpenCorrespondent):
-            keeper.validate_admin(msg.authority.account)
-            return keeper.process_open_correspondent(msg.chain_id, msg.limits, msg.root_height, msg.root_time_ns,
-                                                     msg.root_validators, msg.trusting_period_ns)
+        if isinstance(msg, MsgSubmitMisbehaviour):
+            return keeper.process_submit_misbehaviour(msg.chain_id, msg.header_1, msg.header_2, ctx.time_ns)
         if isinstance(msg, MsgTopUp):
             return keeper.process_top_up(msg.sender, msg.chain_id, msg.amount)
+        return self._deliver_governance(keeper, ctx, msg)
+
+    @staticmethod
+    def _deliver_governance(keeper: InterchainKeeper, ctx: TxContext, msg: Any) -> list[Event]:
+        """Authority-only messages: validate_basic made authority the signer; only GOV_AUTHORITY passes."""
+        if isinstance(msg, MsgOpenCorrespondent):
+            keeper.validate_authority(msg.authority.account, "open-correspondent")
+            return keeper.process_open_correspondent(msg.chain_id, msg.limits, msg.root_height, msg.root_time_ns,
+                                                     msg.root_validators, msg.trusting_period_ns,
+                                                     msg.unbonding_period_ns)
         if isinstance(msg, MsgSetRoute):
-            keeper.validate_admin(msg.authority.account)
+            keeper.validate_authority(msg.authority.account, "set-route")
             return keeper.apply_route(msg.route)
+        if isinstance(msg, MsgUnfreezeClient):
+            keeper.validate_authority(msg.authority.account, "unfreeze-client")
+            return keeper.process_unfreeze_client(msg.chain_id, msg.root_height, msg.root_time_ns,
+                                                  msg.root_validators, msg.root_app_hash, ctx.time_ns)
+        if isinstance(msg, MsgSetLimits):
+            keeper.validate_authority(msg.authority.account, "set-limits")
+            return keeper.process_set_limits(msg.chain_id, msg.limits)
+        if isinstance(msg, MsgCloseCorrespondent):
+            keeper.validate_authority(msg.authority.account, "close-correspondent")
+            return keeper.process_close_correspondent(msg.chain_id)
         raise NotImplementedError(type(msg).__name__)
 
     @staticmethod

@@ -1,7 +1,11 @@
 """interchain messages: TxBody fields transfer (40), update_client (41), recv_packets (42), acknowledge (43),
-timeout (44), open_correspondent (45), top_up (46), set_route (47).
+timeout (44), open_correspondent (45), top_up (46), set_route (47), submit_misbehaviour (48),
+unfreeze_client (49), set_limits (50), close_correspondent (51).
 
-Relayer messages (update, recv, acknowledge, timeout) may be signed by anyone: the proofs carry the trust.
+Relayer messages (update, recv, acknowledge, timeout) and misbehaviour may be signed by anyone: the proofs
+carry the trust. open_correspondent, set_route, unfreeze_client, set_limits and close_correspondent carry an
+`authority` that must be the signer, and the keeper accepts only the governance authority (a module account
+no key controls: the gov module executes passed proposals with it as signer).
 """
 
 from __future__ import annotations
@@ -12,7 +16,13 @@ from dataclasses import dataclass
 
 from ..address import Address, parse_address, validate_chain_id
 from ..crypto import KeyPair
-from ..errors import InvalidAddressError, InvalidAmountError, InvalidInterchainMsgError, DistposError
+from ..errors import (
+    InvalidAddressError,
+    InvalidAmountError,
+    InvalidInterchainMsgError,
+    InvalidMisbehaviourError,
+    TrustingPeriodTooLongError,
+)
 from ..gen.distpos.v1 import interchain_pb2, tx_pb2
 from ..lightclient.types import LightBlock, Validator, ValidatorSet, light_block_from_proto, validator_set_from_proto
 from ..store.merkle import MerkleProof
@@ -49,8 +59,8 @@ def _update(m, has: bool) -> LightBlock | None:
         return None
     try:
         lb = light_block_from_proto(m)
-    except (ValueError, TypeError) as exc:
-        raise InvalidInterchainMsgError(f"malformed client update: {exc}") from None
+    except (ValueError, TypeError, OverflowError):
+        raise InvalidInterchainMsgError("malformed client update: a header, commit or validator field is out of range") from None
     if lb.height <= 0:
         raise InvalidInterchainMsgError(f"client update header height {lb.height} must be positive")
     return lb
@@ -137,9 +147,54 @@ class MsgOpenCorrespondent:
     root_time_ns: int
     root_validators: ValidatorSet
     trusting_period_ns: int
+    unbonding_period_ns: int
 
     def validate_basic(self, chain_id: str, signer: AccountId) -> None:
         validate_signer(self.authority, chain_id, signer, "open-correspondent")
+
+
+@dataclass(frozen=True, slots=True)
+class MsgSubmitMisbehaviour:
+    """Two conflicting blocks of chain_id at one height (or one contradicting a stored consensus state)."""
+
+    chain_id: ChainId
+    header_1: LightBlock
+    header_2: LightBlock | None
+
+    def validate_basic(self, chain_id: str, signer: AccountId) -> None:
+        """Anyone may submit evidence: the signatures carry the trust."""
+
+
+@dataclass(frozen=True, slots=True)
+class MsgUnfreezeClient:
+    authority: Address
+    chain_id: ChainId
+    root_height: int
+    root_time_ns: int
+    root_validators: ValidatorSet
+    root_app_hash: bytes
+
+    def validate_basic(self, chain_id: str, signer: AccountId) -> None:
+        validate_signer(self.authority, chain_id, signer, "unfreeze-client")
+
+
+@dataclass(frozen=True, slots=True)
+class MsgSetLimits:
+    authority: Address
+    chain_id: ChainId
+    limits: Limits
+
+    def validate_basic(self, chain_id: str, signer: AccountId) -> None:
+        validate_signer(self.authority, chain_id, signer, "set-limits")
+
+
+@dataclass(frozen=True, slots=True)
+class MsgCloseCorrespondent:
+    authority: Address
+    chain_id: ChainId
+
+    def validate_basic(self, chain_id: str, signer: AccountId) -> None:
+        validate_signer(self.authority, chain_id, signer, "close-correspondent")
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,24 +266,63 @@ def validate_limits(limits: Limits) -> Limits:
         raise InvalidInterchainMsgError("a rate limit needs rate_window_blocks > 0")
     if limits.max_failure_pct > 100 or limits.default_timeout_ns <= 0:
         raise InvalidInterchainMsgError("max_failure_pct must be 0-100 and default_timeout_ns positive")
+    if limits.max_failure_pct and limits.failure_window_blocks <= 0:
+        raise InvalidInterchainMsgError("a max_failure_pct needs failure_window_blocks > 0 (the breaker's window)")
     return limits
 
 
-def validate_trust_root(vals: ValidatorSet, trusting_period_ns: int) -> ValidatorSet:
+def validate_trust_root(vals: ValidatorSet, trusting_period_ns: int, unbonding_period_ns: int) -> ValidatorSet:
+    """Raise unless the trust root is usable and backed by slashable stake: 0 < trusting < remote unbonding."""
     if not vals.validators or any(len(v.pub_key) != 32 or v.power <= 0 for v in vals.validators):
         raise InvalidInterchainMsgError("trust root needs validators with 32-byte ed25519 keys and positive power")
     if trusting_period_ns <= 0:
         raise InvalidInterchainMsgError("trusting_period_ns must be positive")
+    if trusting_period_ns >= unbonding_period_ns:
+        raise TrustingPeriodTooLongError(
+            f"trusting period {trusting_period_ns} ns must be strictly shorter than the remote chain's unbonding "
+            f"period {unbonding_period_ns} ns, or its validators could sign conflicting headers without stake at risk"
+        )
     return vals
 
 
 def decode_open_correspondent(m: interchain_pb2.MsgOpenCorrespondent) -> MsgOpenCorrespondent:
-    vals = validate_trust_root(validator_set_from_proto(m.trust_root.next_validator_set), m.trusting_period_ns)
+    vals = validate_trust_root(validator_set_from_proto(m.trust_root.next_validator_set), m.trusting_period_ns,
+                               m.unbonding_period_ns)
     return MsgOpenCorrespondent(
         _address(m.authority, "open-correspondent"), _chain(m.chain_id, "open-correspondent"),
         validate_limits(Limits.from_proto(m.limits)), m.trust_root.height, m.trust_root.time_ns, vals,
-        m.trusting_period_ns,
+        m.trusting_period_ns, m.unbonding_period_ns,
     )
+
+
+def decode_submit_misbehaviour(m: interchain_pb2.MsgSubmitMisbehaviour) -> MsgSubmitMisbehaviour:
+    chain = _chain(m.chain_id, "submit-misbehaviour")
+    h1 = _update(m.header_1, m.HasField("header_1"))
+    h2 = _update(m.header_2, m.HasField("header_2"))
+    if h1 is None:
+        raise InvalidMisbehaviourError("submit-misbehaviour carries no header_1")
+    if h2 is not None and h2.height != h1.height:
+        raise InvalidMisbehaviourError(f"misbehaviour headers are at heights {h1.height} and {h2.height}, not one")
+    return MsgSubmitMisbehaviour(chain, h1, h2)
+
+
+def decode_unfreeze_client(m: interchain_pb2.MsgUnfreezeClient) -> MsgUnfreezeClient:
+    vals = validator_set_from_proto(m.trust_root.next_validator_set)
+    if not vals.validators or any(len(v.pub_key) != 32 or v.power <= 0 for v in vals.validators):
+        raise InvalidInterchainMsgError("trust root needs validators with 32-byte ed25519 keys and positive power")
+    if m.trust_root.height < 0:
+        raise InvalidInterchainMsgError("trust root height must not be negative")
+    return MsgUnfreezeClient(_address(m.authority, "unfreeze-client"), _chain(m.chain_id, "unfreeze-client"),
+                             m.trust_root.height, m.trust_root.time_ns, vals, bytes(m.trust_root.app_hash))
+
+
+def decode_set_limits(m: interchain_pb2.MsgSetLimits) -> MsgSetLimits:
+    return MsgSetLimits(_address(m.authority, "set-limits"), _chain(m.chain_id, "set-limits"),
+                        validate_limits(Limits.from_proto(m.limits)))
+
+
+def decode_close_correspondent(m: interchain_pb2.MsgCloseCorrespondent) -> MsgCloseCorrespondent:
+    return MsgCloseCorrespondent(_address(m.authority, "close-correspondent"), _chain(m.chain_id, "close-correspondent"))
 
 
 def decode_top_up(m: interchain_pb2.MsgTopUp) -> MsgTopUp:
@@ -239,7 +333,9 @@ def validate_route(route: Route) -> Route:
     _chain(route.chain_id, "route")
     for ep in (route.relay_grpc, route.comet_rpc):
         if not ep or len(ep) > MAX_ENDPOINT or any(c.isspace() for c in ep):
-            raise InvalidInterchainMsgError(f"route endpoint {ep!r} must be a non-empty address without spaces")
+            raise InvalidInterchainMsgError(
+                f"route endpoints of {route.chain_id} must be non-empty, without spaces, at most {MAX_ENDPOINT} characters"
+            )
     return route
 
 
@@ -256,8 +352,10 @@ def parse_validators_json(entries: object, what: str) -> ValidatorSet:
     try:
         for e in entries:
             vals.append(Validator(base64.b64decode(e["pub_key"], validate=True), int(e["power"])))
-    except (KeyError, TypeError, ValueError, binascii.Error) as exc:
-        raise InvalidInterchainMsgError(f"{what}: {exc!r}") from None
+    except (KeyError, TypeError, ValueError, binascii.Error):
+        raise InvalidInterchainMsgError(
+            f"{what}: each validator needs a base64 ed25519 \"pub_key\" and an integer \"power\""
+        ) from None
     vals.sort(key=lambda v: (-v.power, v.address))
     return ValidatorSet(tuple(vals))
 

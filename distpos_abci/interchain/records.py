@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from google.protobuf.message import DecodeError
-
 from ..address import Address, parse_address
+from ..codec import decode_canonical, encode_canonical
 from ..errors import InvalidAddressError, InvalidPacketError
 from ..gen.distpos.v1 import interchain_pb2
 from ..lightclient.types import ClientState, ConsensusState, validator_set_from_proto, validator_set_to_proto
@@ -30,20 +29,18 @@ class Packet:
 
     def encode(self) -> bytes:
         """The bytes committed in the outbox."""
-        return interchain_pb2.Packet(
+        return encode_canonical(interchain_pb2.Packet(
             sequence=self.sequence, source_chain=self.source_chain, destination_chain=self.destination_chain,
             sender=str(self.sender), recipient=str(self.recipient), amount=self.amount,
             timeout_height=self.timeout_height, timeout_time_ns=self.timeout_time_ns,
-        ).SerializeToString()
+        ))
 
 
 def decode_packet(raw: bytes) -> Packet:
     """A packet from its committed bytes; raise InvalidPacketError when malformed."""
+    m = decode_canonical(interchain_pb2.Packet, raw, "packet", InvalidPacketError)
     try:
-        m = interchain_pb2.Packet.FromString(raw)
         sender, recipient = parse_address(m.sender), parse_address(m.recipient)
-    except DecodeError as exc:
-        raise InvalidPacketError(f"cannot decode packet: {exc}") from None
     except InvalidAddressError as exc:
         raise InvalidPacketError(f"packet: {exc.message}") from None
     if m.sequence < 1 or not 0 < m.amount <= MAX_AMOUNT:
@@ -65,14 +62,12 @@ class Ack:
     error: str = ""
 
     def encode(self) -> bytes:
-        return interchain_pb2.Ack(success=self.success, error_code=self.error_code, error=self.error).SerializeToString()
+        return encode_canonical(interchain_pb2.Ack(success=self.success, error_code=self.error_code, error=self.error))
 
 
 def decode_ack(raw: bytes) -> Ack:
-    try:
-        m = interchain_pb2.Ack.FromString(raw)
-    except DecodeError as exc:
-        raise InvalidPacketError(f"cannot decode ack: {exc}") from None
+    """An ack from its proven bytes; raise InvalidPacketError (or tx:13 when not canonical)."""
+    m = decode_canonical(interchain_pb2.Ack, raw, "ack", InvalidPacketError)
     return Ack(m.success, m.error_code, m.error)
 
 
@@ -87,6 +82,7 @@ class Limits:
     rate_window_blocks: int = 0
     max_failure_pct: int = 0
     default_timeout_ns: int = 600 * 1_000_000_000
+    failure_window_blocks: int = 0
 
     def to_proto(self, dst: interchain_pb2.CorrespondentLimits) -> None:
         dst.SetInParent()
@@ -110,15 +106,20 @@ class Correspondent:
     received_ok: int = 0
     received_failed: int = 0
     sent: int = 0
+    closed: bool = False
+    failure_window_start: Height = Height(0)
+    window_ok: int = 0
+    window_failed: int = 0
 
     def encode(self) -> bytes:
         m = interchain_pb2.Correspondent(
             chain_id=self.chain_id, suspended=self.suspended, window_start=self.window_start,
             window_used=self.window_used, received_ok=self.received_ok, received_failed=self.received_failed,
-            sent=self.sent,
+            sent=self.sent, closed=self.closed, failure_window_start=self.failure_window_start,
+            window_ok=self.window_ok, window_failed=self.window_failed,
         )
         self.limits.to_proto(m.limits)
-        return m.SerializeToString()
+        return encode_canonical(m)
 
     def to_proto(self) -> interchain_pb2.Correspondent:
         return interchain_pb2.Correspondent.FromString(self.encode())
@@ -128,9 +129,10 @@ class Correspondent:
 
 
 def decode_correspondent(raw: bytes) -> Correspondent:
-    m = interchain_pb2.Correspondent.FromString(raw)
+    m = decode_canonical(interchain_pb2.Correspondent, raw, "correspondent record")
     return Correspondent(ChainId(m.chain_id), Limits.from_proto(m.limits), m.suspended, Height(m.window_start),
-                         Amount(m.window_used), m.received_ok, m.received_failed, m.sent)
+                         Amount(m.window_used), m.received_ok, m.received_failed, m.sent, m.closed,
+                         Height(m.failure_window_start), m.window_ok, m.window_failed)
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,29 +146,35 @@ class Route:
     def to_proto(self) -> interchain_pb2.Route:
         return interchain_pb2.Route(chain_id=self.chain_id, relay_grpc=self.relay_grpc, comet_rpc=self.comet_rpc)
 
+    def encode(self) -> bytes:
+        return encode_canonical(self.to_proto())
+
 
 def decode_route(raw: bytes) -> Route:
-    m = interchain_pb2.Route.FromString(raw)
+    m = decode_canonical(interchain_pb2.Route, raw, "route record")
     return Route(ChainId(m.chain_id), m.relay_grpc, m.comet_rpc)
 
 
 def encode_client_state(c: ClientState) -> bytes:
     m = interchain_pb2.ClientState(chain_id=c.chain_id, latest_height=c.latest_height,
-                                   latest_time_ns=c.latest_time_ns, trusting_period_ns=c.trusting_period_ns)
+                                   latest_time_ns=c.latest_time_ns, trusting_period_ns=c.trusting_period_ns,
+                                   unbonding_period_ns=c.unbonding_period_ns, frozen_height=c.frozen_height,
+                                   frozen_evidence_hash=c.frozen_evidence_hash)
     validator_set_to_proto(c.next_validator_set, m.next_validator_set)
-    return m.SerializeToString()
+    return encode_canonical(m)
 
 
 def decode_client_state(raw: bytes) -> ClientState:
-    m = interchain_pb2.ClientState.FromString(raw)
+    m = decode_canonical(interchain_pb2.ClientState, raw, "client state record")
     return ClientState(m.chain_id, m.latest_height, m.latest_time_ns, m.trusting_period_ns,
-                       validator_set_from_proto(m.next_validator_set))
+                       validator_set_from_proto(m.next_validator_set), m.unbonding_period_ns, m.frozen_height,
+                       bytes(m.frozen_evidence_hash))
 
 
 def encode_consensus_state(c: ConsensusState) -> bytes:
-    return interchain_pb2.ConsensusState(app_hash=c.app_hash, time_ns=c.time_ns).SerializeToString()
+    return encode_canonical(interchain_pb2.ConsensusState(app_hash=c.app_hash, time_ns=c.time_ns))
 
 
 def decode_consensus_state(raw: bytes) -> ConsensusState:
-    m = interchain_pb2.ConsensusState.FromString(raw)
+    m = decode_canonical(interchain_pb2.ConsensusState, raw, "consensus state record")
     return ConsensusState(bytes(m.app_hash), m.time_ns)

@@ -7,7 +7,13 @@ from .encoding import (
     compute_vote_sign_bytes,
 )
 from .types import ClientState, ConsensusState, LightBlock, SignedHeader, ValidatorSet
-from .verifier import compute_client_after, validate_light_block, validate_light_block_basic
+from .verifier import (
+    compute_client_after,
+    compute_evidence_hash,
+    validate_conflicting_block,
+    validate_light_block,
+    validate_light_block_basic,
+)
 
 __all__ = [
     "ClientState",
@@ -16,10 +22,12 @@ __all__ = [
     "SignedHeader",
     "ValidatorSet",
     "compute_client_after",
+    "compute_evidence_hash",
     "compute_header_hash",
     "compute_merkle_root",
     "compute_validator_set_hash",
     "compute_vote_sign_bytes",
+    "validate_conflicting_block",
     "validate_light_block",
     "validate_light_block_basic",
 ]

@@ -127,6 +127,13 @@ class ClientState:
     latest_time_ns: int
     trusting_period_ns: int
     next_validator_set: ValidatorSet
+    unbonding_period_ns: int = 0  # the remote chain's unbonding time (trusting_period_ns is shorter)
+    frozen_height: int = 0  # > 0: frozen by misbehaviour at this remote height; nothing verifies through it
+    frozen_evidence_hash: bytes = b""
+
+    @property
+    def is_frozen(self) -> bool:
+        return self.frozen_height > 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,8 @@ Every COMMIT signature counted is verified; a bad one anywhere rejects the updat
 
 from __future__ import annotations
 
+import hashlib
+from dataclasses import replace
 from fractions import Fraction
 
 from ..crypto import verify_signature
@@ -138,7 +140,7 @@ def validate_light_block(client: ClientState, lb: LightBlock, now_ns: int) -> No
 def compute_client_after(client: ClientState, lb: LightBlock) -> tuple[ClientState, ConsensusState]:
     """The client state and the new consensus state once lb has been validated (checks nothing)."""
     h = lb.signed_header.header
-    new = ClientState(client.chain_id, h.height, h.time_ns, client.trusting_period_ns, lb.next_validator_set)
+    new = replace(client, latest_height=h.height, latest_time_ns=h.time_ns, next_validator_set=lb.next_validator_set)
     return new, ConsensusState(h.app_hash, h.time_ns)
 
 
@@ -167,3 +169,39 @@ def compute_update_path(client: ClientState, target: LightBlock, fetch, now_ns: 
         path.append(lb)
         trusted, _ = compute_client_after(trusted, lb)
     return path
+
+
+def validate_conflicting_block(client: ClientState, lb: LightBlock, now_ns: int) -> None:
+    """Raise unless lb would convince client, at any height: evidence, not progress.
+
+    lb must be internally consistent, inside the client's trusting period, not from the future, signed by more
+    than 2/3 of its own set and either be adjacent with the trusted next set or be signed by more than 1/3 of
+    the trusted set. Unlike an update it may be at or below the trusted height: honest validators never sign
+    two blocks at one height, so two such blocks prove that validators holding more than 1/3 of the trusted
+    power misbehaved (or, past the unbonding period, could no longer be slashed: hence the trusting period).
+    """
+    validate_light_block_basic(client.chain_id, lb)
+    h = lb.signed_header.header
+    if client.latest_time_ns + client.trusting_period_ns <= now_ns:
+        raise TrustingPeriodExpiredError(
+            f"trusted header of {client.chain_id} at height {client.latest_height} is past its trusting period"
+        )
+    if h.time_ns >= now_ns + MAX_CLOCK_DRIFT_NS:
+        raise HeaderMismatchError(f"header {h.height} time is in the future of this chain's consensus time")
+    commit = lb.signed_header.commit
+    trusted = client.next_validator_set
+    adjacent = h.height == client.latest_height + 1 and h.validators_hash == compute_validator_set_hash(trusted)
+    if not adjacent:
+        num, den = TRUST_LEVEL
+        if not is_power_over(compute_tally_trusting(client.chain_id, trusted, commit), trusted.total_power, num, den):
+            raise InsufficientVotingPowerError(
+                f"less than {Fraction(num, den)} of the trusted validators signed header {h.height}"
+            )
+    if not is_power_over(compute_tally_commit(client.chain_id, lb.validator_set, commit),
+                         lb.validator_set.total_power, 2, 3):
+        raise InsufficientVotingPowerError(f"not more than 2/3 of the validators signed header {h.height}")
+
+
+def compute_evidence_hash(*lbs: LightBlock) -> bytes:
+    """sha256 of the submitted headers' hashes in ascending byte order (the same evidence, either order)."""
+    return hashlib.sha256(b"".join(sorted(compute_header_hash(lb.signed_header.header) for lb in lbs))).digest()

@@ -108,8 +108,8 @@ def generate_network(
 
         from .interchain import add_interchain
 
-        # alice is every chain's interchain admin (opens correspondents, sets routes).
-        network = replace(network, relays=add_interchain(network, port_allocator, demo_keys[0].keypair))
+        # no admin key: after genesis, governance alone opens correspondents and sets routes
+        network = replace(network, relays=add_interchain(network, port_allocator))
     network.save()
     return network
 
@@ -269,6 +269,8 @@ GENESIS_SELF_STAKE = 1_000_000
 # Quick enough for tests to watch downtime jailing and guarantee expiry; see distpos_abci/staking/README.md.
 LOCALNET_STAKING_PARAMS = {
     "unbonding_blocks": 100,
+    # 3 days (mainnets' 21 scaled down): other chains trust this one's headers for 2 days (localnet/interchain.py)
+    "unbonding_time_ns": 3 * 86_400 * 1_000_000_000,
     "power_reduction": 1_000,
     "min_self_stake": 1_000,
     "slash_fraction_double_sign_ppm": 50_000,

@@ -4,8 +4,13 @@ chain's genesis, and one relay process per chain.
 Trust roots come from the genesis of each remote chain: its genesis validators (keys and the voting power the
 staking section gives them) at height 0 and its genesis_time. Every chain's light client of every other chain
 starts from there, so a network is wired before any chain starts; the first update a relay submits is then a
-skipping (non-adjacent) one, verified with the 1/3 trust level against the genesis set. Chains must be started
-within the trusting period (14 days) of their generation.
+skipping (non-adjacent) one, verified with the 1/3 trust level against the genesis set.
+
+Trust is backed by slashable stake: each correspondent records the remote chain's unbonding time (its
+staking `unbonding_time_ns`, 3 days in a localnet: mainnets' 21 days scaled down) and trusts headers for 2/3
+of it (2 days, as 14 of 21 days), strictly less, so validators that sign a conflicting header are still
+bonded when the misbehaviour is shown. Chains must be started within the trusting period of their generation.
+Nobody holds an admin key: after genesis only governance opens, changes or closes correspondents and routes.
 
 Each relay lives in `<run_dir>/<chain-id>/relay/` (relay.toml, relay.key, relay.db/, relay.log, relay.pid).
 """
@@ -22,7 +27,6 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from ..address import Address
 from ..crypto import KeyPair
 from ..lightclient.rpc_json import parse_rfc3339_ns
 from .errors import LocalnetError
@@ -39,7 +43,8 @@ LOCALNET_LIMITS = {
     "default_timeout_ns": 600 * 1_000_000_000,
 }
 LOCALNET_RESERVE = 100_000_000
-TRUSTING_PERIOD_NS = 14 * 86_400 * 1_000_000_000
+# trusting period = remote unbonding time * TRUST_NUM / TRUST_DEN (14 of 21 days, the Cosmos ratio)
+TRUST_NUM, TRUST_DEN = 2, 3
 RELAY_NODE_SLOT = 9  # relays take the ports of node slot 9 of their chain (the fixed scheme has 10 slots)
 
 
@@ -83,6 +88,19 @@ class Relay:
         return cls(**{f: data[f] for f in cls.__dataclass_fields__})
 
 
+def compute_remote_unbonding_ns(genesis: dict) -> int:
+    """The remote chain's staking unbonding_time_ns (its staking default when its genesis does not set it)."""
+    from ..staking.params import StakingParams
+
+    params = ((genesis.get("app_state") or {}).get("staking") or {}).get("params") or {}
+    return int(params.get("unbonding_time_ns", StakingParams().unbonding_time_ns))
+
+
+def compute_trusting_period_ns(unbonding_ns: int) -> int:
+    """A trusting period strictly shorter than the remote unbonding time."""
+    return unbonding_ns * TRUST_NUM // TRUST_DEN
+
+
 def compute_trust_root(genesis: dict) -> dict:
     """A chain's genesis validators (staking powers when the staking section defines them) and genesis time."""
     staking = (genesis.get("app_state") or {}).get("staking") or {}
@@ -95,12 +113,13 @@ def compute_trust_root(genesis: dict) -> dict:
     return {"height": 0, "time_ns": parse_rfc3339_ns(genesis["genesis_time"]), "validators": vals}
 
 
-def compute_interchain_genesis(chain_id: str, admin: str, peers: dict[str, tuple[dict, Relay]]) -> dict:
+def compute_interchain_genesis(chain_id: str, peers: dict[str, tuple[dict, Relay]]) -> dict:
     """The `interchain` app_state section of chain_id: a correspondent and a route per peer chain."""
     return {
-        "admin": admin,
         "correspondents": [
-            {"chain_id": peer, "limits": dict(LOCALNET_LIMITS), "trusting_period_ns": TRUSTING_PERIOD_NS,
+            {"chain_id": peer, "limits": dict(LOCALNET_LIMITS),
+             "trusting_period_ns": compute_trusting_period_ns(compute_remote_unbonding_ns(genesis)),
+             "unbonding_period_ns": compute_remote_unbonding_ns(genesis),
              "reserve": str(LOCALNET_RESERVE), "trust_root": compute_trust_root(genesis)}
             for peer, (genesis, _) in sorted(peers.items())
         ],
@@ -129,7 +148,7 @@ log_level = "info"
 """
 
 
-def add_interchain(net: Network, port_allocator: PortAllocator, admin_key: Any) -> tuple[Relay, ...]:
+def add_interchain(net: Network, port_allocator: PortAllocator) -> tuple[Relay, ...]:
     """Write relay homes and the interchain genesis section of every chain; return the relays."""
     relays = []
     for i, chain in enumerate(net.chains):
@@ -141,8 +160,7 @@ def add_interchain(net: Network, port_allocator: PortAllocator, admin_key: Any) 
     for chain, relay in zip(net.chains, relays):
         peers = {r.chain_id: (geneses[r.chain_id], r) for r in relays if r.chain_id != chain.chain_id}
         genesis = geneses[chain.chain_id]
-        admin = str(Address.from_pub_key(chain.chain_id, admin_key.pub_key))
-        genesis["app_state"]["interchain"] = compute_interchain_genesis(chain.chain_id, admin, peers)
+        genesis["app_state"]["interchain"] = compute_interchain_genesis(chain.chain_id, peers)
         text = json.dumps(genesis, indent=2) + "\n"
         for node in chain.nodes:
             node.path("config", "genesis.json").write_text(text)

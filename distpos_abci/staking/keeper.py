@@ -94,12 +94,18 @@ class UnbondingEntry:
     amount: Amount
     complete_height: Height
     start_height: Height
+    start_time_ns: int = 0
+    complete_time_ns: int = 0
+
+    def is_matured(self, height: int, time_ns: int) -> bool:
+        """True once both the completion height and the completion (consensus) time are reached."""
+        return self.complete_height <= height and self.complete_time_ns <= time_ns
 
     def encode(self) -> bytes:
         """Deterministic protobuf encoding."""
         return staking_pb2.UnbondingEntry(
             operator_address=str(self.operator), amount=self.amount, complete_height=self.complete_height,
-            start_height=self.start_height,
+            start_height=self.start_height, start_time_ns=self.start_time_ns, complete_time_ns=self.complete_time_ns,
         ).SerializeToString(deterministic=True)
 
     @classmethod
@@ -107,7 +113,7 @@ class UnbondingEntry:
         """Decode a stored entry."""
         m = staking_pb2.UnbondingEntry.FromString(raw)
         return cls(parse_address(m.operator_address), Amount(m.amount), Height(m.complete_height),
-                   Height(m.start_height))
+                   Height(m.start_height), m.start_time_ns, m.complete_time_ns)
 
 
 @dataclass(frozen=True, slots=True)
@@ -281,24 +287,29 @@ class StakingKeeper:
         self.apply_validator(v)
         return [Event.of("bond", operator=operator, amount=amount, bonded=v.bonded)]
 
-    def process_unbond(self, operator: Address, amount: Amount, height: Height) -> list[Event]:
-        """Turn amount of bonded stake into an unbonding entry maturing after unbonding_blocks."""
+    def process_unbond(self, operator: Address, amount: Amount, height: Height, time_ns: int) -> list[Event]:
+        """Turn amount of bonded stake into an unbonding entry maturing after unbonding_blocks and
+        unbonding_time_ns of consensus time (time_ns is the block's BFT time), whichever comes later."""
         v = self.require_validator(operator.account)
         if amount > v.bonded:
             raise InsufficientStakeError(f"cannot unbond {amount}: {v.bonded} bonded")
-        complete = compute_unbonding_complete(height, self.get_params())
-        entry = UnbondingEntry(operator, amount, complete, height)
+        params = self.get_params()
+        complete = compute_unbonding_complete(height, params)
+        entry = UnbondingEntry(operator, amount, complete, height, time_ns, time_ns + params.unbonding_time_ns)
         self.store.set(keys.unbonding_key(operator.account, complete, self._next_seq()), entry.encode())
         v = replace(v, bonded=Amount(v.bonded - amount), unbonding=Amount(v.unbonding + amount))
         self.apply_validator(v)
-        return [Event.of("unbond", operator=operator, amount=amount, bonded=v.bonded, complete_height=complete)]
+        return [Event.of("unbond", operator=operator, amount=amount, bonded=v.bonded, complete_height=complete,
+                         complete_time_ns=entry.complete_time_ns)]
 
-    def process_withdraw(self, operator: Address, height: Height) -> list[Event]:
-        """Pay every matured unbonding entry back to the operator."""
+    def process_withdraw(self, operator: Address, height: Height, time_ns: int) -> list[Event]:
+        """Pay every matured unbonding entry (height and consensus time both reached) back to the operator."""
         v = self.require_validator(operator.account)
-        matured = [(k, e) for k, e in self._entries(operator.account) if e.complete_height <= height]
+        matured = [(k, e) for k, e in self._entries(operator.account) if e.is_matured(height, time_ns)]
         if not matured:
-            raise NothingToWithdrawError(f"no unbonding entry of {operator} has matured by height {height}")
+            raise NothingToWithdrawError(
+                f"no unbonding entry of {operator} has matured by height {height} and block time {time_ns} ns"
+            )
         total = Amount(sum(e.amount for _, e in matured))
         for k, _ in matured:
             self.store.delete(k)

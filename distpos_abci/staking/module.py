@@ -92,9 +92,9 @@ class StakingModule(Module):
         if isinstance(msg, MsgBond):
             return keeper.process_bond(msg.operator, msg.amount)
         if isinstance(msg, MsgUnbond):
-            return keeper.process_unbond(msg.operator, msg.amount, ctx.height)
+            return keeper.process_unbond(msg.operator, msg.amount, ctx.height, ctx.time_ns)
         if isinstance(msg, MsgWithdraw):
-            return keeper.process_withdraw(msg.operator, ctx.height)
+            return keeper.process_withdraw(msg.operator, ctx.height, ctx.time_ns)
         if isinstance(msg, MsgUnjail):
             return keeper.process_unjail(msg.operator, ctx.height)
         raise NotImplementedError(type(msg).__name__)

@@ -16,6 +16,9 @@ class StakingParams:
 
     # Blocks between MsgUnbond and the first height MsgWithdraw pays the entry out.
     unbonding_blocks: int = 100
+    # Consensus time between MsgUnbond and the first block time MsgWithdraw pays it out: an entry matures when
+    # both bounds are reached. Other chains' light clients of this chain need a trusting period shorter than it.
+    unbonding_time_ns: int = 21 * 86_400 * 1_000_000_000
     # Base units of bonded stake per unit of CometBFT voting power (power = bonded // power_reduction).
     power_reduction: int = 1_000
     # Smallest self-stake MsgCreateValidator accepts.
@@ -61,7 +64,7 @@ class StakingParams:
 
 def validate_params(p: StakingParams) -> None:
     """Raise GenesisError unless the parameters are mutually consistent."""
-    for name in ("unbonding_blocks", "power_reduction", "downtime_window", "max_validators", "jail_blocks"):
+    for name in ("unbonding_blocks", "unbonding_time_ns", "power_reduction", "downtime_window", "max_validators", "jail_blocks"):
         if getattr(p, name) < 1:
             raise GenesisError(f"staking.params.{name} must be at least 1")
     if p.min_signed_per_window > p.downtime_window:

@@ -2,6 +2,8 @@
 by the localnet tooling. Funds move both ways, supply and reserves add up, hand-made relay transactions with
 forged headers, mismatched validator sets, tampered proofs and replays are refused with their own codes, an
 over-reserve packet and a timed-out packet are refunded, and a relay killed -9 mid-flight delivers exactly once.
+Issue 7: a header of e2e4 forged with e2e4's real validator keys freezes a1b2's light client of e2e4; e2e4's
+packets are then refused and a transfer e2e4 -> a1b2 times out and is refunded on e2e4.
 """
 
 from __future__ import annotations
@@ -136,13 +138,13 @@ def _recv_msg(net, seq: int, tamper=None):
     return m
 
 
-def _submit_a1b2(net, m, signer: KeyPair):
+def _submit_a1b2(net, m, signer: KeyPair, field: str = "recv_packets"):
     dest = CometEndpoint("a1b2", net.chains[1].nodes[0].rpc_url)
     from distpos_abci.auth.keeper import AuthRecord
     from distpos_abci.auth.keys import full_account_key
     from distpos_abci.address import compute_account_id
     nonce = AuthRecord.decode(dest.query(full_account_key(compute_account_id(signer.pub_key))).value).nonce
-    return dest.submit(build_tx(signer, "a1b2", nonce, "recv_packets", m))
+    return dest.submit(build_tx(signer, "a1b2", nonce, field, m))
 
 
 def test_invalid_hand_made_relay_messages_each_refused_with_its_code(two_chains):
@@ -225,6 +227,66 @@ def test_relay_metrics_exposed(two_chains):
     assert "distpos_relay_pending_packets" in text and "distpos_relay_delivery_latency_seconds_count" in text
 
 
+def _validator_keys(net, chain_index: int) -> dict[bytes, KeyPair]:
+    """The chain's real consensus keys (config/priv_validator_key.json of each node), by validator address."""
+    import base64
+    from distpos_abci.lightclient.types import Validator
+    out = {}
+    for node in net.chains[chain_index].nodes:
+        data = json.loads(node.path("config", "priv_validator_key.json").read_text())
+        k = KeyPair(base64.b64decode(data["priv_key"]["value"])[:32])
+        out[Validator(k.pub_key, 1).address] = k
+    return out
+
+
+def _forge(lb, signers: dict[bytes, KeyPair], app_hash: bytes):
+    """lb with another app hash, so another block, re-signed by every validator that signed lb."""
+    from distpos_abci.lightclient.encoding import compute_header_hash, compute_vote_sign_bytes
+    from distpos_abci.lightclient.types import FLAG_COMMIT, BlockID, SignedHeader
+    header = replace(lb.signed_header.header, app_hash=app_hash)
+    commit = lb.signed_header.commit
+    block_id = BlockID(compute_header_hash(header), commit.block_id.parts)
+    sigs = tuple(
+        replace(s, signature=signers[s.validator_address].sign(
+            compute_vote_sign_bytes(header.chain_id, commit.height, commit.round, block_id, s.time_ns)))
+        if s.flag == FLAG_COMMIT else s
+        for s in commit.signatures
+    )
+    return replace(lb, signed_header=SignedHeader(header, replace(commit, block_id=block_id, signatures=sigs)))
+
+
+def test_misbehaviour_with_real_keys_freezes_client_and_transfer_times_out(two_chains):
+    """Runs last on this network: a1b2's light client of e2e4 stays frozen (governance lifts it, after the merge)."""
+    from distpos_abci.interchain.records import decode_client_state
+    net = two_chains
+    e_carol, a_alice = demo(net, 0, "carol"), demo(net, 1, "alice")
+    send(net, 0, "alice", a_alice, 5)  # a packet already delivered, to replay after the freeze
+    seq = pending(net, 0, "a1b2").next_sequence - 1
+    wait_until(lambda: not pending(net, 0, "a1b2").pending, what="delivery before the freeze")
+    src = CometEndpoint("e2e4", net.chains[0].nodes[0].rpc_url)
+    height, _ = src.latest()
+    real = src.light_block(height)
+    forged = _forge(real, _validator_keys(net, 0), b"\x66" * 32)
+    m = interchain_pb2.MsgSubmitMisbehaviour(chain_id="e2e4")
+    light_block_to_proto(forged, m.header_1)
+    light_block_to_proto(real, m.header_2)
+    r = _submit_a1b2(net, m, KeyPair.generate(), "submit_misbehaviour")  # anyone may submit
+    assert r.code == 0, r
+    dest = CometEndpoint("a1b2", net.chains[1].nodes[0].rpc_url)
+    client = decode_client_state(dest.query(keys.PREFIX + keys.client_key("e2e4")).value)
+    assert client.frozen_height == height and len(client.frozen_evidence_hash) == 32
+    assert correspondent(net, 1, "e2e4").client_frozen_height == height
+    # e2e4's packets are refused with their own code, whoever carries them
+    r = _submit_a1b2(net, _recv_msg(net, seq), KeyPair.generate())
+    assert (r.code, r.codespace) == (115, "interchain"), r
+    # a new transfer e2e4 -> a1b2 cannot be delivered: it times out and is refunded on e2e4
+    bal0, aal0 = balance(net, 0, e_carol), balance(net, 1, a_alice)
+    out = send(net, 0, "carol", a_alice, 555, "transfer", "--timeout-seconds", "3")
+    assert out["code"] == 0 and balance(net, 0, e_carol) == bal0 - 555
+    wait_until(lambda: balance(net, 0, e_carol) == bal0, timeout=150, what="timeout refund after the freeze")
+    assert balance(net, 1, a_alice) == aal0
+
+
 # ---- a third chain -----------------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
@@ -237,9 +299,11 @@ def test_third_chain_reached_through_its_own_route(three_chains):
     net = three_chains
     assert [c.chain_id for c in net.chains] == ["e2e4", "a1b2", "c3d4"]
     relay_c = net.relays[2]
-    # the admin (alice) re-sets e2e4's route to c3d4 by transaction; the relay reads it from the chain
-    res = cli(net, 0, "tx", "set-route", "alice", "c3d4", relay_c.grpc_address, relay_c.comet_rpc, "-o", "json")
+    # no key may set a route: the CLI prints the governance message for a proposal; genesis set the routes
+    res = cli(net, 0, "tx", "set-route", "c3d4", relay_c.grpc_address, relay_c.comet_rpc, "-o", "json")
     assert res.returncode == 0, res.stderr
+    generated = json.loads(res.stdout)
+    assert generated["field"] == "set_route" and generated["message"]["authority"].startswith("e2e4x")
     routes = json.loads(cli(net, 0, "query", "routes", "-o", "json").stdout)["routes"]
     assert {r["chain_id"]: r["relay_grpc"] for r in routes}["c3d4"] == relay_c.grpc_address
     c_bob, a_carol = demo(net, 2, "bob"), demo(net, 1, "carol")

@@ -8,7 +8,12 @@ import json
 from dataclasses import dataclass, field
 
 from distpos_abci.address import Address
-from distpos_abci.app import DistposApp
+from distpos_abci.app import DistposApp, default_modules
+from distpos_abci.authority import GOV_AUTHORITY, gov_authority_address
+from distpos_abci.errors import DistposError
+from distpos_abci.interchain.module import InterchainModule
+from distpos_abci.module import Module, TxContext
+from distpos_abci.store.kv import CacheKV
 from distpos_abci.crypto import KeyPair
 from distpos_abci.gen.distpos.v1 import interchain_pb2, tx_pb2
 from distpos_abci.interchain import keys
@@ -31,26 +36,28 @@ def key(i: int) -> KeyPair:
     return KeyPair(bytes([i]) * 32)
 
 
-ALICE, BOB, ADMIN, RELAYER = key(1), key(2), key(3), key(4)
+ALICE, BOB, CAROL, RELAYER = key(1), key(2), key(3), key(4)
 VAL_KEYS = {"e2e4": [key(50 + i) for i in range(4)], "a1b2": [key(60 + i) for i in range(4)],
             "c3d4": [key(70 + i) for i in range(4)]}
 DEFAULT_LIMITS = {"min_balance": 0, "settle_threshold": 0, "per_packet_max": 0, "rate_limit": 0,
-                  "rate_window_blocks": 0, "max_failure_pct": 0, "default_timeout_ns": 600 * NS}
+                  "rate_window_blocks": 0, "max_failure_pct": 0, "default_timeout_ns": 600 * NS,
+                  "failure_window_blocks": 0}
+UNBONDING = 21 * DAY  # the remote chains' unbonding time: every trusting period here is shorter
 
 
 def addr(k: KeyPair, chain: str) -> Address:
     return Address.from_pub_key(chain, k.pub_key)
 
 
-def genesis(chain: str, peers: dict[str, dict], reserve: int = 1_000_000, trusting_period: int = DAY) -> bytes:
-    """Alice and Bob funded; a correspondent per peer (limits given) with a genesis trust root."""
+def genesis(chain: str, peers: dict[str, dict], reserve: int = 1_000_000, trusting_period: int = DAY,
+            unbonding_period: int = UNBONDING) -> bytes:
+    """Alice, Bob and Carol funded; a correspondent per peer (limits given) with a genesis trust root."""
     state = {
-        "accounts": [{"address": str(addr(k, chain)), "balance": "1000000"} for k in (ALICE, BOB, ADMIN)],
+        "accounts": [{"address": str(addr(k, chain)), "balance": "1000000"} for k in (ALICE, BOB, CAROL)],
         "interchain": {
-            "admin": str(addr(ADMIN, chain)),
             "correspondents": [
                 {"chain_id": peer, "limits": {**DEFAULT_LIMITS, **limits}, "trusting_period_ns": trusting_period,
-                 "reserve": str(reserve),
+                 "unbonding_period_ns": unbonding_period, "reserve": str(reserve),
                  "trust_root": {"height": 0, "time_ns": T0, "validators": [
                      {"pub_key": base64.b64encode(k.pub_key).decode(), "power": 10} for k in VAL_KEYS[peer]]}}
                 for peer, limits in peers.items()
@@ -62,12 +69,53 @@ def genesis(chain: str, peers: dict[str, dict], reserve: int = 1_000_000, trusti
     return json.dumps(state).encode()
 
 
+class GovStub(Module):
+    """Stands in for the gov module (not on this branch): at the next block's start it executes queued
+    messages through the normal interchain handlers with TxContext.signer = GOV_AUTHORITY, as a passed
+    proposal would, and records each outcome (None, or the DistposError raised)."""
+
+    name = "govstub"
+
+    def __init__(self, chain_id: str) -> None:
+        self.chain_id = chain_id
+        self.queue: list[tuple[str, object]] = []
+        self.outcomes: list[DistposError | None] = []
+
+    def begin_block(self, store, block) -> list:
+        events = []
+        for field_, proto in self.queue:
+            ctx = TxContext(self.chain_id, block.height, block.time_ns, GOV_AUTHORITY, b"", b"", False)
+            cache = CacheKV(store)
+            try:
+                msg = InterchainModule.decoders[field_](proto)
+                msg.validate_basic(ctx.chain_id, GOV_AUTHORITY)
+                events.extend(InterchainModule().deliver(cache, ctx, msg))
+            except DistposError as exc:
+                self.outcomes.append(exc)
+                continue
+            cache.write()
+            self.outcomes.append(None)
+        self.queue.clear()
+        return events
+
+
 @dataclass
 class Chain:
     chain_id: str
     app: DistposApp
     times: dict[int, int] = field(default_factory=dict)
     results: dict[int, object] = field(default_factory=dict)
+    govstub: GovStub | None = None
+
+    @property
+    def gov_address(self) -> str:
+        return str(gov_authority_address(self.chain_id))
+
+    def gov(self, field_: str, msg) -> DistposError | None:
+        """Execute msg as a passed proposal would (signer GOV_AUTHORITY) in the next block; its outcome."""
+        self.govstub.queue.append((field_, msg))
+        self.block()
+        return self.govstub.outcomes[-1]
 
     @property
     def view(self) -> InterchainView:
@@ -98,12 +146,14 @@ class Chain:
         """Sign msg with k, include it in the next block, return its TxResult."""
         return self.block(build_tx(k, self.chain_id, self.nonce(k), field_, msg)).tx_results[0]
 
-    def light_block(self, vals_chain: str | None = None, **kw) -> LightBlock:
-        """A header at last_height + 1 carrying the app hash after last_height, signed by this chain's validators."""
+    def light_block(self, vals_chain: str | None = None, app_hash: bytes | None = None, **kw) -> LightBlock:
+        """A header at last_height + 1 carrying the app hash after last_height (or app_hash: a forgery),
+        signed by this chain's validators."""
         ks = VAL_KEYS[vals_chain or self.chain_id]
         vals = make_set(ks)
         h = self.app.last_height + 1
-        return make_light_block(self.chain_id, h, T0 + h * NS, ks, vals, vals, app_hash=self.app.last_app_hash, **kw)
+        return make_light_block(self.chain_id, h, T0 + h * NS, ks, vals, vals,
+                                app_hash=self.app.last_app_hash if app_hash is None else app_hash, **kw)
 
     def prove(self, full_key: bytes):
         """Value and proof of full_key in the state after last_height (verifies against header last_height + 1)."""
@@ -112,9 +162,10 @@ class Chain:
 
 def open_chain(tmp_path, chain: str, peers: dict[str, dict], reserve: int = 1_000_000,
                trusting_period: int = DAY) -> Chain:
-    app = DistposApp(StateStore(Database(tmp_path / chain)))
+    stub = GovStub(chain)
+    app = DistposApp(StateStore(Database(tmp_path / chain)), default_modules() + [stub])
     app.init_chain(chain, genesis(chain, peers, reserve, trusting_period))
-    c = Chain(chain, app)
+    c = Chain(chain, app, govstub=stub)
     c.block()
     return c
 

@@ -19,7 +19,7 @@ from distpos_abci.types import AccountId, Amount, ChainId, Height
 from tests.lightclient.helpers import with_signature
 
 from .helpers import (
-    ADMIN, ALICE, BOB, NS, RELAYER, T0, ack_msg, addr, open_chain, recv_msg, send_msg, update_proto,
+    CAROL, ALICE, BOB, NS, RELAYER, T0, ack_msg, addr, open_chain, recv_msg, send_msg, update_proto,
 )
 
 
@@ -176,8 +176,8 @@ def test_below_minimum_suspends_until_top_up(chains):
     send(e, a, 10)
     assert a.tx(RELAYER, "recv_packets", recv_msg(e, [20], "a1b2")).ok
     assert a.view.get_inbox("e2e4", 20).error_code == 120  # suspended: error ack
-    top = interchain_pb2.MsgTopUp(from_address=str(addr(ADMIN, "a1b2")), chain_id="e2e4", amount=60_000)
-    r = a.tx(ADMIN, "top_up", top)
+    top = interchain_pb2.MsgTopUp(from_address=str(addr(CAROL, "a1b2")), chain_id="e2e4", amount=60_000)
+    r = a.tx(CAROL, "top_up", top)
     assert r.ok and "correspondent_resumed" in [ev.type for ev in r.events]
     send(e, a, 10)
     assert a.tx(RELAYER, "recv_packets", recv_msg(e, [21], "a1b2")).ok
@@ -240,29 +240,29 @@ def test_timeout_refused_when_packet_was_received(chains):
     assert r.code == 104 and e.balance(keys.ESCROW) == 700
 
 
-def test_set_route_by_admin_only(chains):
+def test_set_route_by_governance_only(chains):
     e, _ = chains
     route = interchain_pb2.Route(chain_id="c3d4", relay_grpc="127.0.0.1:7000", comet_rpc="http://127.0.0.1:7001")
     r = e.tx(ALICE, "set_route", interchain_pb2.MsgSetRoute(authority=str(addr(ALICE, "e2e4")), route=route))
     assert (r.code, r.codespace) == (108, "interchain")
-    r = e.tx(ADMIN, "set_route", interchain_pb2.MsgSetRoute(authority=str(addr(ADMIN, "e2e4")), route=route))
-    assert r.ok
+    assert e.gov("set_route", interchain_pb2.MsgSetRoute(authority=e.gov_address, route=route)) is None
     assert e.view.get_route("c3d4") == Route(ChainId("c3d4"), "127.0.0.1:7000", "http://127.0.0.1:7001")
 
 
-def test_open_correspondent_by_admin(chains):
+def test_open_correspondent_by_governance(chains):
     e, _ = chains
-    from tests.interchain.helpers import VAL_KEYS
+    from tests.interchain.helpers import UNBONDING, VAL_KEYS
     from distpos_abci.lightclient.types import validator_set_to_proto
     from tests.lightclient.helpers import make_set
-    m = interchain_pb2.MsgOpenCorrespondent(authority=str(addr(ADMIN, "e2e4")), chain_id="c3d4",
-                                            trusting_period_ns=3600 * NS)
+    m = interchain_pb2.MsgOpenCorrespondent(authority=e.gov_address, chain_id="c3d4",
+                                            trusting_period_ns=3600 * NS, unbonding_period_ns=UNBONDING)
     m.limits.default_timeout_ns = 60 * NS
     m.trust_root.time_ns = T0
     validator_set_to_proto(make_set(VAL_KEYS["c3d4"]), m.trust_root.next_validator_set)
-    assert e.tx(ADMIN, "open_correspondent", m).ok
-    assert e.tx(ADMIN, "open_correspondent", m).code == 109
+    assert e.gov("open_correspondent", m) is None
+    assert e.gov("open_correspondent", m).code == 109
     assert e.view.get_client("c3d4").latest_height == 0
+    assert e.view.get_client("c3d4").unbonding_period_ns == UNBONDING
 
 
 def test_known_header_update_is_a_no_op_and_conflicting_one_refused(chains):
@@ -273,6 +273,11 @@ def test_known_header_update_is_a_no_op_and_conflicting_one_refused(chains):
     assert a.tx(RELAYER, "update_client", m).ok
     assert a.tx(RELAYER, "update_client", m).ok  # a second relay sending the same header
     assert a.view.get_client("e2e4").latest_height == lb.height
+    other = e.light_block(app_hash=b"\x66" * 32)
+    m2 = interchain_pb2.MsgUpdateClient(chain_id="e2e4")
+    update_proto(other, m2.update)
+    r = a.tx(RELAYER, "update_client", m2)
+    assert (r.code, r.codespace) == (113, "interchain") and "MsgSubmitMisbehaviour" in r.log
 
 
 @given(st.integers(1, 2**64 - 1), st.integers(1, 2**64 - 1), st.integers(0, 2**64 - 1), st.integers(0, 2**63))

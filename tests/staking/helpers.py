@@ -14,6 +14,7 @@ from tests.helpers import CHAIN, AppHarness, addr, key
 
 PARAMS = {
     "unbonding_blocks": 10,
+    "unbonding_time_ns": 10 * 1_000_000_000,  # blocks are 1 s apart in these tests
     "power_reduction": 100,
     "min_self_stake": 100,
     "slash_fraction_double_sign_ppm": 100_000,

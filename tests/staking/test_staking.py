@@ -90,6 +90,33 @@ def test_bond_and_unbond_change_power_at_once(chain):
     assert pool(chain) == 1750  # unbonding stake stays in the pool: slashable, backs guarantees
 
 
+def test_invalid_withdraw_before_the_unbonding_time(harness):
+    """Blocks alone do not mature an entry: a chain producing blocks fast (or a proposer pushing heights)
+    must still wait unbonding_time_ns of consensus time, the bound other chains' trusting periods rely on."""
+    params = {"unbonding_blocks": 10, "unbonding_time_ns": 25 * 1_000_000_000}
+    harness.app.init_chain(CHAIN, staking_genesis({1: 5000, 2: 5000}, {1: 1000, 2: 500}, params))
+    chain = Chain(harness)
+    chain.block()
+    chain.block(build_unbond_tx(key(2), CHAIN, 0, 200))  # height 2 at 2 s: 10 blocks -> 12, 25 s -> 27 s
+    entry = sk(chain).get_unbondings(op(2).account)[0]
+    assert (entry.start_height, entry.start_time_ns, entry.complete_height, entry.complete_time_ns) == \
+        (2, 2 * 1_000_000_000, 12, 27 * 1_000_000_000)
+    while chain.app.last_height < 11:
+        chain.block()
+    res = chain.block(build_withdraw_tx(key(2), CHAIN, 1))  # height 12, time 12 s: blocks passed, time not
+    assert codes(res) == [NothingToWithdrawError.code]
+    while chain.app.last_height < 26:
+        chain.block()
+    res = chain.block(build_withdraw_tx(key(2), CHAIN, 2))  # height 27, time 27 s
+    assert codes(res) == [0]
+    assert sk(chain).get_unbondings(op(2).account) == []
+
+
+def test_invalid_zero_unbonding_time(harness):
+    with pytest.raises(GenesisError, match="unbonding_time_ns"):
+        harness.app.init_chain(CHAIN, staking_genesis({1: 5000}, {1: 1000}, {"unbonding_time_ns": 0}))
+
+
 def test_withdraw_only_after_the_unbonding_period(chain):
     chain.block(build_unbond_tx(key(2), CHAIN, 0, 200))  # height 2, completes at 12
     res = chain.block(build_withdraw_tx(key(2), CHAIN, 1))
