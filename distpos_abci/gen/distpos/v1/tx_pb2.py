@@ -25,19 +25,20 @@ _sym_db = _symbol_database.Default()
 from distpos_abci.gen.distpos.v1 import staking_pb2 as distpos_dot_v1_dot_staking__pb2
 from distpos_abci.gen.distpos.v1 import underwriting_pb2 as distpos_dot_v1_dot_underwriting__pb2
 from distpos_abci.gen.distpos.v1 import interchain_pb2 as distpos_dot_v1_dot_interchain__pb2
+from distpos_abci.gen.distpos.v1 import gov_pb2 as distpos_dot_v1_dot_gov__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x13\x64istpos/v1/tx.proto\x12\ndistpos.v1\x1a\x18\x64istpos/v1/staking.proto\x1a\x1d\x64istpos/v1/underwriting.proto\x1a\x1b\x64istpos/v1/interchain.proto\"%\n\x02Tx\x12\x0c\n\x04\x62ody\x18\x01 \x01(\x0c\x12\x11\n\tsignature\x18\x02 \x01(\x0c\"\x82\x07\n\x06TxBody\x12\x10\n\x08\x63hain_id\x18\x01 \x01(\t\x12\x16\n\x0esigner_pub_key\x18\x02 \x01(\x0c\x12\r\n\x05nonce\x18\x03 \x01(\x04\x12\x0c\n\x04memo\x18\x04 \x01(\t\x12#\n\x04send\x18\n \x01(\x0b\x32\x13.distpos.v1.MsgSendH\x00\x12:\n\x10\x63reate_validator\x18\x14 \x01(\x0b\x32\x1e.distpos.v1.MsgCreateValidatorH\x00\x12#\n\x04\x62ond\x18\x15 \x01(\x0b\x32\x13.distpos.v1.MsgBondH\x00\x12\'\n\x06unbond\x18\x16 \x01(\x0b\x32\x15.distpos.v1.MsgUnbondH\x00\x12+\n\x08withdraw\x18\x17 \x01(\x0b\x32\x17.distpos.v1.MsgWithdrawH\x00\x12\'\n\x06unjail\x18\x18 \x01(\x0b\x32\x15.distpos.v1.MsgUnjailH\x00\x12\x35\n\x0cunderwritten\x18\x1e \x01(\x0b\x32\x1d.distpos.v1.MsgUnderwrittenTxH\x00\x12%\n\x05\x63laim\x18\x1f \x01(\x0b\x32\x14.distpos.v1.MsgClaimH\x00\x12<\n\x11\x63\x61pacity_evidence\x18  \x01(\x0b\x32\x1f.distpos.v1.MsgCapacityEvidenceH\x00\x12+\n\x08transfer\x18( \x01(\x0b\x32\x17.distpos.v1.MsgTransferH\x00\x12\x34\n\rupdate_client\x18) \x01(\x0b\x32\x1b.distpos.v1.MsgUpdateClientH\x00\x12\x32\n\x0crecv_packets\x18* \x01(\x0b\x32\x1a.distpos.v1.MsgRecvPacketsH\x00\x12\x31\n\x0b\x61\x63knowledge\x18+ \x01(\x0b\x32\x1a.distpos.v1.MsgAcknowledgeH\x00\x12)\n\x07timeout\x18, \x01(\x0b\x32\x16.distpos.v1.MsgTimeoutH\x00\x12>\n\x12open_correspondent\x18- \x01(\x0b\x32 .distpos.v1.MsgOpenCorrespondentH\x00\x12&\n\x06top_up\x18. \x01(\x0b\x32\x14.distpos.v1.MsgTopUpH\x00\x12,\n\tset_route\x18/ \x01(\x0b\x32\x17.distpos.v1.MsgSetRouteH\x00\x42\x05\n\x03msg\"C\n\x07MsgSend\x12\x14\n\x0c\x66rom_address\x18\x01 \x01(\t\x12\x12\n\nto_address\x18\x02 \x01(\t\x12\x0e\n\x06\x61mount\x18\x03 \x01(\x04\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x13\x64istpos/v1/tx.proto\x12\ndistpos.v1\x1a\x18\x64istpos/v1/staking.proto\x1a\x1d\x64istpos/v1/underwriting.proto\x1a\x1b\x64istpos/v1/interchain.proto\x1a\x14\x64istpos/v1/gov.proto\"%\n\x02Tx\x12\x0c\n\x04\x62ody\x18\x01 \x01(\x0c\x12\x11\n\tsignature\x18\x02 \x01(\x0c\"\x97\x08\n\x06TxBody\x12\x10\n\x08\x63hain_id\x18\x01 \x01(\t\x12\x16\n\x0esigner_pub_key\x18\x02 \x01(\x0c\x12\r\n\x05nonce\x18\x03 \x01(\x04\x12\x0c\n\x04memo\x18\x04 \x01(\t\x12#\n\x04send\x18\n \x01(\x0b\x32\x13.distpos.v1.MsgSendH\x00\x12:\n\x10\x63reate_validator\x18\x14 \x01(\x0b\x32\x1e.distpos.v1.MsgCreateValidatorH\x00\x12#\n\x04\x62ond\x18\x15 \x01(\x0b\x32\x13.distpos.v1.MsgBondH\x00\x12\'\n\x06unbond\x18\x16 \x01(\x0b\x32\x15.distpos.v1.MsgUnbondH\x00\x12+\n\x08withdraw\x18\x17 \x01(\x0b\x32\x17.distpos.v1.MsgWithdrawH\x00\x12\'\n\x06unjail\x18\x18 \x01(\x0b\x32\x15.distpos.v1.MsgUnjailH\x00\x12\x35\n\x0cunderwritten\x18\x1e \x01(\x0b\x32\x1d.distpos.v1.MsgUnderwrittenTxH\x00\x12%\n\x05\x63laim\x18\x1f \x01(\x0b\x32\x14.distpos.v1.MsgClaimH\x00\x12<\n\x11\x63\x61pacity_evidence\x18  \x01(\x0b\x32\x1f.distpos.v1.MsgCapacityEvidenceH\x00\x12+\n\x08transfer\x18( \x01(\x0b\x32\x17.distpos.v1.MsgTransferH\x00\x12\x34\n\rupdate_client\x18) \x01(\x0b\x32\x1b.distpos.v1.MsgUpdateClientH\x00\x12\x32\n\x0crecv_packets\x18* \x01(\x0b\x32\x1a.distpos.v1.MsgRecvPacketsH\x00\x12\x31\n\x0b\x61\x63knowledge\x18+ \x01(\x0b\x32\x1a.distpos.v1.MsgAcknowledgeH\x00\x12)\n\x07timeout\x18, \x01(\x0b\x32\x16.distpos.v1.MsgTimeoutH\x00\x12>\n\x12open_correspondent\x18- \x01(\x0b\x32 .distpos.v1.MsgOpenCorrespondentH\x00\x12&\n\x06top_up\x18. \x01(\x0b\x32\x14.distpos.v1.MsgTopUpH\x00\x12,\n\tset_route\x18/ \x01(\x0b\x32\x17.distpos.v1.MsgSetRouteH\x00\x12\x38\n\x0fsubmit_proposal\x18< \x01(\x0b\x32\x1d.distpos.v1.MsgSubmitProposalH\x00\x12#\n\x04vote\x18= \x01(\x0b\x32\x13.distpos.v1.MsgVoteH\x00\x12\x34\n\rupdate_params\x18> \x01(\x0b\x32\x1b.distpos.v1.MsgUpdateParamsH\x00\x42\x05\n\x03msg\"C\n\x07MsgSend\x12\x14\n\x0c\x66rom_address\x18\x01 \x01(\t\x12\x12\n\nto_address\x18\x02 \x01(\t\x12\x0e\n\x06\x61mount\x18\x03 \x01(\x04\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'distpos.v1.tx_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_TX']._serialized_start=121
-  _globals['_TX']._serialized_end=158
-  _globals['_TXBODY']._serialized_start=161
-  _globals['_TXBODY']._serialized_end=1059
-  _globals['_MSGSEND']._serialized_start=1061
-  _globals['_MSGSEND']._serialized_end=1128
+  _globals['_TX']._serialized_start=143
+  _globals['_TX']._serialized_end=180
+  _globals['_TXBODY']._serialized_start=183
+  _globals['_TXBODY']._serialized_end=1230
+  _globals['_MSGSEND']._serialized_start=1232
+  _globals['_MSGSEND']._serialized_end=1299
 # @@protoc_insertion_point(module_scope)
