@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
-from ..authority import GOV_AUTHORITY
-from ..errors import DistposError, GenesisError, InvalidParamsError, NotGovAuthorityError
+from ..authority import GOV_AUTHORITY, validate_gov_signer
+from ..errors import DistposError, GenesisError, InvalidParamsError
 from ..events import Event
 from ..gen.distpos.v1 import gov_pb2
 from ..module import BlockInfo, EndBlockResult, GenesisContext, Module, TxContext, ValidatorUpdate
@@ -101,8 +101,7 @@ class GovModule(Module):
         if isinstance(msg, MsgVote):
             return keeper.process_vote(msg.voter, msg.proposal_id, msg.option, ctx.height)
         if isinstance(msg, MsgUpdateParams):
-            if ctx.signer != GOV_AUTHORITY:
-                raise NotGovAuthorityError("update-params runs only as the governance authority, in a passed proposal")
+            validate_gov_signer(ctx.signer, "update-params")
             return self._update_params(store, ctx, msg)
         raise NotImplementedError(type(msg).__name__)
 
