@@ -22,7 +22,7 @@ from ..types import ChainId, Height
 from ..underwriting import UnderwritingKeeper
 from ..underwriting.module import validate_params_fit_unbonding
 from .keeper import GovKeeper, compute_proposal_tx_hash
-from .msgs import MsgSubmitProposal, MsgUpdateParams, MsgVote, ProposalDecoder, decode_vote
+from .msgs import MsgSubmitProposal, MsgUpdateParams, MsgVote, ProposalDecoder, decode_vote, validate_proposal_message
 from .params import GovParams
 
 # The app's own params (params.py) are changed under this module name.
@@ -139,8 +139,10 @@ class GovModule(Module):
             ctx = TxContext(app.chain_id, height, block.time_ns, GOV_AUTHORITY, b"", compute_proposal_tx_hash(p.id),
                             check=False)
             try:
-                msgs = [self._require_decoder().decode_message(pm, i).msg for i, pm in enumerate(p.messages)]
-                return app.run_as_authority(store, msgs, ctx)
+                decoded = [self._require_decoder().decode_message(pm, i) for i, pm in enumerate(p.messages)]
+                for i, pm in enumerate(decoded):  # the rules of submission still hold at execution
+                    validate_proposal_message(pm, i, app.chain_id)
+                return app.run_as_authority(store, [pm.msg for pm in decoded], ctx)
             except DistposError:
                 raise
             except Exception as exc:  # a bug in a handler fails the proposal, never the block
