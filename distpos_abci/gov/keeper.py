@@ -28,7 +28,7 @@ from ..gen.distpos.v1 import gov_pb2
 from ..staking import StakingKeeper
 from ..staking.keeper import compute_power
 from ..store.kv import KVReader, KVStore, PrefixStore
-from ..types import AccountId, Amount, ChainId, Height
+from ..types import Amount, ChainId, Height
 from . import keys
 from .msgs import OPTION_NAMES, YES, NO, ABSTAIN
 from .params import GovParams

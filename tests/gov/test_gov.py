@@ -4,15 +4,17 @@ validators 3, 4 have 1; total 8."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
+from distpos_abci.address import parse_address
 from distpos_abci.bank import BankKeeper
 from distpos_abci.errors import (
     DepositTooLowError,
     InvalidParamsError,
     InvalidProposalError,
     InvalidVoteError,
-    NonCanonicalEncodingError,
     NotAValidatorError,
     NotGovAuthorityError,
     SignerMismatchError,
@@ -24,6 +26,8 @@ from distpos_abci.gen.distpos.v1 import gov_pb2, tx_pb2
 from distpos_abci.gov import build_proposal_message
 from distpos_abci.gov.keeper import FAILED, PASSED, REJECTED, VOTING
 from distpos_abci.gov.keys import DEPOSIT_POOL
+from distpos_abci.interchain import module as interchain_module
+from distpos_abci.interchain.keeper import InterchainKeeper
 from distpos_abci.staking import StakingKeeper
 from distpos_abci.underwriting import UnderwritingKeeper
 from tests.gov.helpers import (
@@ -178,7 +182,6 @@ def test_a_vote_may_be_changed_during_the_period(chain):
 
 
 def operator_account(address: str) -> bytes:
-    from distpos_abci.address import parse_address
     return parse_address(address).account
 
 
@@ -208,6 +211,8 @@ def test_execution_failure_changes_nothing_but_the_proposal_status(chain):
     # Each change is valid alone; together max_guarantee_blocks + claim_window_blocks (4 + 6) > unbonding (9).
     pid = submitted(chain, params_change("staking", unbonding_blocks=9),
                     params_change("underwriting", claim_window_blocks=6))
+    untouched = (b"staking/", b"underwriting/", b"params/", b"interchain/")
+    before = {prefix: dict(chain.app.state.iter_prefix(prefix)) for prefix in untouched}
     staking, underwriting = staking_params(chain), UnderwritingKeeper(chain.app.state, CHAIN).get_params()
     result = chain.block(chain.vote(1, pid), chain.vote(2, pid), chain.vote(5, pid))
     assert [e.type for e in result.events if e.type.startswith(("proposal", "params"))] == ["proposal_failed"]
@@ -215,6 +220,7 @@ def test_execution_failure_changes_nothing_but_the_proposal_status(chain):
     assert (p.status, p.failure_code, p.failure_codespace) == (FAILED, InvalidParamsError.code, "gov")
     assert staking_params(chain) == staking
     assert UnderwritingKeeper(chain.app.state, CHAIN).get_params() == underwriting
+    assert {prefix: dict(chain.app.state.iter_prefix(prefix)) for prefix in untouched} == before
     assert chain.keeper().get_active_ids() == []
 
 
@@ -239,11 +245,6 @@ def test_passed_proposal_changing_chain_and_gov_params_takes_effect_after_commit
 
 
 def test_passed_proposal_runs_another_modules_message_as_the_authority(harness):
-    import json
-
-    import distpos_abci.interchain.module as interchain_module
-    from distpos_abci.interchain.keeper import InterchainKeeper
-
     state = json.loads(gov_genesis())
     if "admin" in interchain_module.GENESIS_KEYS:  # until interchain checks GOV_AUTHORITY itself
         state["interchain"] = {"admin": gov_address()}
