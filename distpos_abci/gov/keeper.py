@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..address import Address, parse_address
 from ..bank import BankKeeper
@@ -40,10 +40,6 @@ FAILED = gov_pb2.PROPOSAL_STATUS_FAILED
 STATUS_NAMES = {VOTING: "voting", PASSED: "passed", REJECTED: "rejected", FAILED: "failed"}
 PROPOSAL_TX_DOMAIN = b"distpos/gov/proposal/"
 
-# Executes a passed proposal's messages in store at the given height: all of them, or (raising the first
-# failure as a DistposError) none.
-Executor = Callable[[KVStore, gov_pb2.Proposal, Height], list[Event]]
-
 
 @dataclass(frozen=True, slots=True)
 class Tally:
@@ -57,6 +53,82 @@ class Tally:
     def to_proto(self) -> gov_pb2.TallyResult:
         """The protobuf record."""
         return gov_pb2.TallyResult(yes=self.yes, no=self.no, abstain=self.abstain, total=self.total)
+
+    @classmethod
+    def from_proto(cls, m: gov_pb2.TallyResult) -> "Tally":
+        """From the protobuf record."""
+        return cls(m.yes, m.no, m.abstain, m.total)
+
+
+@dataclass(frozen=True, slots=True)
+class ProposalRecord:
+    """A proposal as stored; `messages` are (TxBody field name, canonical bytes) pairs."""
+
+    id: int
+    proposer: Address
+    title: str
+    summary: str
+    messages: tuple[tuple[str, bytes], ...]
+    deposit: Amount
+    status: int
+    submit_height: Height
+    voting_end_height: Height
+    end_height: Height = Height(0)
+    final_tally: Tally = Tally()
+    failure_code: int = 0
+    failure_codespace: str = ""
+
+    def to_proto(self) -> gov_pb2.Proposal:
+        """The protobuf record."""
+        return gov_pb2.Proposal(
+            id=self.id, proposer=str(self.proposer), title=self.title, summary=self.summary,
+            messages=[gov_pb2.ProposalMessage(type=t, value=v) for t, v in self.messages], deposit=self.deposit,
+            status=self.status, submit_height=self.submit_height, voting_end_height=self.voting_end_height,
+            end_height=self.end_height, final_tally=self.final_tally.to_proto(), failure_code=self.failure_code,
+            failure_codespace=self.failure_codespace)
+
+    def encode(self) -> bytes:
+        """Deterministic protobuf encoding."""
+        return self.to_proto().SerializeToString(deterministic=True)
+
+    @classmethod
+    def decode(cls, raw: bytes) -> "ProposalRecord":
+        """Decode a stored record."""
+        m = gov_pb2.Proposal.FromString(raw)
+        return cls(m.id, parse_address(m.proposer), m.title, m.summary,
+                   tuple((pm.type, bytes(pm.value)) for pm in m.messages), Amount(m.deposit), m.status,
+                   Height(m.submit_height), Height(m.voting_end_height), Height(m.end_height),
+                   Tally.from_proto(m.final_tally), m.failure_code, m.failure_codespace)
+
+
+@dataclass(frozen=True, slots=True)
+class VoteRecord:
+    """A validator operator's current vote on a proposal."""
+
+    proposal_id: int
+    voter: Address
+    option: int
+    height: Height
+
+    def to_proto(self) -> gov_pb2.Vote:
+        """The protobuf record."""
+        return gov_pb2.Vote(proposal_id=self.proposal_id, voter=str(self.voter), option=self.option,
+                            height=self.height)
+
+    def encode(self) -> bytes:
+        """Deterministic protobuf encoding."""
+        return self.to_proto().SerializeToString(deterministic=True)
+
+    @classmethod
+    def decode(cls, raw: bytes) -> "VoteRecord":
+        """Decode a stored vote."""
+        m = gov_pb2.Vote.FromString(raw)
+        return cls(m.proposal_id, parse_address(m.voter), m.option, Height(m.height))
+
+
+# Executes a passed proposal's messages in store at the given height: all of them, or (raising the first
+# failure as a DistposError) none.
+Executor = Callable[[KVStore, ProposalRecord, Height], list[Event]]
 
 
 # ---- pure rules -------------------------------------------------------------------------------------------
@@ -96,22 +168,22 @@ class GovKeeper:
         raw = self.store.get(keys.PARAMS)
         return GovParams.from_json(json.loads(raw)) if raw else GovParams()
 
-    def get_proposal(self, proposal_id: int) -> gov_pb2.Proposal | None:
+    def get_proposal(self, proposal_id: int) -> ProposalRecord | None:
         """A proposal by id, if any."""
         raw = self.store.get(keys.proposal_key(proposal_id))
-        return gov_pb2.Proposal.FromString(raw) if raw is not None else None
+        return ProposalRecord.decode(raw) if raw is not None else None
 
-    def require_proposal(self, proposal_id: int) -> gov_pb2.Proposal:
+    def require_proposal(self, proposal_id: int) -> ProposalRecord:
         """A proposal by id; UnknownProposalError otherwise."""
         p = self.get_proposal(proposal_id)
         if p is None:
             raise UnknownProposalError(f"no proposal {proposal_id}")
         return p
 
-    def get_proposals(self, status: int = 0) -> Iterator[gov_pb2.Proposal]:
+    def get_proposals(self, status: int = 0) -> Iterator[ProposalRecord]:
         """Every proposal (or those with status), by id."""
         for _, raw in self.store.iter_prefix(keys.PROPOSAL):
-            p = gov_pb2.Proposal.FromString(raw)
+            p = ProposalRecord.decode(raw)
             if not status or p.status == status:
                 yield p
 
@@ -119,9 +191,9 @@ class GovKeeper:
         """Ids of the proposals open for votes, ascending."""
         return [int.from_bytes(k[-8:], "big") for k, _ in self.store.iter_prefix(keys.ACTIVE)]
 
-    def get_votes(self, proposal_id: int) -> list[gov_pb2.Vote]:
+    def get_votes(self, proposal_id: int) -> list[VoteRecord]:
         """A proposal's votes, ordered by voter account."""
-        return [gov_pb2.Vote.FromString(raw) for _, raw in self.store.iter_prefix(keys.votes_prefix(proposal_id))]
+        return [VoteRecord.decode(raw) for _, raw in self.store.iter_prefix(keys.votes_prefix(proposal_id))]
 
     def get_powers(self) -> dict[bytes, int]:
         """Bonded power of every validator now, by operator account (0 while jailed)."""
@@ -131,7 +203,7 @@ class GovKeeper:
 
     def get_tally(self, proposal_id: int) -> Tally:
         """The tally of a proposal's votes against the current bonded power."""
-        votes = {parse_address(v.voter).account: v.option for v in self.get_votes(proposal_id)}
+        votes = {v.voter.account: v.option for v in self.get_votes(proposal_id)}
         return compute_tally(votes, self.get_powers())
 
     # ---- writes (apply_*: no checks)
@@ -140,9 +212,9 @@ class GovKeeper:
         """Store parameters."""
         self.store.set(keys.PARAMS, params.encode())
 
-    def apply_proposal(self, p: gov_pb2.Proposal) -> None:
+    def apply_proposal(self, p: ProposalRecord) -> None:
         """Store a proposal record and keep the active index in step with its status."""
-        self.store.set(keys.proposal_key(p.id), p.SerializeToString(deterministic=True))
+        self.store.set(keys.proposal_key(p.id), p.encode())
         if p.status == VOTING:
             self.store.set(keys.active_key(p.id), b"\x01")
         else:
@@ -159,8 +231,8 @@ class GovKeeper:
 
     # ---- transitions (process_*: check, then write)
 
-    def process_submit(self, proposer: Address, title: str, summary: str,
-                       messages: list[gov_pb2.ProposalMessage], deposit: Amount, height: Height) -> list[Event]:
+    def process_submit(self, proposer: Address, title: str, summary: str, messages: tuple[tuple[str, bytes], ...],
+                       deposit: Amount, height: Height) -> list[Event]:
         """Lock the deposit and open a proposal for votes until height + voting_period_blocks."""
         params = self.get_params()
         if deposit < params.min_deposit:
@@ -169,12 +241,11 @@ class GovKeeper:
             raise TooManyProposalsError(
                 f"{params.max_active_proposals} proposals are already open for votes (max_active_proposals)")
         events = BankKeeper(self.root).process_send(proposer, self._pool(), deposit)  # type: ignore[arg-type]
-        p = gov_pb2.Proposal(id=self._next_id(), proposer=str(proposer), title=title, summary=summary,
-                             messages=messages, deposit=deposit, status=VOTING, submit_height=height,
-                             voting_end_height=height + params.voting_period_blocks)
+        p = ProposalRecord(self._next_id(), proposer, title, summary, messages, deposit, VOTING, height,
+                           Height(height + params.voting_period_blocks))
         self.apply_proposal(p)
         return [*events, Event.of("proposal_submitted", proposal_id=p.id, proposer=proposer, deposit=deposit,
-                                  messages=",".join(m.type for m in messages),
+                                  messages=",".join(t for t, _ in messages),
                                   voting_end_height=p.voting_end_height)]
 
     def process_vote(self, voter: Address, proposal_id: int, option: int, height: Height) -> list[Event]:
@@ -184,8 +255,7 @@ class GovKeeper:
             raise VotingClosedError(f"proposal {proposal_id} is {STATUS_NAMES.get(p.status, '?')}; voting is closed")
         if self.get_powers().get(voter.account, 0) == 0:
             raise NotAValidatorError(f"{voter} operates no bonded, non-jailed validator with voting power")
-        vote = gov_pb2.Vote(proposal_id=proposal_id, voter=str(voter), option=option, height=height)
-        self.store.set(keys.vote_key(proposal_id, voter.account), vote.SerializeToString(deterministic=True))
+        self.store.set(keys.vote_key(proposal_id, voter.account), VoteRecord(proposal_id, voter, option, height).encode())
         return [Event.of("proposal_vote", proposal_id=proposal_id, voter=voter, option=OPTION_NAMES[option])]
 
     def process_end_block(self, height: Height, execute: Executor) -> list[Event]:
@@ -205,7 +275,7 @@ class GovKeeper:
             events.extend(self._refund(p))
         return events
 
-    def _process_passed(self, p: gov_pb2.Proposal, tally: Tally, height: Height, execute: Executor) -> list[Event]:
+    def _process_passed(self, p: ProposalRecord, tally: Tally, height: Height, execute: Executor) -> list[Event]:
         """Run the messages (the executor writes all of them or, on the first failure, none)."""
         try:
             executed = execute(self.root, p, height)  # type: ignore[arg-type]
@@ -216,14 +286,10 @@ class GovKeeper:
         return [Event.of("proposal_passed", proposal_id=p.id, yes_power=tally.yes, total_power=tally.total),
                 *executed]
 
-    def _apply_end(self, p: gov_pb2.Proposal, status: int, tally: Tally, height: Height, code: int = 0,
+    def _apply_end(self, p: ProposalRecord, status: int, tally: Tally, height: Height, code: int = 0,
                    codespace: str = "") -> None:
-        ended = gov_pb2.Proposal()
-        ended.CopyFrom(p)
-        ended.status, ended.end_height, ended.failure_code, ended.failure_codespace = status, height, code, codespace
-        ended.final_tally.CopyFrom(tally.to_proto())
-        self.apply_proposal(ended)
+        self.apply_proposal(replace(p, status=status, end_height=height, final_tally=tally, failure_code=code,
+                                    failure_codespace=codespace))
 
-    def _refund(self, p: gov_pb2.Proposal) -> list[Event]:
-        return BankKeeper(self.root).process_send(  # type: ignore[arg-type]
-            self._pool(), parse_address(p.proposer), Amount(p.deposit))
+    def _refund(self, p: ProposalRecord) -> list[Event]:
+        return BankKeeper(self.root).process_send(self._pool(), p.proposer, p.deposit)  # type: ignore[arg-type]

@@ -12,7 +12,6 @@ from typing import Any, Protocol
 from ..authority import GOV_AUTHORITY, validate_gov_signer
 from ..errors import DistposError, GenesisError, InvalidParamsError
 from ..events import Event
-from ..gen.distpos.v1 import gov_pb2
 from ..module import BlockInfo, EndBlockResult, GenesisContext, Module, TxContext, ValidatorUpdate
 from ..params import compute_params_update, process_params_json as process_chain_params_json
 from ..staking import StakingKeeper
@@ -21,7 +20,7 @@ from ..tx import Msg
 from ..types import ChainId, Height
 from ..underwriting import UnderwritingKeeper
 from ..underwriting.module import validate_params_fit_unbonding
-from .keeper import GovKeeper, compute_proposal_tx_hash
+from .keeper import GovKeeper, ProposalRecord, compute_proposal_tx_hash
 from .msgs import MsgSubmitProposal, MsgUpdateParams, MsgVote, ProposalDecoder, decode_vote, validate_proposal_message
 from .params import GovParams
 
@@ -96,7 +95,7 @@ class GovModule(Module):
             for pm in msg.messages:  # a parameter change that would fail now is refused at once
                 if isinstance(pm.msg, MsgUpdateParams):
                     self._update_params(CacheKV(store), ctx, pm.msg)
-            messages = [gov_pb2.ProposalMessage(type=pm.type, value=pm.value) for pm in msg.messages]
+            messages = tuple((pm.type, pm.value) for pm in msg.messages)
             return keeper.process_submit(msg.proposer, msg.title, msg.summary, messages, msg.deposit, ctx.height)
         if isinstance(msg, MsgVote):
             return keeper.process_vote(msg.voter, msg.proposal_id, msg.option, ctx.height)
@@ -135,11 +134,11 @@ class GovModule(Module):
     def _executor(self, block: BlockInfo):
         app = self._require_app()
 
-        def execute(store: KVStore, p: gov_pb2.Proposal, height: Height) -> list[Event]:
+        def execute(store: KVStore, p: ProposalRecord, height: Height) -> list[Event]:
             ctx = TxContext(app.chain_id, height, block.time_ns, GOV_AUTHORITY, b"", compute_proposal_tx_hash(p.id),
                             check=False)
             try:
-                decoded = [self._require_decoder().decode_message(pm, i) for i, pm in enumerate(p.messages)]
+                decoded = [self._require_decoder().decode_message(t, v, i) for i, (t, v) in enumerate(p.messages)]
                 for i, pm in enumerate(decoded):  # the rules of submission still hold at execution
                     validate_proposal_message(pm, i, app.chain_id)
                 return app.run_as_authority(store, [pm.msg for pm in decoded], ctx)

@@ -118,22 +118,20 @@ class ProposalDecoder:
         self.app_decoders = app_decoders
         self.params_modules = params_modules
 
-    def decode_message(self, pm: gov_pb2.ProposalMessage, index: int) -> ProposalMessage:
-        """One proposal message, decoded strictly, then by the app's decoder of its type."""
-        what = f"proposal message {index} ({pm.type!r})"
-        field = tx_pb2.TxBody.DESCRIPTOR.fields_by_name.get(pm.type)
-        if (field is None or field.containing_oneof is None or pm.type in NOT_PROPOSABLE
-                or pm.type not in self.app_decoders):
+    def decode_message(self, kind: str, value: bytes, index: int) -> ProposalMessage:
+        """One proposal message (TxBody field name, bytes), decoded strictly, then by the app's decoder of it."""
+        what = f"proposal message {index} ({kind!r})"
+        field = tx_pb2.TxBody.DESCRIPTOR.fields_by_name.get(kind)
+        if field is None or field.containing_oneof is None or kind in NOT_PROPOSABLE or kind not in self.app_decoders:
             raise InvalidProposalError(f"{what}: not a message type this chain can run in a proposal")
-        value = bytes(pm.value)
         try:
-            proto = decode_canonical(type(getattr(tx_pb2.TxBody(), pm.type)), value, what, InvalidProposalError)
-            msg = self.app_decoders[pm.type](proto)
+            proto = decode_canonical(type(getattr(tx_pb2.TxBody(), kind)), value, what, InvalidProposalError)
+            msg = self.app_decoders[kind](proto)
         except (InvalidProposalError, InvalidParamsError):  # already gov's own, precise refusal
             raise
         except DistposError as exc:
             raise InvalidProposalError(f"{what}: {exc.log}") from None
-        return ProposalMessage(pm.type, value, msg)
+        return ProposalMessage(kind, value, msg)
 
     def decode_submit_proposal(self, m: gov_pb2.MsgSubmitProposal) -> MsgSubmitProposal:
         """Typed MsgSubmitProposal; every message decoded."""
@@ -146,7 +144,8 @@ class ProposalDecoder:
         return MsgSubmitProposal(
             _address(m.proposer, "submit-proposal"), _printable(m.title, MAX_TITLE, "title"),
             _printable(m.summary, MAX_SUMMARY, "summary"),
-            tuple(self.decode_message(pm, i) for i, pm in enumerate(m.messages)), Amount(m.deposit),
+            tuple(self.decode_message(pm.type, bytes(pm.value), i) for i, pm in enumerate(m.messages)),
+            Amount(m.deposit),
         )
 
     def decode_update_params(self, m: gov_pb2.MsgUpdateParams) -> MsgUpdateParams:

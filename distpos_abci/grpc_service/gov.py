@@ -19,15 +19,16 @@ class GovServicer(gov_pb2_grpc.GovServicer):
         return GovKeeper(self.app.state, self.app.chain_id)
 
     async def Proposals(self, request, context):  # noqa: N802 (gRPC method name)
-        return gov_pb2.QueryProposalsResponse(proposals=list(self._keeper().get_proposals(request.status)),
-                                              height=self.app.last_height)
+        return gov_pb2.QueryProposalsResponse(
+            proposals=[p.to_proto() for p in self._keeper().get_proposals(request.status)], height=self.app.last_height)
 
     async def Proposal(self, request, context):  # noqa: N802
         try:
             keeper = self._keeper()
             p = keeper.require_proposal(_proposal_id(request.proposal_id))
-            tally = keeper.get_tally(p.id).to_proto() if p.status == VOTING else p.final_tally
-            return gov_pb2.QueryProposalResponse(proposal=p, tally=tally, height=self.app.last_height)
+            tally = keeper.get_tally(p.id) if p.status == VOTING else p.final_tally
+            return gov_pb2.QueryProposalResponse(proposal=p.to_proto(), tally=tally.to_proto(),
+                                                 height=self.app.last_height)
         except DistposError as err:
             await _abort(context, err)
 
@@ -35,7 +36,7 @@ class GovServicer(gov_pb2_grpc.GovServicer):
         try:
             keeper = self._keeper()
             p = keeper.require_proposal(_proposal_id(request.proposal_id))
-            return gov_pb2.QueryVotesResponse(votes=keeper.get_votes(p.id))
+            return gov_pb2.QueryVotesResponse(votes=[v.to_proto() for v in keeper.get_votes(p.id)])
         except DistposError as err:
             await _abort(context, err)
 

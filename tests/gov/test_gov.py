@@ -177,7 +177,7 @@ def test_a_vote_may_be_changed_during_the_period(chain):
     assert (tally.yes, tally.no, tally.abstain) == (4, 0, 2)
     chain.block(chain.vote(5, pid, "yes"))  # 6 of 8 > 2/3
     assert chain.proposal(pid).status == PASSED
-    assert [(v.voter, v.option) for v in chain.keeper().get_votes(pid)] == sorted(
+    assert [(str(v.voter), v.option) for v in chain.keeper().get_votes(pid)] == sorted(
         [(addr(1), 1), (addr(2), 1), (addr(5), 1)], key=lambda v: operator_account(v[0]))
 
 

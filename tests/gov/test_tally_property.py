@@ -7,10 +7,9 @@ from hypothesis import strategies as st
 
 from distpos_abci.address import Address
 from distpos_abci.bank import BankKeeper
-from distpos_abci.gen.distpos.v1 import gov_pb2
 from distpos_abci.gov import GovKeeper, GovParams, compute_tally, is_passing
 from distpos_abci.gov import keys
-from distpos_abci.gov.keeper import PASSED, VOTING
+from distpos_abci.gov.keeper import PASSED, VOTING, VoteRecord
 from distpos_abci.gov.msgs import ABSTAIN, NO, YES
 from distpos_abci.staking import StakingKeeper, StakingParams, ValidatorRecord
 from distpos_abci.store.kv import CacheKV
@@ -52,11 +51,10 @@ def test_passes_iff_yes_power_times_3_exceeds_total_times_2(vals):
     gov.apply_params(GovParams(voting_period_blocks=10))
     proposer = Address(CHAIN, b"\xee" * 20)
     BankKeeper(store).process_mint(proposer.account, Amount(1000))
-    gov.process_submit(proposer, "t", "", [gov_pb2.ProposalMessage(type="update_params")], Amount(1000), Height(1))
+    gov.process_submit(proposer, "t", "", (("update_params", b""),), Amount(1000), Height(1))
     for account, option in sorted(votes.items()):  # written directly: a jailed or powerless voter's old vote
         store.set(keys.PREFIX + keys.vote_key(1, account),
-                  gov_pb2.Vote(proposal_id=1, voter=str(Address(CHAIN, account)), option=option)
-                  .SerializeToString(deterministic=True))
+                  VoteRecord(1, Address(CHAIN, account), option, Height(1)).encode())
     tally = gov.get_tally(1)
     assert (tally.yes, tally.total) == (yes, total)
     assert is_passing(tally) == (yes * 3 > total * 2)
