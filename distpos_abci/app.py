@@ -12,18 +12,21 @@ so nobody can replay it.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from . import __version__
 from .address import Address, parse_address
 from .auth import AuthKeeper, AuthRecord
 from .auth.keys import full_account_key
+from .authority import GOV_AUTHORITY
 from .bank import BankKeeper, BankModule, MsgSend
 from .bank.keeper import decode_amount
 from .bank.keys import full_balance_key
 from .errors import DistposError, DuplicateTxError, TxSimulationError, InvalidAddressError, NotFoundError, UnknownMessageError
 from .events import Event
 from .genesis import parse_genesis
+from .gov import GovModule
 from .module import BlockInfo, GenesisContext, Module, TxContext, ValidatorUpdate
 from .params import Params, apply_params, get_params
 from .receipts import Receipt, ReceiptKeeper
@@ -34,7 +37,7 @@ from .receipts.keys import full_receipt_key
 from .store import merkle
 from .store.kv import CacheKV, KVStore
 from .store.state import PendingCommit, StateStore
-from .tx import SignedTx, compute_tx_hash, decode_tx, validate_tx_stateless
+from .tx import Msg, SignedTx, compute_tx_hash, decode_tx, validate_tx_stateless
 from .types import AppHash, ChainId, Height, TxHash
 
 log = logging.getLogger("distpos.app")
@@ -47,7 +50,7 @@ def default_modules() -> list[Module]:
     """The state areas of a DistPOS chain, in the order their hooks run."""
     bank, interchain = BankModule(), InterchainModule()
     bank.outbound = interchain.process_outbound  # a MsgSend to another chain's address becomes a packet
-    return [bank, StakingModule(), UnderwritingModule(), interchain]
+    return [bank, StakingModule(), UnderwritingModule(), interchain, GovModule()]  # gov last: it runs the others
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,6 +229,7 @@ class DistposApp:
         self._pending = None
         self._genesis = None
         self.check = CacheKV(self.state)
+        self.params = get_params(self.state)  # a passed proposal may have changed them
 
     # ---- transactions --------------------------------------------------------------
 
@@ -298,6 +302,21 @@ class DistposApp:
             return self._run_tx(store, tx, inner)
         except DistposError as err:
             return TxResult.failure(err)
+
+    def run_as_authority(self, store: KVStore, msgs: Sequence[Msg], ctx: TxContext) -> list[Event]:
+        """Run msgs through their modules' handlers with the gov authority as signer, in one cached write set:
+        all of them are written, or (raising the first failure) none."""
+        auth = replace(ctx, signer=GOV_AUTHORITY, signer_pub_key=b"")
+        cache = CacheKV(store)
+        events: list[Event] = []
+        for msg in msgs:
+            module = self.handlers.get(type(msg))
+            if module is None:
+                raise UnknownMessageError(f"no module handles {type(msg).__name__}")
+            msg.validate_basic(self.chain_id, GOV_AUTHORITY)
+            events.extend(module.deliver(cache, auth, msg))
+        cache.write()
+        return events
 
     # ---- queries ---------------------------------------------------------------------
 

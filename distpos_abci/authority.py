@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 
 from .address import Address
+from .errors import NotGovAuthorityError
 from .types import AccountId, ChainId
 
 MODULE_ACCOUNT_DOMAIN = b"distpos/module/"
@@ -26,3 +27,11 @@ GOV_AUTHORITY: AccountId = compute_module_account("gov")
 def gov_authority_address(chain_id: str) -> Address:
     """The governance authority's address on chain_id."""
     return Address(ChainId(chain_id), GOV_AUTHORITY)
+
+
+def validate_gov_signer(signer: AccountId, what: str) -> None:
+    """Raise NotGovAuthorityError unless signer is the governance authority: the check a handler of a
+    governance-only message makes (its validate_basic already ties the message's `authority` to the signer)."""
+    if signer != GOV_AUTHORITY:
+        raise NotGovAuthorityError(f"{what} is governance-only: it runs as the governance authority, in a passed "
+                                   f"proposal")

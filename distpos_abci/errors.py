@@ -565,6 +565,75 @@ class InvalidHeaderError(LightClientError):
     code = 136
 
 
+# ---- gov (codespace "gov", codes 160-169) ----------------------------------------------------------
+
+class GovError(DistposError):
+    """A governance message that the current state does not allow."""
+
+    codespace = "gov"
+    code = 160
+    grpc_status = "FAILED_PRECONDITION"
+
+
+class UnknownProposalError(GovError):
+    code = 161
+    grpc_status = "NOT_FOUND"
+
+
+class NotAValidatorError(GovError):
+    """A vote from an account that operates no bonded, non-jailed validator."""
+
+    code = 162
+    grpc_status = "PERMISSION_DENIED"
+
+
+class VotingClosedError(GovError):
+    """A vote on a proposal that passed, was rejected or failed."""
+
+    code = 163
+
+
+class InvalidProposalError(InvalidInputError):
+    """A proposal that can never be valid: structure, unknown or non-governance message type, a message that
+    does not decode or fails its own checks with the governance authority as signer."""
+
+    codespace = "gov"
+    code = 164
+
+
+class DepositTooLowError(GovError):
+    code = 165
+
+
+class TooManyProposalsError(GovError):
+    """params.max_active_proposals proposals are already open for votes."""
+
+    code = 166
+    grpc_status = "RESOURCE_EXHAUSTED"
+
+
+class InvalidParamsError(InvalidInputError):
+    """A parameter change naming an unknown module or key, or values that fail that module's checks."""
+
+    codespace = "gov"
+    code = 167
+
+
+class InvalidVoteError(InvalidInputError):
+    """A vote without a proposal id or with an option other than yes, no, abstain."""
+
+    codespace = "gov"
+    code = 168
+
+
+class NotGovAuthorityError(InvalidInputError):
+    """A governance-only message whose authority is not the governance module account."""
+
+    codespace = "gov"
+    code = 169
+    grpc_status = "PERMISSION_DENIED"
+
+
 # ---- relay (codespace "relay", codes 140-149) -------------------------------------------------------
 
 class RelayError(DistposError):

@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from .errors import InvalidParamsError
 from .events import Event
 from .store.kv import KVStore
 from .types import AccountId, ChainId, Height
@@ -102,6 +103,12 @@ class Module:
     def deliver(self, store: KVStore, ctx: TxContext, msg: Any) -> list[Event]:
         """Execute one of msg_types; raise a DistposError to fail the message."""
         raise NotImplementedError(type(msg).__name__)
+
+    def process_params_json(self, store: KVStore, ctx: TxContext, raw: str) -> list[Event]:
+        """Governance's parameter change (MsgUpdateParams): merge the JSON object raw (the keys to change) into
+        the stored params, validate the result fully, then store it. Modules without parameters keep this
+        default, which refuses."""
+        raise InvalidParamsError(f"module {self.name!r} has no parameters that governance can change")
 
     def begin_block(self, store: KVStore, block: BlockInfo) -> list[Event]:
         """Run before the block's transactions."""

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 
-from .errors import GenesisError
+from .errors import GenesisError, InvalidParamsError
+from .events import Event
 from .store.kv import KVReader, KVStore
 from .tx import DEFAULT_MAX_TX_BYTES
 
@@ -47,3 +48,27 @@ def get_params(store: KVReader) -> Params:
 def apply_params(store: KVStore, params: Params) -> None:
     """Store parameters."""
     store.set(PARAMS_KEY, params.encode())
+
+
+def compute_params_update(current: bytes, raw: str, what: str) -> dict:
+    """The stored canonical JSON `current` with the keys of the JSON object `raw` replaced (a partial update:
+    keys not named keep their value). Only the shape is checked here; the module validates the values."""
+    try:
+        patch = json.loads(raw)
+    except ValueError:
+        raise InvalidParamsError(f"{what}: params_json is not JSON") from None
+    if not isinstance(patch, dict) or not patch:
+        raise InvalidParamsError(f"{what}: params_json must be a non-empty JSON object of the keys to change")
+    return {**json.loads(current), **patch}
+
+
+def process_params_json(store: KVStore, raw: str) -> list[Event]:
+    """Governance's change of the chain params (module "chain"): validate the merged params, then store them.
+    The app reads them again at Commit, so they apply from the next block."""
+    merged = compute_params_update(get_params(store).encode(), raw, "chain params")
+    try:
+        params = Params.from_json(merged)
+    except GenesisError as exc:
+        raise InvalidParamsError(exc.message) from None
+    apply_params(store, params)
+    return [Event.of("params_updated", module="chain", params=params.encode().decode())]

@@ -12,6 +12,7 @@ from .node import node
 from .query import query
 from .staking import register as register_staking
 from .interchain import register as register_interchain
+from .gov import register as register_gov
 from .relay import relay
 from .tx import tx
 
@@ -38,6 +39,7 @@ def cli() -> None:
 
 register_staking(tx, query)
 register_interchain(tx, query)
+register_gov(tx, query)
 cli.add_command(keys)
 cli.add_command(tx)
 cli.add_command(query)

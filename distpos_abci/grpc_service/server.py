@@ -69,6 +69,11 @@ async def start_grpc_server(app: DistposApp, laddr: str, underwriting=None) -> t
 
     interchain_pb2_grpc.add_InterchainServicer_to_server(InterchainServicer(app), server)
     names = (*names, interchain_pb2.DESCRIPTOR.services_by_name["Interchain"].full_name)
+    from ..gen.distpos.v1 import gov_pb2, gov_pb2_grpc
+    from .gov import GovServicer
+
+    gov_pb2_grpc.add_GovServicer_to_server(GovServicer(app), server)
+    names = (*names, gov_pb2.DESCRIPTOR.services_by_name["Gov"].full_name)
     reflection.enable_server_reflection(names, server)
     port = server.add_insecure_port(laddr)
     if port == 0:

@@ -7,9 +7,10 @@ import binascii
 from typing import Any
 
 from ..address import parse_address
-from ..errors import DistposError, GenesisError
+from ..errors import DistposError, GenesisError, InvalidParamsError
 from ..events import Event
 from ..genesis import parse_amount
+from ..params import compute_params_update
 from ..module import BlockInfo, EndBlockResult, GenesisContext, Module, TxContext, ValidatorUpdate
 from ..store.kv import KVStore
 from .keeper import StakingKeeper
@@ -98,6 +99,17 @@ class StakingModule(Module):
         if isinstance(msg, MsgUnjail):
             return keeper.process_unjail(msg.operator, ctx.height)
         raise NotImplementedError(type(msg).__name__)
+
+    def process_params_json(self, store: KVStore, ctx: TxContext, raw: str) -> list[Event]:
+        """Governance's change of the staking params (keys not named keep their value)."""
+        keeper = StakingKeeper(store, ctx.chain_id)
+        merged = compute_params_update(keeper.get_params().encode(), raw, "staking params")
+        try:
+            params = StakingParams.from_json(merged)
+        except GenesisError as exc:
+            raise InvalidParamsError(exc.message) from None
+        keeper.apply_params(params)
+        return [Event.of("params_updated", module=self.name, params=params.encode().decode())]
 
     def begin_block(self, store: KVStore, block: BlockInfo) -> list[Event]:
         """Slash and jail for evidence, then account the last commit's votes for downtime (burns only, no transfers)."""

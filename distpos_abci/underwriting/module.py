@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from ..bank import MsgSend
-from ..errors import GenesisError, GuaranteeMismatchError
+from ..errors import GenesisError, GuaranteeMismatchError, InvalidParamsError
 from ..events import Event
+from ..params import compute_params_update
 from ..module import GenesisContext, Module, TxContext, ValidatorUpdate
 from ..staking import StakingKeeper
 from ..store.kv import CacheKV, KVStore
@@ -39,6 +40,17 @@ class InnerTxRunner(Protocol):
         """Run raw like a block transaction in store; returns its TxResult, never raises a DistposError."""
 
 
+def validate_params_fit_unbonding(params: UnderwritingParams, unbonding_blocks: int) -> None:
+    """Raise GenesisError unless a guarantee's whole claimable life fits in the staking unbonding period, so
+    stake unbonded after signing still answers every claim on it."""
+    if params.max_guarantee_blocks + params.claim_window_blocks > unbonding_blocks:
+        raise GenesisError(
+            f"underwriting.params: max_guarantee_blocks + claim_window_blocks "
+            f"({params.max_guarantee_blocks + params.claim_window_blocks}) must not exceed "
+            f"staking.params.unbonding_blocks ({unbonding_blocks}), or unbonded stake could escape a claim"
+        )
+
+
 class UnderwritingModule(Module):
     """Guaranteed transactions: release on success, payout on failure or lapse, slashing of over-signing."""
 
@@ -67,15 +79,21 @@ class UnderwritingModule(Module):
         if not isinstance(section, dict) or sorted(set(section) - {"params"}):
             raise GenesisError("underwriting must be an object with only `params`")
         params = UnderwritingParams.from_json(section.get("params"))
-        unbonding = StakingKeeper(store).get_params().unbonding_blocks
-        if params.max_guarantee_blocks + params.claim_window_blocks > unbonding:
-            raise GenesisError(
-                f"underwriting.params: max_guarantee_blocks + claim_window_blocks "
-                f"({params.max_guarantee_blocks + params.claim_window_blocks}) must not exceed "
-                f"staking.params.unbonding_blocks ({unbonding}), or unbonded stake could escape a claim"
-            )
+        validate_params_fit_unbonding(params, StakingKeeper(store).get_params().unbonding_blocks)
         UnderwritingKeeper(store, ctx.chain_id).apply_params(params)
         return []
+
+    def process_params_json(self, store: KVStore, ctx: TxContext, raw: str) -> list[Event]:
+        """Governance's change of the underwriting params; they must still fit in the unbonding period."""
+        keeper = UnderwritingKeeper(store, ctx.chain_id)
+        merged = compute_params_update(keeper.get_params().encode(), raw, "underwriting params")
+        try:
+            params = UnderwritingParams.from_json(merged)
+            validate_params_fit_unbonding(params, StakingKeeper(store).get_params().unbonding_blocks)
+        except GenesisError as exc:
+            raise InvalidParamsError(exc.message) from None
+        keeper.apply_params(params)
+        return [Event.of("params_updated", module=self.name, params=params.encode().decode())]
 
     def deliver(self, store: KVStore, ctx: TxContext, msg: Any) -> list[Event]:
         """Execute a carrier, a claim or capacity evidence."""
