@@ -3,7 +3,9 @@ by the localnet tooling. Funds move both ways, supply and reserves add up, hand-
 forged headers, mismatched validator sets, tampered proofs and replays are refused with their own codes, an
 over-reserve packet and a timed-out packet are refunded, and a relay killed -9 mid-flight delivers exactly once.
 Issue 7: a header of e2e4 forged with e2e4's real validator keys freezes a1b2's light client of e2e4; e2e4's
-packets are then refused and a transfer e2e4 -> a1b2 times out and is refunded on e2e4.
+packets are then refused and a transfer e2e4 -> a1b2 times out and is refunded on e2e4. Then a1b2's validators
+vote a governance proposal (`distpos tx gov propose|vote`) that restarts the client from e2e4's current validator
+set, and a new transfer e2e4 -> a1b2 is delivered by the running relays.
 """
 
 from __future__ import annotations
@@ -256,7 +258,7 @@ def _forge(lb, signers: dict[bytes, KeyPair], app_hash: bytes):
 
 
 def test_misbehaviour_with_real_keys_freezes_client_and_transfer_times_out(two_chains):
-    """Runs last on this network: a1b2's light client of e2e4 stays frozen (governance lifts it, after the merge)."""
+    """Leaves a1b2's light client of e2e4 frozen: the next test lifts the freeze by governance."""
     from distpos_abci.interchain.records import decode_client_state
     net = two_chains
     e_carol, a_alice = demo(net, 0, "carol"), demo(net, 1, "alice")
@@ -285,6 +287,94 @@ def test_misbehaviour_with_real_keys_freezes_client_and_transfer_times_out(two_c
     assert out["code"] == 0 and balance(net, 0, e_carol) == bal0 - 555
     wait_until(lambda: balance(net, 0, e_carol) == bal0, timeout=150, what="timeout refund after the freeze")
     assert balance(net, 1, a_alice) == aal0
+
+
+def _add_validator_keys(net, chain_index: int) -> list[str]:
+    """The chain's validators operate with their consensus keys: put those keys in the keyring; their names."""
+    import base64
+    keyring, chain = Keyring(net.keyring_dir), net.chains[chain_index]
+    names = []
+    for j, node in enumerate(chain.nodes):
+        key = json.loads(node.path("config", "priv_validator_key.json").read_text())
+        seed = base64.b64decode(key["priv_key"]["value"])
+        keyring.add(f"{chain.chain_id}-val{j}", KeyPair(seed[:32]))
+        names.append(f"{chain.chain_id}-val{j}")
+    return names
+
+
+def test_misbehaviour_freeze_lifted_by_governance_then_transfer_delivered(two_chains, tmp_path):
+    """Runs after test_misbehaviour_with_real_keys_freezes_client_and_transfer_times_out, on its frozen client."""
+    import base64
+    from distpos_abci.errors import NotAValidatorError
+    from distpos_abci.interchain.records import decode_client_state
+    NOT_A_VALIDATOR = f"gov:{NotAValidatorError.code}"
+    net = two_chains
+    frozen_at = correspondent(net, 1, "e2e4").client_frozen_height
+    assert frozen_at > 0, "the freeze test must run first on this network"
+    supplies = (supply(net, 0), supply(net, 1))
+    a_alice, a_bob, e_carol = demo(net, 1, "alice"), demo(net, 1, "bob"), demo(net, 0, "carol")
+
+    # the fresh trust root: e2e4's latest signed header, its time and app hash, and the set trusted after it
+    src = CometEndpoint("e2e4", net.chains[0].nodes[0].rpc_url)
+    height, _ = src.latest()
+    lb = src.light_block(height)
+    assert lb.next_validator_set == lb.validator_set  # e2e4's current set (it has not changed)
+    root = tmp_path / "root.json"
+    root.write_text(json.dumps({
+        "height": height, "time_ns": lb.signed_header.header.time_ns,
+        "app_hash": lb.signed_header.header.app_hash.hex(),
+        "validators": [{"pub_key": base64.b64encode(v.pub_key).decode(), "power": v.power}
+                       for v in lb.next_validator_set.validators]}))
+    gen = cli(net, 1, "tx", "unfreeze-client", "e2e4", "--trust-root", str(root), "-o", "json")
+    assert gen.returncode == 0, gen.stderr
+    generated = json.loads(gen.stdout)
+    assert generated["field"] == "unfreeze_client" and generated["message"]["authority"].startswith("a1b2x")
+    proposal = tmp_path / "unfreeze.json"
+    proposal.write_text(json.dumps({
+        "title": "Unfreeze e2e4", "summary": "Restart the light client of e2e4 from its current validators.",
+        "deposit": "1000", "messages": [{"type": generated["field"], **generated["message"]}]}))
+
+    alice0 = balance(net, 1, a_alice)
+    sub = cli(net, 1, "tx", "gov", "propose", "alice", str(proposal), "-o", "json")
+    assert sub.returncode == 0, sub.stderr
+    pid = str(json.loads(sub.stdout)["proposal_id"])
+    assert balance(net, 1, a_alice) == alice0 - 1000  # the deposit is locked while voting
+    # bob operates no validator: CheckTx refuses the vote, the CLI exits 3
+    assert (r := cli(net, 1, "tx", "gov", "vote", "bob", pid, "yes")).returncode == 3 and NOT_A_VALIDATOR in r.stderr
+    for name in _add_validator_keys(net, 1):  # 2 validators of equal power: both are needed for > 2/3
+        v = cli(net, 1, "tx", "gov", "vote", name, pid, "yes", "-o", "json")
+        assert v.returncode == 0 and json.loads(v.stdout)["code"] == 0, v.stdout + v.stderr
+
+    def shown() -> dict:
+        q = cli(net, 1, "query", "gov", "proposal", pid, "-o", "json")
+        assert q.returncode == 0, q.stderr
+        return json.loads(q.stdout)
+
+    wait_until(lambda: shown()["status"] != "voting", timeout=60, what="the end of the unfreeze proposal")
+    p = shown()
+    assert p["status"] == "passed", p
+    assert p["final_tally"]["yes"] == p["final_tally"]["total"] > 0 and len(p["votes"]) == 2, p
+    assert balance(net, 1, a_alice) == alice0  # deposit refunded in full
+
+    q = cli(net, 1, "query", "correspondent", "e2e4", "-o", "json")
+    assert q.returncode == 0, q.stderr
+    shown_corr = json.loads(q.stdout)
+    assert int(shown_corr["client_frozen_height"]) == 0 and int(shown_corr["client_height"]) >= height, shown_corr
+    dest = CometEndpoint("a1b2", net.chains[1].nodes[0].rpc_url)
+    client = decode_client_state(dest.query(keys.PREFIX + keys.client_key("e2e4")).value)
+    assert not client.is_frozen and client.latest_height >= height
+    assert client.next_validator_set == lb.next_validator_set
+
+    # the running relays carry a new transfer e2e4 -> a1b2 through the restarted client, and its ack back
+    bob0, carol0 = balance(net, 1, a_bob), balance(net, 0, e_carol)
+    reserve0 = correspondent(net, 1, "e2e4").reserve
+    send(net, 0, "carol", a_bob, 444)
+    wait_until(lambda: balance(net, 1, a_bob) == bob0 + 444, timeout=150, what="delivery after the unfreeze")
+    wait_until(lambda: not pending(net, 0, "a1b2").pending, timeout=60, what="ack after the unfreeze")
+    assert balance(net, 0, e_carol) == carol0 - 444 and correspondent(net, 1, "e2e4").reserve == reserve0 - 444
+    assert pending(net, 0, "a1b2").escrow == 0
+    assert decode_client_state(dest.query(keys.PREFIX + keys.client_key("e2e4")).value).latest_height > height
+    assert (supply(net, 0), supply(net, 1)) == supplies
 
 
 # ---- a third chain -----------------------------------------------------------------------------------------
