@@ -494,6 +494,13 @@ class FrozenDestinationError(InterchainError):
     code = 116
 
 
+class InvalidTrustRootError(InterchainError):
+    """A trust root for an unfreeze in this chain's future, or not above the height the client was frozen at."""
+
+    code = 128
+    grpc_status = "INVALID_ARGUMENT"
+
+
 class MisbehaviourNotProvenError(InterchainError):
     """The submitted headers do not conflict (same header, or no stored consensus state they contradict)."""
 

@@ -220,6 +220,11 @@ class GovKeeper:
         else:
             self.store.delete(keys.active_key(p.id))
 
+    def get_next_proposal_id(self) -> int:
+        """The id the next submitted proposal gets (reads only)."""
+        raw = self.store.get(keys.NEXT_ID)
+        return int.from_bytes(raw, "big") if raw else 1
+
     def _next_id(self) -> int:
         raw = self.store.get(keys.NEXT_ID)
         proposal_id = int.from_bytes(raw, "big") if raw else 1

@@ -25,6 +25,7 @@ from ..errors import (
     InsufficientReservesError,
     InvalidPacketError,
     InvalidProofError,
+    InvalidTrustRootError,
     MisbehaviourNotProvenError,
     NoCorrespondentError,
     NoRouteError,
@@ -50,6 +51,7 @@ from ..lightclient import (
     validate_light_block,
 )
 from ..lightclient.types import ValidatorSet
+from ..lightclient.verifier import MAX_CLOCK_DRIFT_NS
 from ..store import merkle
 from ..store.kv import KVReader, KVStore, PrefixStore
 from ..types import AccountId, Amount, ChainId, Height
@@ -214,8 +216,13 @@ class InterchainKeeper(InterchainView):
         state; return the evidence hash."""
         self.require_correspondent(chain_id)
         client = self.require_unfrozen_client(chain_id)
-        validate_conflicting_block(client, lb1, now_ns)
         h1 = lb1.signed_header.header
+        if h1.height <= client.root_height:
+            # History before the trust root was never verified by this client (after an unfreeze: it may be the
+            # very equivocation governance already dealt with). Replaying it must not freeze the client again.
+            raise MisbehaviourNotProvenError(
+                f"evidence at height {h1.height} is at or below the trust root height {client.root_height} of {chain_id}")
+        validate_conflicting_block(client, lb1, now_ns)
         if lb2 is not None:
             validate_conflicting_block(client, lb2, now_ns)
             if compute_header_hash(h1) == compute_header_hash(lb2.signed_header.header):
@@ -430,7 +437,7 @@ class InterchainKeeper(InterchainView):
         if self.get_correspondent(chain_id) is not None:
             raise CorrespondentExistsError(f"correspondent {chain_id} is already open")
         client = ClientState(chain_id, root_height, root_time_ns, trusting_period_ns, root_validators,
-                             unbonding_period_ns)
+                             unbonding_period_ns, root_height=root_height)
         self.store.set(keys.client_key(chain_id), encode_client_state(client))
         corr = Correspondent(ChainId(chain_id), limits)
         events = self._after_reserve_change(corr, self.get_reserve(chain_id))
@@ -473,11 +480,18 @@ class InterchainKeeper(InterchainView):
             raise ClientNotFrozenError(f"light client of {chain_id} is not frozen")
         if root_time_ns + client.trusting_period_ns <= now_ns:
             raise TrustingPeriodExpiredError(f"the new trust root of {chain_id} is already past the trusting period")
+        if root_time_ns >= now_ns + MAX_CLOCK_DRIFT_NS:
+            raise InvalidTrustRootError(f"the new trust root of {chain_id} is in the future of this chain's time")
+        if root_height <= client.frozen_height:
+            # The root must be past the equivocation, or the evidence that froze the client would still be
+            # "above the root" and could freeze it again at once.
+            raise InvalidTrustRootError(
+                f"the new trust root of {chain_id} must be above the frozen height {client.frozen_height}")
         stale = [k for k, _ in self.store.iter_prefix(keys.consensus_prefix(chain_id))]
         for k in stale:
             self.store.delete(k)
         fresh = ClientState(chain_id, root_height, root_time_ns, client.trusting_period_ns, root_validators,
-                            client.unbonding_period_ns)
+                            client.unbonding_period_ns, root_height=root_height)
         self.store.set(keys.client_key(chain_id), encode_client_state(fresh))
         if root_app_hash and root_height > 0:
             self.store.set(keys.consensus_key(chain_id, root_height),

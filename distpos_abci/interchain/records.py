@@ -159,7 +159,7 @@ def encode_client_state(c: ClientState) -> bytes:
     m = interchain_pb2.ClientState(chain_id=c.chain_id, latest_height=c.latest_height,
                                    latest_time_ns=c.latest_time_ns, trusting_period_ns=c.trusting_period_ns,
                                    unbonding_period_ns=c.unbonding_period_ns, frozen_height=c.frozen_height,
-                                   frozen_evidence_hash=c.frozen_evidence_hash)
+                                   frozen_evidence_hash=c.frozen_evidence_hash, root_height=c.root_height)
     validator_set_to_proto(c.next_validator_set, m.next_validator_set)
     return encode_canonical(m)
 
@@ -168,7 +168,7 @@ def decode_client_state(raw: bytes) -> ClientState:
     m = decode_canonical(interchain_pb2.ClientState, raw, "client state record")
     return ClientState(m.chain_id, m.latest_height, m.latest_time_ns, m.trusting_period_ns,
                        validator_set_from_proto(m.next_validator_set), m.unbonding_period_ns, m.frozen_height,
-                       bytes(m.frozen_evidence_hash))
+                       bytes(m.frozen_evidence_hash), m.root_height)
 
 
 def encode_consensus_state(c: ConsensusState) -> bytes:

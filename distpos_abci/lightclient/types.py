@@ -130,6 +130,9 @@ class ClientState:
     unbonding_period_ns: int = 0  # the remote chain's unbonding time (trusting_period_ns is shorter)
     frozen_height: int = 0  # > 0: frozen by misbehaviour at this remote height; nothing verifies through it
     frozen_evidence_hash: bytes = b""
+    # Height of the trust root the client (re)started from: genesis, opening or an unfreeze by governance. The
+    # client never verified anything at or below it, so misbehaviour evidence there proves nothing to it.
+    root_height: int = 0
 
     @property
     def is_frozen(self) -> bool:

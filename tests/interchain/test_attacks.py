@@ -208,6 +208,7 @@ def test_unfreeze_by_governance_restarts_client_from_fresh_root(chains):
     update_proto(real, m.update)
     assert a.tx(RELAYER, "update_client", m).ok
     assert a.tx(RELAYER, "submit_misbehaviour", misbehaviour("e2e4", e.light_block(app_hash=b"\x66" * 32))).ok
+    e.block(), e.block()  # the fresh root is above the equivocation
     unfreeze = interchain_pb2.MsgUnfreezeClient(authority=a.gov_address, chain_id="e2e4",
                                                 trust_root=trust_root("e2e4", time_ns=T0 + e.app.last_height * NS,
                                                                       height=e.app.last_height))
@@ -227,6 +228,41 @@ def test_unfreeze_by_governance_restarts_client_from_fresh_root(chains):
     send(e, 1000)
     assert a.tx(RELAYER, "recv_packets", recv_msg(e, [1], "a1b2")).ok
     assert a.balance(BOB) == 1_001_000
+
+
+def test_attack_replayed_evidence_cannot_refreeze_after_governance_unfroze(chains):
+    """Found on a real localnet: the evidence that froze the client, resubmitted right after the unfreeze,
+    froze it again, undoing governance's decision for the price of one transaction."""
+    e, a = chains
+    real = e.light_block()
+    m = interchain_pb2.MsgUpdateClient(chain_id="e2e4")
+    update_proto(real, m.update)
+    assert a.tx(RELAYER, "update_client", m).ok
+    evidence = misbehaviour("e2e4", e.light_block(app_hash=b"\x66" * 32))
+    assert a.tx(RELAYER, "submit_misbehaviour", evidence).ok
+    frozen_at = a.view.get_client("e2e4").frozen_height
+    # a root at or below the frozen height is refused: the old evidence would be above it
+    low = interchain_pb2.MsgUnfreezeClient(authority=a.gov_address, chain_id="e2e4",
+                                           trust_root=trust_root("e2e4", time_ns=T0 + frozen_at * NS, height=frozen_at))
+    assert a.gov("unfreeze_client", low).code == 128
+    e.block(), e.block()
+    unfreeze = interchain_pb2.MsgUnfreezeClient(authority=a.gov_address, chain_id="e2e4",
+                                                trust_root=trust_root("e2e4", time_ns=T0 + e.app.last_height * NS,
+                                                                      height=e.app.last_height))
+    assert a.gov("unfreeze_client", unfreeze) is None
+    r = a.tx(RELAYER, "submit_misbehaviour", evidence)
+    assert r.code == 117 and not a.view.get_client("e2e4").is_frozen
+
+
+def test_invalid_unfreeze_with_a_root_from_the_future(chains):
+    e, a = chains
+    m = interchain_pb2.MsgUpdateClient(chain_id="e2e4")
+    update_proto(e.light_block(), m.update)
+    assert a.tx(RELAYER, "update_client", m).ok
+    assert a.tx(RELAYER, "submit_misbehaviour", misbehaviour("e2e4", e.light_block(app_hash=b"\x66" * 32))).ok
+    future = interchain_pb2.MsgUnfreezeClient(authority=a.gov_address, chain_id="e2e4",
+                                              trust_root=trust_root("e2e4", time_ns=T0 + 10**6 * NS, height=50))
+    assert a.gov("unfreeze_client", future).code == 128 and a.view.get_client("e2e4").is_frozen
 
 
 # ---- 3. validators govern, not a key -----------------------------------------------------------------------

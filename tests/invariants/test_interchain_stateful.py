@@ -1,0 +1,315 @@
+"""A hypothesis state machine over two in-process chains, e2e4 and a1b2, each with bank, staking, underwriting,
+gov and interchain at once: local and guaranteed payments (through the real guarantee service) with double spends
+and withholding, collateral, transfers both ways relayed in any order (receipts, acks, timeouts, retries of the
+same packet), top-ups, and governance proposals changing a correspondent's limits that validators vote on.
+
+After every step, on every chain:
+- total supply is what genesis minted, and the escrow holds exactly the amounts of the packets in the outbox;
+- between the two banks nothing is created or lost: the two correspondent reserves moved by exactly the top-ups,
+  minus what the destination already credited for packets still waiting for their ack;
+- a packet is credited at most once (the inbox has one record per sequence, and credits equal successful records);
+- limits change only by a passed proposal;
+- the attacker's accounts never end richer than they started, and no validator loses stake.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import tempfile
+
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+
+from distpos_abci.address import Address
+from distpos_abci.app import DistposApp
+from distpos_abci.authority import gov_authority_address
+from distpos_abci.errors import DistposError
+from distpos_abci.gen.distpos.v1 import interchain_pb2
+from distpos_abci.gov import build_submit_proposal_tx, build_vote_tx
+from distpos_abci.gov.msgs import VOTE_OPTIONS, build_proposal_message
+from distpos_abci.interchain import decode_packet, keys
+from distpos_abci.interchain.keeper import InterchainView
+from distpos_abci.staking import StakingKeeper
+from distpos_abci.store.db import Database
+from distpos_abci.store.state import StateStore
+from distpos_abci.tx import build_tx
+from distpos_abci.underwriting import COLLATERAL_POOL, UnderwritingKeeper, build_collateral_tx, build_underwritten_tx
+from distpos_abci.underwriting.service import UnderwritingService
+from tests.interchain.helpers import Chain, addr, genesis, key, recv_msg, ack_msg, update_proto
+from tests.staking.helpers import PARAMS, UW_PARAMS, cons_key
+
+CHAINS = ("e2e4", "a1b2")
+PEER = {"e2e4": "a1b2", "a1b2": "e2e4"}
+USERS = (1, 2, 3)  # funded with 1,000,000 on both chains by the interchain genesis; one attacker owns them all
+VALIDATORS = (10, 11, 12)  # staked 300 each (power 3): gov voters and underwriters
+RELAYER = 4
+GOV = {"voting_period_blocks": 4, "min_deposit": 100, "max_active_proposals": 3}
+
+
+def chain_genesis(chain: str) -> bytes:
+    """The interchain test genesis plus validators, underwriting and gov sections."""
+    state = json.loads(genesis(chain, {PEER[chain]: {"per_packet_max": 0}}))
+    state["accounts"] += [{"address": str(addr(key(v), chain)), "balance": "1000"} for v in VALIDATORS]
+    state["staking"] = {"params": PARAMS, "validators": [
+        {"operator": str(addr(key(v), chain)), "consensus_pub_key": base64.b64encode(cons_key(v).pub_key).decode(),
+         "self_stake": "300", "endpoint": f"{chain}-v{v}:1", "moniker": f"v{v}"} for v in VALIDATORS]}
+    state["underwriting"] = {"params": UW_PARAMS}
+    state["gov"] = {"params": GOV}
+    return json.dumps(state).encode()
+
+
+class Peers:
+    """In-process co-underwriting between the services of one chain."""
+
+    def __init__(self) -> None:
+        self.services: dict[str, UnderwritingService] = {}
+
+    async def reserve(self, endpoint, tx, amount, expiry, auth, timeout):
+        return self.services[endpoint].reserve(tx, amount, expiry, auth)
+
+    async def confirm(self, endpoint, tx_hash, auth, timeout):
+        return self.services[endpoint].confirm(tx_hash, auth)
+
+    async def release(self, endpoint, tx_hash, auth, timeout):
+        self.services[endpoint].release(tx_hash, auth)
+
+
+class TwoChains(RuleBasedStateMachine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tmp = tempfile.TemporaryDirectory()
+        self.dbs, self.c, self.services = [], {}, {}
+        for chain in CHAINS:
+            db = Database(f"{self.tmp.name}/{chain}")
+            self.dbs.append(db)
+            app = DistposApp(StateStore(db))
+            app.init_chain(chain, chain_genesis(chain))
+            self.c[chain] = Chain(chain, app)
+            self.c[chain].block()
+            peers = Peers()
+            for v in VALIDATORS:
+                peers.services[f"{chain}-v{v}:1"] = UnderwritingService(app, cons_key(v), peers=peers, guarantee_blocks=3)
+            self.services[chain] = peers.services
+        self.supply0 = {ch: self.c[ch].supply() for ch in CHAINS}
+        self.reserve0 = {ch: self.c[ch].reserve(PEER[ch]) for ch in CHAINS}
+        self.topups = {ch: 0 for ch in CHAINS}
+        self.wealth0 = {ch: self.attacker_wealth(ch) for ch in CHAINS}
+        self.limits = {ch: self.corr_limits(ch) for ch in CHAINS}  # what the last passed proposal set
+        self.proposals: dict[tuple[str, int], int] = {}  # (chain, id) -> per_packet_max it sets
+        self.guaranteed: list[tuple[str, bytes, list]] = []
+
+    def teardown(self) -> None:
+        for db in self.dbs:
+            db.close()
+        self.tmp.cleanup()
+
+    # ---- helpers
+
+    def view(self, chain: str) -> InterchainView:
+        return InterchainView(self.c[chain].app.state, chain)
+
+    def corr_limits(self, chain: str):
+        return self.view(chain).require_correspondent(PEER[chain]).limits
+
+    def attacker_wealth(self, chain: str) -> int:
+        c = self.c[chain]
+        ledger = UnderwritingKeeper(c.app.state, chain)
+        held = sum(ledger.get_collateral(addr(key(u), chain).account, addr(key(v), chain).account).seizable
+                   for u in USERS for v in VALIDATORS)
+        return sum(c.balance(key(u)) for u in USERS) + held
+
+    def outbox(self, chain: str) -> list:
+        return self.view(chain).list_outbox(PEER[chain])
+
+    def step(self, chain: str, *txs: bytes):
+        """A block of txs on chain and an empty one on its peer: both chains keep one clock (block time is
+        T0 + height seconds), as real chains do, so neither sees the other's headers from the future."""
+        result = self.c[chain].block(*txs)
+        self.c[PEER[chain]].block()
+        return result
+
+    def sign(self, chain: str, k, field, msg) -> bytes:
+        c = self.c[chain]
+        return build_tx(k, chain, c.nonce(k), field, msg)
+
+    # ---- bank and interchain
+
+    @rule(chain=st.sampled_from(CHAINS), u=st.sampled_from(USERS), to=st.sampled_from(USERS),
+          amount=st.integers(1, 400_000), explicit=st.booleans(), ttl=st.integers(2, 12))
+    def transfer(self, chain, u, to, amount, explicit, ttl):
+        c, dst = self.c[chain], self.c[PEER[chain]]
+        recipient = str(addr(key(to), PEER[chain]))
+        if explicit:  # a height timeout on the destination, so timeouts happen within a few blocks
+            msg = interchain_pb2.MsgTransfer(from_address=str(addr(key(u), chain)), to_address=recipient,
+                                             amount=amount, timeout_height=dst.app.last_height + ttl)
+            self.step(chain, self.sign(chain, key(u), "transfer", msg))
+        else:
+            from distpos_abci.gen.distpos.v1 import tx_pb2
+            self.step(chain, self.sign(chain, key(u), "send", tx_pb2.MsgSend(
+                from_address=str(addr(key(u), chain)), to_address=recipient, amount=amount)))
+
+    @rule(chain=st.sampled_from(CHAINS), u=st.sampled_from(USERS), amount=st.integers(1, 50_000))
+    def top_up(self, chain, u, amount):
+        msg = interchain_pb2.MsgTopUp(from_address=str(addr(key(u), chain)), chain_id=PEER[chain], amount=amount)
+        if self.step(chain, self.sign(chain, key(u), "top_up", msg)).tx_results[0].ok:
+            self.topups[chain] += amount
+
+    @precondition(lambda self: any(self.outbox(ch) for ch in CHAINS))
+    @rule(chain=st.sampled_from(CHAINS), pick=st.integers(0, 100), many=st.booleans(), again=st.booleans())
+    def relay_receive(self, chain, pick, many, again):
+        """Deliver pending packets of chain to its peer, one per transaction, in any order; `again` delivers the
+        first one twice (the second is refused as a replay)."""
+        pending = self.outbox(chain)
+        if not pending:
+            return
+        start = pick % len(pending)
+        chosen = (pending[start:] + pending[:start]) if many else [pending[start]]
+        src, dst = self.c[chain], self.c[PEER[chain]]
+        for p in chosen[:6] + (chosen[:1] if again else []):
+            self.step(dst.chain_id, self.sign(dst.chain_id, key(RELAYER), "recv_packets",
+                                              recv_msg(src, [p.sequence], dst.chain_id)))
+
+    @precondition(lambda self: any(self.outbox(ch) for ch in CHAINS))
+    @rule(chain=st.sampled_from(CHAINS))
+    def relay_ack_or_timeout(self, chain):
+        """Settle every pending packet of chain that its peer received (ack) or can no longer receive (timeout)."""
+        src, dst = self.c[chain], self.c[PEER[chain]]
+        for p in self.outbox(chain):
+            raw = self.view(chain).get_outbox(dst.chain_id, p.sequence)
+            if self.view(dst.chain_id).get_inbox(chain, p.sequence) is not None:
+                self.step(chain, self.sign(chain, key(RELAYER), "acknowledge", ack_msg(dst, chain, [raw])))
+            elif p.timeout_height and dst.app.last_height >= p.timeout_height:
+                value, proof = dst.prove(keys.full_inbox_key(chain, p.sequence))
+                lb = dst.light_block()
+                m = interchain_pb2.MsgTimeout(destination_chain=dst.chain_id, proof_height=lb.height, packet=raw,
+                                              proof=proof.to_proto())
+                update_proto(lb, m.update)
+                self.step(chain, self.sign(chain, key(RELAYER), "timeout", m))
+
+    @rule(chain=st.sampled_from(CHAINS), n=st.integers(1, 3))
+    def blocks(self, chain, n):
+        for _ in range(n):
+            self.step(chain)
+
+    # ---- governance
+
+    @rule(chain=st.sampled_from(CHAINS), per_packet_max=st.sampled_from([0, 1000, 100_000]),
+          votes=st.lists(st.sampled_from(["yes", "no", "abstain", None]), min_size=3, max_size=3),
+          proposer=st.sampled_from(USERS))
+    def govern_limits(self, chain, per_packet_max, votes, proposer):
+        c = self.c[chain]
+        limits = interchain_pb2.CorrespondentLimits()
+        self.corr_limits(chain).to_proto(limits)
+        limits.per_packet_max = per_packet_max
+        msg = interchain_pb2.MsgSetLimits(authority=str(gov_authority_address(chain)), chain_id=PEER[chain],
+                                          limits=limits)
+        raw = build_submit_proposal_tx(key(proposer), chain, c.nonce(key(proposer)), "limits", "why",
+                                       [build_proposal_message("set_limits", msg)], 100)
+        res = self.step(chain, raw)
+        if not res.tx_results[0].ok:
+            return
+        pid = self._last_proposal_id(chain)
+        self.proposals[(chain, pid)] = per_packet_max
+        txs = [build_vote_tx(key(v), chain, c.nonce(key(v)), pid, VOTE_OPTIONS[o])
+               for v, o in zip(VALIDATORS, votes) if o is not None]
+        self.step(chain, *txs)
+        if sum(o == "yes" for o in votes) * 3 > len(VALIDATORS) * 2:  # all three yes: > 2/3 of the power
+            self.limits[chain] = ("set", per_packet_max)
+
+    def _last_proposal_id(self, chain: str) -> int:
+        from distpos_abci.gov import GovKeeper
+        return GovKeeper(self.c[chain].app.state, chain).get_next_proposal_id() - 1
+
+    # ---- underwriting
+
+    @rule(chain=st.sampled_from(CHAINS), u=st.sampled_from(USERS), v=st.sampled_from(VALIDATORS),
+          amount=st.integers(1, 3000))
+    def deposit(self, chain, u, v, amount):
+        self.step(chain, build_collateral_tx(key(u), chain, self.c[chain].nonce(key(u)), "deposit",
+                                                str(addr(key(v), chain)), amount))
+
+    @rule(chain=st.sampled_from(CHAINS), u=st.sampled_from(USERS), to=st.sampled_from(USERS),
+          v=st.sampled_from(VALIDATORS), amount=st.integers(1, 3000),
+          strategy=st.sampled_from(["carry", "double_spend", "withhold"]))
+    def guaranteed_payment(self, chain, u, to, v, amount, strategy):
+        c = self.c[chain]
+        if to == u:
+            return
+        n = c.nonce(key(u))
+        from distpos_abci.bank import build_send_tx
+        raw = build_send_tx(key(u), chain, n, str(addr(key(to), chain)), amount)
+        try:
+            gs = asyncio.run(self.services[chain][f"{chain}-v{v}:1"].underwrite(raw, carry=False))
+        except DistposError:
+            return
+        self.guaranteed.append((chain, raw, gs))
+        txs = []
+        if strategy == "double_spend":
+            other = next(w for w in USERS if w not in (u, to))
+            txs.append(build_send_tx(key(u), chain, n, str(addr(key(other), chain)), amount))
+        if strategy != "withhold":
+            txs.append(build_underwritten_tx(key(RELAYER), chain, c.nonce(key(RELAYER)), raw, gs))
+        self.step(chain, *txs)
+
+    @precondition(lambda self: self.guaranteed)
+    @rule(pick=st.integers(0, 100))
+    def claim(self, pick):
+        from distpos_abci.underwriting import build_claim_tx
+        chain, _, gs = self.guaranteed[pick % len(self.guaranteed)]
+        c = self.c[chain]
+        self.step(chain, build_claim_tx(key(RELAYER), chain, c.nonce(key(RELAYER)), gs))
+
+    # ---- invariants
+
+    @invariant()
+    def supply_and_escrow(self):
+        for ch in CHAINS:
+            c = self.c[ch]
+            assert c.supply() == self.supply0[ch]
+            assert c.balance(keys.ESCROW) == sum(p.amount for p in self.outbox(ch))
+
+    @invariant()
+    def nothing_created_or_lost_between_the_banks(self):
+        a, b = CHAINS
+        moved = sum(self.c[ch].reserve(PEER[ch]) - self.reserve0[ch] - self.topups[ch] for ch in CHAINS)
+        credited_unacked = 0
+        for ch in CHAINS:
+            for p in self.outbox(ch):
+                ack = self.view(PEER[ch]).get_inbox(ch, p.sequence)
+                if ack is not None and ack.success:
+                    credited_unacked += p.amount
+        assert moved == -credited_unacked, (moved, credited_unacked)
+
+    @invariant()
+    def limits_change_only_by_passed_proposals(self):
+        for ch in CHAINS:
+            expected = self.limits[ch]
+            got = self.corr_limits(ch)
+            if isinstance(expected, tuple):
+                assert got.per_packet_max == expected[1]
+            else:
+                assert got == expected
+
+    @invariant()
+    def the_attacker_never_profits_and_validators_never_pay(self):
+        for ch in CHAINS:
+            staking = StakingKeeper(self.c[ch].app.state, ch)
+            assert all(staking.get_validator(addr(key(v), ch).account).slashed == 0 for v in VALIDATORS)
+            ledger = UnderwritingKeeper(self.c[ch].app.state, ch)
+            held = sum(ledger.get_collateral(addr(key(u), ch).account, addr(key(v), ch).account).seizable
+                       for u in USERS for v in VALIDATORS)
+            assert self.c[ch].balance(COLLATERAL_POOL) == held
+        # Across both chains: balances and collateral, plus what is escrowed in flight, minus what the destination
+        # already credited for a packet whose ack is pending (it is counted on both sides until then).
+        escrowed = sum(self.c[ch].balance(keys.ESCROW) for ch in CHAINS)
+        credited = sum(p.amount for ch in CHAINS for p in self.outbox(ch)
+                       if (a := self.view(PEER[ch]).get_inbox(ch, p.sequence)) is not None and a.success)
+        assert sum(self.attacker_wealth(ch) for ch in CHAINS) + escrowed - credited <= sum(self.wealth0.values())
+
+
+TwoChains.TestCase.settings = settings(max_examples=20, stateful_step_count=25, deadline=None,
+                                       suppress_health_check=[HealthCheck.too_slow])
+TestTwoChains = TwoChains.TestCase
