@@ -91,13 +91,13 @@ def test_relay_killed_and_restarted_delivers_exactly_once(net):
     clock = Clock()
     re_, ra, peers = wire(tmp, e, a, clock)
     assert e.tx(ALICE, "send", send_msg(ALICE, "e2e4", addr(BOB, "a1b2"), 1234)).ok
+    e.block()  # the header after the packet's block: from now on the packet is provable, and handed over
     re_.scan()
     re_.push_outbound()
     assert ra.queue.count(IN) == 1
     # the destination relay dies after submitting (its queue entry survives: deletion happens after commit)
     ra._submit_recv_orig = ra._submit_recv
     ra._submit_recv = lambda src, batch, entries: ra._submit("recv_packets", batch)  # commit, then "crash"
-    e.block()  # the header after the packet's block
     ra.deliver_inbound()
     assert a.balance(BOB) == 1_000_000 + 1234
     ra.queue.close()
@@ -129,10 +129,10 @@ def test_redundant_relays_deliver_once(net):
     re_, ra, peers = wire(tmp, e, a, clock)
     ra_b = make_relayer(tmp, a, "a-b", peers, clock, signer=key(9))
     assert e.tx(ALICE, "send", send_msg(ALICE, "e2e4", addr(BOB, "a1b2"), 10)).ok
+    e.block()
     re_.scan()
     re_.push_outbound()
     ra_b.core.accept_packets("e2e4", [e.view.get_outbox("a1b2", 1)])  # both relays of a1b2 hold it
-    e.block()
     ra.deliver_inbound()
     ra_b.deliver_inbound()
     assert a.balance(BOB) == 1_000_000 + 10
