@@ -139,14 +139,14 @@ class RelayCore:
             if p.source_chain != source or p.destination_chain != chain:
                 raise InvalidPacketError(f"packet {p.source_chain}->{p.destination_chain} handed over as {source}->{chain}")
         held: list[int] = []
-        todo: dict[int, tuple[bytes, Packet]] = {}
+        todo: dict[tuple[int, bytes], Packet] = {}  # distinct (sequence, bytes): a forged twin is judged on its own
         for raw, p in zip(raws, packets):
             queued = self.queue.get(IN, source, p.sequence)
             if (queued is not None and queued.packet == raw) or \
                     self.endpoint.query(keys.full_inbox_key(source, p.sequence)).value is not None:
                 held.append(p.sequence)
             else:
-                todo.setdefault(p.sequence, (raw, p))
+                todo.setdefault((p.sequence, raw), p)
         if not todo:
             return SubmitResult(0, tuple(sorted(set(held))))
         self._check_room(source, len(todo))
@@ -164,20 +164,20 @@ class RelayCore:
             raise InboundQueueFullError(f"inbound queue holds {pending} of {self.limits.max_inbound_packets} packets; "
                                         f"{n} more from {source} do not fit", chain_id=source)
 
-    def _verify(self, source: str, todo: dict[int, tuple[bytes, Packet]]) -> tuple[list[tuple[int, bytes]], list[Refusal]]:
+    def _verify(self, source: str, todo: dict[tuple[int, bytes], Packet]) -> tuple[list[tuple[int, bytes]], list[Refusal]]:
         """The (sequence, bytes) proven committed on source, and refusals for the rest."""
         if self.peers is None:
             raise RelayError(f"relay of {self.endpoint.chain_id} takes no packets (read-only core)", chain_id=source)
         peer = self.peers(source)
         root = self._root(source, peer)
-        seqs = sorted(todo)
+        seqs = sorted({seq for seq, _ in todo})
         wanted = [keys.full_outbox_key(self.endpoint.chain_id, s) for s in seqs]
-        proofs = get_proofs_checked(peer, wanted, root.height - 1, self.limits.max_proof_keys, source)
+        proofs = dict(zip(seqs, get_proofs_checked(peer, wanted, root.height - 1, self.limits.max_proof_keys, source)))
         verified: list[tuple[int, bytes]] = []
         refused: list[Refusal] = []
-        for seq, key, pr in zip(seqs, wanted, proofs):
-            raw, packet = todo[seq]
-            if not is_committed(root, key, raw, pr):
+        for (seq, raw), packet in sorted(todo.items()):
+            key = keys.full_outbox_key(self.endpoint.chain_id, seq)
+            if not is_committed(root, key, raw, proofs[seq]):
                 err = PacketNotProvenError(f"packet {source}/{seq} is not committed with these bytes in {source}'s "
                                            f"state verified at header {root.height} (forged, or not provable yet)",
                                            chain_id=source, sequence=seq)
