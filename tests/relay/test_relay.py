@@ -11,6 +11,7 @@ from distpos_abci.interchain import keys
 from distpos_abci.metrics import Registry
 from distpos_abci.relay import LocalPeer, Relayer, exponential_backoff
 from distpos_abci.relay.config import load_config
+from distpos_abci.relay.limits import RelayLimits
 from distpos_abci.relay.queue import IN, OUT, RelayQueue
 from distpos_abci.relay.relayer import RelayMetrics
 from tests.interchain.helpers import ALICE, BOB, RELAYER, addr, key, open_chain, send_msg
@@ -224,6 +225,16 @@ def test_example_config_loads(tmp_path):
     cfg = load_config(tmp_path / "relay.toml")
     assert cfg.chain_id == "e2e4" and cfg.clients == ("a1b2", "c3d4")
     assert cfg.db_dir == str(tmp_path / "relay.db")
+    assert cfg.limits() == RelayLimits()  # the example documents the defaults
+
+
+@pytest.mark.parametrize("line", ["max_proof_keys = 0", "max_inbound_packets = -1", "resend_after_ms = 0",
+                                  "direct_after_attempts = -1", "max_request_bytes = 10", "max_request_packets = 1.5"])
+def test_invalid_bounds_are_config_errors(tmp_path, line):
+    p = tmp_path / "relay.toml"
+    p.write_text(f'chain_id="e2e4"\ncomet_rpc="http://x"\nlisten="127.0.0.1:1"\nkey_file="k"\ndb_dir="d"\n{line}\n')
+    with pytest.raises(RelayConfigError):
+        load_config(p)
 
 
 def test_many_packets_are_cut_into_transactions_that_fit(net):
