@@ -45,11 +45,11 @@ from ..lightclient.types import LightBlock, light_block_to_proto
 from ..lightclient.verifier import compute_update_path
 from ..metrics import Registry
 from ..tx import build_tx
-from .backoff import exponential_backoff
+from .backoff import compute_handover_delay, exponential_backoff, is_direct_due
 from .endpoint import ChainEndpoint, Proven, Submitted
 from .limits import RelayLimits, compute_chunks
 from .policy import Rule, allow_all, compute_policy_refusal
-from .queue import IN, NEW, OUT, SUBMITTED, Entry, RelayQueue
+from .queue import IN, OUT, SUBMITTED, Entry, RelayQueue
 from .verify import TrustedRoot, decode_packet_strict, get_trusted_root, is_committed, validate_proofs_answer
 
 log = logging.getLogger("distpos.relay")
@@ -412,8 +412,8 @@ class Relayer:
                 by_dest.setdefault(e.chain, []).append(e)
         for dest, entries in by_dest.items():
             limit = self.limits.direct_after_attempts
-            mine = [e for e in entries if limit and e.attempts >= limit]
-            target = self.direct(dest) if (mine and self.direct is not None) else None
+            mine = [e for e in entries if is_direct_due(e.attempts, limit, self.direct is not None)]
+            target = self.direct(dest) if mine and self.direct is not None else None
             if target is not None:
                 self._deliver_direct(dest, target, mine)
                 entries = [e for e in entries if e not in mine]
@@ -429,7 +429,7 @@ class Relayer:
         except DistposError as exc:
             self.metrics.error(f"push:{exc.codespace}:{exc.code}")
             for e in chunk:
-                self._reschedule(e, now + exponential_backoff(e.attempts))
+                self._reschedule(e, now + compute_handover_delay(e.attempts, False, self.limits.resend_after_s))
             log.warning("chain=%s hand-over of %d packets to relay of %s failed (%s); seq=%s retry in %.1fs+",
                         self.chain, len(chunk), dest, exc.log, ",".join(str(e.sequence) for e in chunk),
                         exponential_backoff(min(e.attempts for e in chunk)))
@@ -439,7 +439,7 @@ class Relayer:
         for e in chunk:
             if e.sequence in held:
                 e.state = SUBMITTED
-                self._reschedule(e, now + self.limits.resend_after_s)
+                self._reschedule(e, now + compute_handover_delay(e.attempts, True, self.limits.resend_after_s))
                 log.info("chain=%s packet handed to relay of %s seq=%d (hand-over %d)", self.chain, dest,
                          e.sequence, e.attempts)
                 continue
@@ -448,7 +448,7 @@ class Relayer:
                                       + (f": relay:{r.code}: {r.reason}" if r else " (no reason given)"),
                                       chain_id=dest, sequence=e.sequence)
             self.metrics.error(f"push:{err.codespace}:{err.code}")
-            delay = exponential_backoff(e.attempts)
+            delay = compute_handover_delay(e.attempts, False, self.limits.resend_after_s)
             self._reschedule(e, now + delay)
             log.warning("chain=%s %s; hand-over %d, next in %.1fs", self.chain, err.log, e.attempts, delay)
 
@@ -468,12 +468,12 @@ class Relayer:
         except DistposError as exc:
             self.metrics.error(f"direct:{exc.codespace}:{exc.code}")
             for e in entries:
-                self._reschedule(e, now + exponential_backoff(e.attempts))
+                self._reschedule(e, now + compute_handover_delay(e.attempts, False, self.limits.resend_after_s))
             log.warning("chain=%s direct delivery to %s failed: %s", self.chain, dest, exc.log)
             return
         for e in entries:
             e.state = SUBMITTED
-            self._reschedule(e, now + self.limits.resend_after_s)
+            self._reschedule(e, now + compute_handover_delay(e.attempts, True, self.limits.resend_after_s))
 
     def _submit_recv_direct(self, target: ChainEndpoint, batch, entries: list[Entry]) -> None:
         res = self._submit("recv_packets", batch, target)

@@ -24,7 +24,7 @@ from distpos_abci.interchain import keys
 from distpos_abci.relay import LocalPeer
 from distpos_abci.relay.limits import RelayLimits
 from distpos_abci.relay.queue import IN, OUT, Entry
-from tests.interchain.helpers import ALICE, BOB, addr, send_msg
+from tests.interchain.helpers import ALICE, BOB, addr
 
 from .mock import MockEndpoint
 from .test_relay import Clock, make_relayer, run

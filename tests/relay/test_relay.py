@@ -10,6 +10,7 @@ from distpos_abci.gen.distpos.v1 import interchain_pb2
 from distpos_abci.interchain import keys
 from distpos_abci.metrics import Registry
 from distpos_abci.relay import LocalPeer, Relayer, exponential_backoff
+from distpos_abci.relay.backoff import compute_handover_delay, is_direct_due
 from distpos_abci.relay.config import load_config
 from distpos_abci.relay.limits import RelayLimits
 from distpos_abci.relay.queue import IN, OUT, RelayQueue
@@ -62,6 +63,16 @@ def run(*relayers, rounds=6, clock=None):
 
 def test_backoff_policy_delays_are_pinned():
     assert [exponential_backoff(n) for n in range(0, 10)] == [0.0, 0.5, 1, 2, 4, 8, 16, 30, 30, 30]
+
+
+def test_handover_schedule_is_pinned():
+    """Defaults (resend_after 20 s, direct after 3): a relay refusing or unreachable costs 0.5 + 1 + 2 s before the
+    source delivers itself; one that takes packets and drops them costs 3 x 20 s."""
+    refused = [compute_handover_delay(n, False, 20.0) for n in (1, 2, 3)]
+    taken = [compute_handover_delay(n, True, 20.0) for n in (1, 2, 3)]
+    assert refused == [0.5, 1, 2] and taken == [20.0, 20.0, 20.0]
+    assert [is_direct_due(n, 3, True) for n in range(5)] == [False, False, False, True, True]
+    assert not is_direct_due(9, 3, False) and not is_direct_due(9, 0, True)
 
 
 def test_both_directions_settle_and_supply_is_conserved(net):
