@@ -117,3 +117,15 @@ def test_invalid_non_canonical_answer_from_a_peer_is_refused():
             GrpcPeer("a1b2", f"127.0.0.1:{port}").latest_height()
     finally:
         server.stop(grace=None)
+
+
+def test_invalid_oversized_request_is_resource_exhausted(served):
+    _, _, ra, _ = served
+    server = build_server(ra.core, RelayLimits(max_request_bytes=65536), workers=1)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        big = relay_pb2.GetProofRequest(keys=[b"k" * 1000] * 80).SerializeToString()
+        assert raw_call(f"127.0.0.1:{port}", "GetProof", big).code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    finally:
+        server.stop(grace=None)

@@ -182,7 +182,7 @@ def test_timed_out_packet_is_refunded_by_the_relay(net):
     assert e.view.list_outbox("a1b2") == [] and re_.queue.count(OUT) == 0
 
 
-def test_relay_policy_refusal_leads_to_timeout_refund(net):
+def test_relay_policy_refusal_leads_to_timeout_refund_without_direct_delivery(net):
     tmp, e, a = net
     clock = Clock()
     peers: dict = {}
@@ -194,6 +194,22 @@ def test_relay_policy_refusal_leads_to_timeout_refund(net):
     assert e.tx(ALICE, "transfer", m).ok
     run(re_, ra, rounds=8, clock=clock)
     assert a.balance(BOB) == 1_000_000 and e.balance(ALICE) == 1_000_000
+
+
+def test_relay_policy_refusal_only_means_this_relay_does_not_carry_it(net):
+    """With direct delivery (always on in `serve`), the source relay delivers what the operator policy refused:
+    the policy decides what this relay carries; refusing a chain for good is the on-chain policy's job."""
+    tmp, e, a = net
+    clock = Clock()
+    peers: dict = {}
+    re_ = make_relayer(tmp, e, "e", peers, clock, direct=lambda c: MockEndpoint(a))
+    ra = make_relayer(tmp, a, "a", peers, clock, policy=lambda p: p.amount < 100 or "too big for this operator")
+    peers["e2e4"], peers["a1b2"] = LocalPeer(re_.core), LocalPeer(ra.core)
+    m = interchain_pb2.MsgTransfer(from_address=str(addr(ALICE, "e2e4")), to_address=str(addr(BOB, "a1b2")),
+                                   amount=500, timeout_height=a.app.last_height + 40)
+    assert e.tx(ALICE, "transfer", m).ok
+    run(re_, ra, rounds=10, clock=clock)
+    assert a.balance(BOB) == 1_000_000 + 500 and ra.queue.count(IN) == 0
 
 
 def test_config_documents_required_keys(tmp_path):
