@@ -641,7 +641,7 @@ class NotGovAuthorityError(InvalidInputError):
     grpc_status = "PERMISSION_DENIED"
 
 
-# ---- relay (codespace "relay", codes 140-149) -------------------------------------------------------
+# ---- relay (codespace "relay", codes 140-149 and 180-189) -------------------------------------------------------
 
 class RelayError(DistposError):
     """A relay operation that failed; `retryable` tells the relay whether a retry may help."""
@@ -672,6 +672,107 @@ class SubmitRejectedError(RelayError):
 
     code = 143
     grpc_status = "FAILED_PRECONDITION"
+
+
+class PacketNotProvenError(RelayError):
+    """A packet handed to SubmitPacket that the source chain's verified state does not hold with these bytes
+    (forged, or not committed yet): not queued."""
+
+    code = 144
+    grpc_status = "FAILED_PRECONDITION"
+    retryable = False
+
+
+class InboundQueueFullError(RelayError):
+    """The relay's inbound queue would exceed `max_inbound_packets`: the request is refused whole."""
+
+    code = 145
+    grpc_status = "RESOURCE_EXHAUSTED"
+
+
+class TooManyProofKeysError(RelayError):
+    """A GetProof request with more keys than `max_proof_keys`."""
+
+    code = 146
+    grpc_status = "INVALID_ARGUMENT"
+    retryable = False
+
+
+class TooManyPacketsError(RelayError):
+    """A SubmitPacket request with more packets than `max_request_packets`."""
+
+    code = 147
+    grpc_status = "INVALID_ARGUMENT"
+    retryable = False
+
+
+class PacketTooLargeError(RelayError):
+    """A packet longer than any packet a chain commits (MAX_PACKET_BYTES)."""
+
+    code = 148
+    grpc_status = "INVALID_ARGUMENT"
+    retryable = False
+
+
+class SourceHeaderUnverifiedError(RelayError):
+    """The source chain's header, needed to check a packet, does not pass this chain's light client."""
+
+    code = 149
+    grpc_status = "FAILED_PRECONDITION"
+
+
+class RelayPolicyRefusedError(RelayError):
+    """The operator's relay policy (policy_file) refuses the packet; this relay does not carry it."""
+
+    code = 180
+    grpc_status = "FAILED_PRECONDITION"
+    retryable = False
+
+
+class ProvenBytesMismatchError(RelayError):
+    """A queued packet whose proven bytes differ from the queued ones; the proven bytes are what counts."""
+
+    code = 181
+    grpc_status = "FAILED_PRECONDITION"
+
+
+class HandoffRefusedError(RelayError):
+    """The destination's relay did not take a packet handed to it; the source relay re-sends it."""
+
+    code = 182
+
+
+class InvalidPeerResponseError(RelayError):
+    """Another relay answered with bytes that do not decode canonically, or with proofs of other keys."""
+
+    code = 183
+
+
+class OutboundQueueFullError(RelayError):
+    """The outbound queue holds `max_outbound_packets`: the scan pauses (the packets wait on chain)."""
+
+    code = 184
+    grpc_status = "RESOURCE_EXHAUSTED"
+
+
+class PeerRefusedError(RelayError):
+    """Another relay answered with an error status (carried in remote_codespace/remote_code)."""
+
+    code = 185
+    grpc_status = "FAILED_PRECONDITION"
+
+    def __init__(self, message: str, *, chain_id: str = "", sequence: int = 0, remote_codespace: str = "",
+                 remote_code: int = 0, status: str = "") -> None:
+        super().__init__(message, chain_id=chain_id, sequence=sequence)
+        self.remote_codespace, self.remote_code, self.status = remote_codespace, remote_code, status
+
+
+class InvalidRelayRequestError(RelayError):
+    """A relay request that does not decode (or carries a negative height)."""
+
+    code = 186
+    grpc_status = "INVALID_ARGUMENT"
+    retryable = False
 
 
 def all_error_classes() -> list[type[DistposError]]:

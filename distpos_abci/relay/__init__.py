@@ -3,7 +3,8 @@
 from .backoff import exponential_backoff
 from .config import RelayConfig, load_config
 from .endpoint import ChainEndpoint, CometEndpoint
-from .relayer import LocalPeer, RelayCore, Relayer
+from .limits import RelayLimits
+from .relayer import LocalPeer, Refusal, RelayCore, Relayer, SubmitResult
 
-__all__ = ["ChainEndpoint", "CometEndpoint", "LocalPeer", "RelayConfig", "RelayCore", "Relayer",
-           "exponential_backoff", "load_config"]
+__all__ = ["ChainEndpoint", "CometEndpoint", "LocalPeer", "Refusal", "RelayConfig", "RelayCore", "RelayLimits",
+           "Relayer", "SubmitResult", "exponential_backoff", "load_config"]

@@ -7,6 +7,7 @@ import tomllib
 from dataclasses import dataclass, field, fields
 
 from ..errors import RelayConfigError
+from .limits import RelayLimits
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,20 @@ class RelayConfig:
     clients: tuple[str, ...] = field(default_factory=tuple)
     policy_file: str = ""
     log_level: str = "info"
+    max_inbound_packets: int = 10_000
+    max_outbound_packets: int = 10_000
+    max_request_packets: int = 64
+    max_proof_keys: int = 64
+    max_retry_entries: int = 1024
+    max_request_bytes: int = 1 << 20
+    resend_after_ms: int = 20_000
+    direct_after_attempts: int = 3
+
+    def limits(self) -> RelayLimits:
+        """The bounds and re-send policy these keys give."""
+        return RelayLimits(self.max_inbound_packets, self.max_outbound_packets, self.max_request_packets,
+                           self.max_proof_keys, self.max_retry_entries, self.max_request_bytes,
+                           self.resend_after_ms / 1000, self.direct_after_attempts)
 
     def resolve(self, base: pathlib.Path) -> "RelayConfig":
         """Paths relative to the config file's directory made absolute."""
@@ -57,4 +72,11 @@ def load_config(path: str | pathlib.Path) -> RelayConfig:
         raise RelayConfigError(f"{p}: {exc}") from None
     if not 1 <= cfg.client_refresh_pct <= 99 or cfg.poll_interval_ms <= 0 or cfg.max_tx_bytes < 1024:
         raise RelayConfigError(f"{p}: client_refresh_pct 1-99, poll_interval_ms > 0, max_tx_bytes >= 1024")
+    ints = [f.name for f in fields(RelayConfig) if f.type in ("int", int)]
+    wrong = [n for n in ints if type(getattr(cfg, n)) is not int]
+    if wrong:
+        raise RelayConfigError(f"{p}: {', '.join(wrong)} must be integers")
+    problem = cfg.limits().validate()
+    if problem:
+        raise RelayConfigError(f"{p}: {problem}")
     return cfg.resolve(p.parent)

@@ -11,6 +11,8 @@ import base64
 from dataclasses import dataclass
 from typing import Protocol
 
+from ..codec import decode_canonical
+from ..errors import DistposError, InvalidPeerResponseError
 from ..gen.distpos.v1 import state_pb2
 from ..lightclient.rpc_json import light_block_from_json, parse_rfc3339_ns
 from ..lightclient.types import LightBlock
@@ -86,7 +88,13 @@ class CometEndpoint:
         proof = None
         ops = (res.get("proofOps") or {}).get("ops") or []
         if ops:
-            proof = MerkleProof.from_proto(state_pb2.MerkleProof.FromString(base64.b64decode(ops[0]["data"])))
+            try:
+                raw = base64.b64decode(ops[0]["data"], validate=True)
+                proof = MerkleProof.from_proto(decode_canonical(state_pb2.MerkleProof, raw, "proof",
+                                                                InvalidPeerResponseError))
+            except (ValueError, DistposError) as exc:
+                raise InvalidPeerResponseError(f"chain {self.chain_id}: node answered an unusable proof: {exc}",
+                                               chain_id=self.chain_id) from None
         return Proven(key, value, proof, int(res.get("height") or 0))
 
     def _validators(self, height: int) -> dict:

@@ -1,9 +1,11 @@
 """Operator-written relay rules: a Python file defining `allow(packet) -> bool | str`.
 
-They run in the relay of the destination chain before it submits a packet to its chain (off-chain, so
-they may read anything); a refusal (False or a reason string) means the packet is not delivered: it times
-out and is refunded on its source chain with a proof. The on-chain policy (suspension, failure rate,
-limits) is in distpos_abci/interchain/policy.py and is deterministic.
+They run in the relay of the destination chain, on the proven packet bytes, when a packet is handed over
+and again before it is submitted (off-chain, so they may read anything). A refusal (False or a reason string,
+relay code 180) means this relay does not carry the packet. It does not make the packet time out: after
+`direct_after_attempts` hand-overs the source's relay delivers it itself. A rule meant to refuse a chain for
+good belongs on chain (suspension, failure rate, limits: distpos_abci/interchain/policy.py, deterministic),
+where the refusal is an error ack and a refund.
 
     # policy.py
     def allow(packet):

@@ -30,8 +30,9 @@ class Entry:
     raw: str  # packet bytes, hex
     first_seen: float  # wall clock, for the delivery-latency metric only
     state: str = NEW
-    attempts: int = 0
-    next_try: float = 0.0
+    attempts: int = 0  # outbound: hand-overs so far (to the destination's relay, or directly)
+    next_try: float = 0.0  # outbound: wall clock before which it is not handed over again
+    height: int = 0  # outbound: height of the block that committed it (provable from header height + 1)
 
     @property
     def packet(self) -> bytes:
@@ -73,6 +74,12 @@ class RelayQueue:
                 return False
             self.db.write({k: json.dumps(asdict(e)).encode()})
             return True
+
+    def get(self, table: bytes, chain: str, seq: int) -> Entry | None:
+        """The entry of (chain, seq) in table, or None."""
+        with self.lock:
+            raw = self.db.get(_key(table, chain, seq))
+        return Entry(**json.loads(raw)) if raw is not None else None
 
     def delete(self, table: bytes, chain: str, seq: int) -> None:
         with self.lock:

@@ -11,27 +11,46 @@ Proofs and headers of the other chain come from the other chain's relay (GetProo
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Protocol
 
 from ..auth.keeper import AuthRecord
 from ..auth.keys import full_account_key
 from ..address import compute_account_id
 from ..crypto import KeyPair
-from ..errors import DistposError, InvalidPacketError, NoRouteError, RelayError
+from ..errors import (
+    DistposError,
+    HandoffRefusedError,
+    InboundQueueFullError,
+    InvalidPacketError,
+    InvalidRelayRequestError,
+    NoRouteError,
+    PacketNotProvenError,
+    ProvenBytesMismatchError,
+    RelayError,
+    OutboundQueueFullError,
+    RelayPolicyRefusedError,
+    TooManyPacketsError,
+    TooManyProofKeysError,
+)
 from ..gen.distpos.v1 import interchain_pb2
 from ..interchain import decode_packet, keys
+from ..interchain.records import Packet
 from ..interchain.keeper import is_timed_out
 from ..interchain.records import decode_client_state, decode_consensus_state, decode_route
 from ..lightclient.types import LightBlock, light_block_to_proto
 from ..lightclient.verifier import compute_update_path
 from ..metrics import Registry
 from ..tx import build_tx
-from .backoff import exponential_backoff
+from .backoff import compute_handover_delay, exponential_backoff, is_direct_due
 from .endpoint import ChainEndpoint, Proven, Submitted
+from .limits import RelayLimits, compute_chunks
 from .policy import Rule, allow_all, compute_policy_refusal
-from .queue import IN, NEW, OUT, SUBMITTED, Entry, RelayQueue  # noqa: F401 (SUBMITTED: see queue.py)
+from .queue import IN, OUT, SUBMITTED, Entry, RelayQueue
+from .verify import TrustedRoot, decode_packet_strict, get_trusted_root, is_committed, validate_proofs_answer
 
 log = logging.getLogger("distpos.relay")
 
@@ -40,10 +59,28 @@ TX_OVERHEAD = 600  # bytes of the Tx/TxBody envelope around a message, with room
 DUPLICATE_CODE = 102  # ReplayedPacketError: someone delivered it first
 
 
+@dataclass(frozen=True)
+class Refusal:
+    """A packet a relay did not take, with the relay error code and reason."""
+
+    sequence: int
+    code: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class SubmitResult:
+    """A destination relay's answer to SubmitPacket."""
+
+    accepted: int  # newly queued by this call
+    held: tuple[int, ...]  # sequences it holds (queued now or before, or already received): it will deliver them
+    refused: tuple[Refusal, ...] = ()  # sequences it did not take, and why
+
+
 class RelayPeer(Protocol):
     """Another chain's relay, as this relay calls it."""
 
-    def submit_packets(self, source: str, packets: list[bytes]) -> int: ...
+    def submit_packets(self, source: str, packets: list[bytes]) -> SubmitResult: ...
     def get_proofs(self, keys_: list[bytes], height: int) -> list[Proven]: ...
     def light_block(self, height: int) -> LightBlock: ...
     def latest_height(self) -> int: ...
@@ -72,32 +109,125 @@ class RelayMetrics:
 
 
 class RelayCore:
-    """What this relay serves to other relays (the gRPC servicer is a thin wrapper around it)."""
+    """What this relay serves to other relays (the gRPC servicer is a thin wrapper around it).
 
-    def __init__(self, endpoint: ChainEndpoint, queue: RelayQueue, clock: Callable[[], float] = time.time) -> None:
+    `peers` gives the relay of a source chain (headers and proofs to check handed-over packets against); a
+    core without peers serves reads only (RoutedPeer's fallback through a chain's CometBFT RPC)."""
+
+    def __init__(self, endpoint: ChainEndpoint, queue: RelayQueue | None, clock: Callable[[], float] = time.time,
+                 *, peers: Callable[[str], RelayPeer] | None = None, policy: Rule = allow_all,
+                 limits: RelayLimits = RelayLimits()) -> None:
         self.endpoint, self.queue, self.clock = endpoint, queue, clock
+        self.peers, self.policy, self.limits = peers, policy, limits
         self.delivered = 0
+        self._roots: dict[str, TrustedRoot] = {}  # source -> newest root verified here (headers cost signatures)
+        self._admit = threading.Lock()  # capacity check and queueing of one request are one step
 
-    def accept_packets(self, source: str, raws: list[bytes]) -> int:
-        """Queue packets a source relay hands over (idempotent); raise InvalidPacketError on a bad one."""
-        accepted = 0
-        for raw in raws:
-            p = decode_packet(raw)
-            if p.source_chain != source or p.destination_chain != self.endpoint.chain_id:
-                raise InvalidPacketError(f"packet {p.source_chain}->{p.destination_chain} is not for {self.endpoint.chain_id}")
-            if self.queue.put(IN, Entry(source, p.sequence, raw.hex(), self.clock()), only_new=True):
-                accepted += 1
-                log.info("chain=%s inbound packet queued source=%s seq=%d", self.endpoint.chain_id, source, p.sequence)
-        return accepted
+    def accept_packets(self, source: str, raws: list[bytes]) -> SubmitResult:
+        """Queue the packets a source relay hands over that source's verified state holds, byte for byte.
+
+        Refused whole, changing nothing: more than max_request_packets (147), an oversized (148), malformed or
+        non-canonical packet or one not from source to this chain (103/13), a full inbound queue (145), a source
+        header that does not verify (149). Per packet, in the answer: not committed with these bytes (144),
+        refused by the operator policy (180). Held packets are reported every time (idempotent)."""
+        chain = self.endpoint.chain_id
+        if len(raws) > self.limits.max_request_packets:
+            raise TooManyPacketsError(f"{len(raws)} packets in one request, more than {self.limits.max_request_packets}",
+                                      chain_id=source)
+        packets = [decode_packet_strict(raw, f"packet {i} from {source}") for i, raw in enumerate(raws)]
+        for p in packets:
+            if p.source_chain != source or p.destination_chain != chain:
+                raise InvalidPacketError(f"packet {p.source_chain}->{p.destination_chain} handed over as {source}->{chain}")
+        held: list[int] = []
+        todo: dict[tuple[int, bytes], Packet] = {}  # distinct (sequence, bytes): a forged twin is judged on its own
+        for raw, p in zip(raws, packets):
+            queued = self.queue.get(IN, source, p.sequence)
+            if (queued is not None and queued.packet == raw) or \
+                    self.endpoint.query(keys.full_inbox_key(source, p.sequence)).value is not None:
+                held.append(p.sequence)
+            else:
+                todo.setdefault((p.sequence, raw), p)
+        if not todo:
+            return SubmitResult(0, tuple(sorted(set(held))))
+        self._check_room(source, len(todo))
+        verified, refused = self._verify(source, todo)
+        with self._admit:
+            self._check_room(source, len(verified))
+            for seq, raw in verified:
+                self.queue.put(IN, Entry(source, seq, raw.hex(), self.clock()))
+                log.info("chain=%s inbound packet verified and queued source=%s seq=%d", chain, source, seq)
+        return SubmitResult(len(verified), tuple(sorted(set(held) | {seq for seq, _ in verified})), tuple(refused))
+
+    def _check_room(self, source: str, n: int) -> None:
+        pending = self.queue.count(IN)
+        if pending + n > self.limits.max_inbound_packets:
+            raise InboundQueueFullError(f"inbound queue holds {pending} of {self.limits.max_inbound_packets} packets; "
+                                        f"{n} more from {source} do not fit", chain_id=source)
+
+    def _verify(self, source: str, todo: dict[tuple[int, bytes], Packet]) -> tuple[list[tuple[int, bytes]], list[Refusal]]:
+        """The (sequence, bytes) proven committed on source, and refusals for the rest."""
+        if self.peers is None:
+            raise RelayError(f"relay of {self.endpoint.chain_id} takes no packets (read-only core)", chain_id=source)
+        peer = self.peers(source)
+        root = self._root(source, peer)
+        seqs = sorted({seq for seq, _ in todo})
+        wanted = [keys.full_outbox_key(self.endpoint.chain_id, s) for s in seqs]
+        proofs = dict(zip(seqs, get_proofs_checked(peer, wanted, root.height - 1, self.limits.max_proof_keys, source)))
+        verified: list[tuple[int, bytes]] = []
+        refused: list[Refusal] = []
+        for (seq, raw), packet in sorted(todo.items()):
+            key = keys.full_outbox_key(self.endpoint.chain_id, seq)
+            if not is_committed(root, key, raw, proofs[seq]):
+                err = PacketNotProvenError(f"packet {source}/{seq} is not committed with these bytes in {source}'s "
+                                           f"state verified at header {root.height} (forged, or not provable yet)",
+                                           chain_id=source, sequence=seq)
+                log.warning("chain=%s refused handed-over packet: %s", self.endpoint.chain_id, err.log)
+                refused.append(Refusal(seq, err.code, err.message))
+                continue
+            why = compute_policy_refusal(self.policy, packet)
+            if why is not None:
+                err = RelayPolicyRefusedError(f"packet {source}/{seq}: {why}", chain_id=source, sequence=seq)
+                log.info("chain=%s not taking packet: %s", self.endpoint.chain_id, err.log)
+                refused.append(Refusal(seq, err.code, err.message))
+                continue
+            verified.append((seq, raw))
+        return verified, refused
+
+    def _root(self, source: str, peer: RelayPeer) -> TrustedRoot:
+        cached = self._roots.get(source)
+        if cached is not None and cached.height >= peer.latest_height():
+            return cached
+        root = get_trusted_root(self.endpoint, source, peer)
+        if source not in self._roots and len(self._roots) >= self.limits.max_retry_entries:
+            self._roots.pop(next(iter(self._roots)))
+        self._roots[source] = root
+        return root
 
     def get_proofs(self, keys_: list[bytes], height: int) -> list[Proven]:
+        """Values and proofs of at most max_proof_keys state keys at a state height (0 = latest)."""
+        if len(keys_) > self.limits.max_proof_keys:
+            raise TooManyProofKeysError(f"{len(keys_)} keys in one GetProof, more than {self.limits.max_proof_keys}")
+        if height < 0:
+            raise InvalidRelayRequestError(f"GetProof at negative height {height}")
         return [self.endpoint.query(k, height, prove=True) for k in keys_]
 
     def light_block(self, height: int) -> LightBlock:
+        if height < 0:
+            raise InvalidRelayRequestError(f"GetHeaders at negative height {height}")
         return self.endpoint.light_block(height or self.endpoint.latest()[0])
 
     def latest_height(self) -> int:
         return self.endpoint.latest()[0]
+
+
+def get_proofs_checked(peer: RelayPeer, keys_: list[bytes], height: int, chunk: int, chain_id: str) -> list[Proven]:
+    """peer's proofs of keys_, asked at most chunk keys at a time, each answer checked to be for the keys asked."""
+    out: list[Proven] = []
+    for part in compute_chunks(keys_, chunk):
+        got = peer.get_proofs(part, height)
+        validate_proofs_answer(part, got, chain_id)
+        out.extend(got)
+    return out
 
 
 class LocalPeer:
@@ -106,7 +236,7 @@ class LocalPeer:
     def __init__(self, core: RelayCore) -> None:
         self.core = core
 
-    def submit_packets(self, source: str, packets: list[bytes]) -> int:
+    def submit_packets(self, source: str, packets: list[bytes]) -> SubmitResult:
         return self.core.accept_packets(source, packets)
 
     def get_proofs(self, keys_: list[bytes], height: int) -> list[Proven]:
@@ -125,11 +255,13 @@ class Relayer:
     def __init__(self, endpoint: ChainEndpoint, queue: RelayQueue, key: KeyPair,
                  peers: Callable[[str], RelayPeer], metrics: RelayMetrics | None = None, *,
                  max_tx_bytes: int = 8192, settle_interval_s: float = 2.0, client_refresh_pct: int = 50,
-                 clients: tuple[str, ...] = (), policy: Rule = allow_all,
+                 clients: tuple[str, ...] = (), policy: Rule = allow_all, limits: RelayLimits = RelayLimits(),
+                 direct: Callable[[str], ChainEndpoint | None] | None = None,
                  clock: Callable[[], float] = time.time) -> None:
         self.ep, self.queue, self.key, self.peers = endpoint, queue, key, peers
         self.chain = endpoint.chain_id
-        self.core = RelayCore(endpoint, queue, clock)
+        self.limits, self.direct = limits, direct
+        self.core = RelayCore(endpoint, queue, clock, peers=self.route_peer, policy=policy, limits=limits)
         self.metrics = metrics or RelayMetrics(Registry(), self.chain, queue)
         self.max_tx_bytes, self.settle_interval_s = max_tx_bytes, settle_interval_s
         self.client_refresh_pct, self.clients, self.policy, self.clock = client_refresh_pct, clients, policy, clock
@@ -168,65 +300,90 @@ class Relayer:
         return self.clock() >= self._retry.get((what, chain), (0, 0.0))[1]
 
     def _failed(self, what: str, chain: str, kind: str) -> None:
-        attempts = self._retry.get((what, chain), (0, 0.0))[0] + 1
+        key = (what, chain)
+        if key not in self._retry and len(self._retry) >= self.limits.max_retry_entries:
+            # Bounded: forgetting the soonest-due record only makes that retry come a little early.
+            victim = min(self._retry, key=lambda k: self._retry[k][1])
+            del self._retry[victim]
+            log.warning("chain=%s retry table full (%d): forgot the back-off of %s/%s", self.chain,
+                        self.limits.max_retry_entries, *victim)
+        attempts = self._retry.get(key, (0, 0.0))[0] + 1
         delay = exponential_backoff(attempts)
-        self._retry[(what, chain)] = (attempts, self.clock() + delay)
+        self._retry[key] = (attempts, self.clock() + delay)
         self.metrics.error(kind)
         log.warning("chain=%s %s to/from %s failed (%s); retry %d in %.1fs", self.chain, what, chain, kind, attempts, delay)
 
     def _succeeded(self, what: str, chain: str) -> None:
         self._retry.pop((what, chain), None)
 
-    # ---- own chain -----------------------------------------------------------------------------------
+    # ---- a chain this relay submits to: its own, or a destination it delivers to directly --------------
 
-    def _nonce(self) -> int:
-        raw = self.ep.query(full_account_key(compute_account_id(self.key.pub_key))).value
+    def _nonce(self, target: ChainEndpoint) -> int:
+        raw = target.query(full_account_key(compute_account_id(self.key.pub_key))).value
         return AuthRecord.decode(raw).nonce
 
-    def _submit(self, field_: str, msg) -> Submitted:
-        tx = build_tx(self.key, self.chain, self._nonce(), field_, msg)
-        res = self.ep.submit(tx)
-        self.metrics.txs.inc(chain_id=self.chain, msg=field_, result="ok" if res.code == 0 else f"{res.codespace}:{res.code}")
+    def _submit(self, field_: str, msg, target: ChainEndpoint | None = None) -> Submitted:
+        target = target or self.ep
+        tx = build_tx(self.key, target.chain_id, self._nonce(target), field_, msg)
+        res = target.submit(tx)
+        label = field_ if target is self.ep else f"{field_}@{target.chain_id}"
+        self.metrics.txs.inc(chain_id=self.chain, msg=label, result="ok" if res.code == 0 else f"{res.codespace}:{res.code}")
         return res
 
-    def _client(self, remote: str):
-        raw = self.ep.query(keys.PREFIX + keys.client_key(remote)).value
+    def _client(self, remote: str, target: ChainEndpoint | None = None):
+        raw = (target or self.ep).query(keys.PREFIX + keys.client_key(remote)).value
         return decode_client_state(raw) if raw else None
 
-    def _proof_point(self, remote: str, peer: RelayPeer) -> tuple[int, LightBlock | None, int]:
-        """(proof height, update to include or None, header time) for proving remote's latest state."""
+    def _proof_point(self, remote: str, peer: RelayPeer,
+                     target: ChainEndpoint | None = None) -> tuple[int, LightBlock | None, int]:
+        """(proof height, update to include or None, header time) for proving remote's latest state to target."""
+        target = target or self.ep
         latest = peer.latest_height()
-        client = self._client(remote)
+        client = self._client(remote, target)
         if client is not None and client.latest_height >= latest:
-            cons = decode_consensus_state(self.ep.query(keys.PREFIX + keys.consensus_key(remote, client.latest_height)).value)
+            cons = decode_consensus_state(target.query(keys.PREFIX + keys.consensus_key(remote, client.latest_height)).value)
             return client.latest_height, None, cons.time_ns
         lb = peer.light_block(latest)
         if client is not None:
             # Checked here first with the same pure light client the chain runs: a bad header costs no tx, and
             # when the remote validator set rotated too far for one skip, the bisection's intermediate headers
             # are submitted first.
-            _, now = self.ep.latest()
+            _, now = target.latest()
             path = compute_update_path(client, lb, peer.light_block, now)
             for step in path[:-1]:
                 m = interchain_pb2.MsgUpdateClient(chain_id=remote)
                 light_block_to_proto(step, m.update)
-                res = self._submit("update_client", m)
+                res = self._submit("update_client", m, target)
                 if res.code != 0:
                     raise RelayError(f"client update of {remote} to {step.height} refused: {res.log}", chain_id=remote)
-                log.info("chain=%s light client of %s bisected to height %d", self.chain, remote, step.height)
+                log.info("chain=%s light client of %s on %s bisected to height %d", self.chain, remote,
+                         target.chain_id, step.height)
         return latest, lb, lb.signed_header.header.time_ns
 
     def route_peer(self, remote: str) -> RelayPeer:
         return self.peers(remote)
 
+    def _proofs(self, peer: RelayPeer, keys_: list[bytes], height: int, chain_id: str) -> list[Proven]:
+        return get_proofs_checked(peer, keys_, height, self.limits.max_proof_keys, chain_id)
+
     # ---- source side ---------------------------------------------------------------------------------
 
     def scan(self) -> None:
-        """Queue the packets committed in blocks since the cursor (the outbox values, exactly)."""
+        """Queue the packets committed in blocks since the cursor (the outbox values, exactly).
+
+        Pauses, without advancing the cursor, while the outbound queue holds max_outbound_packets: the packets
+        wait in the chain's outbox, nothing is lost."""
         latest, _ = self.ep.latest()
         h = self.queue.get_cursor() + 1
         end = min(latest, h + SCAN_BLOCKS_PER_STEP - 1)
         while h <= end:
+            pending = self.queue.count(OUT)
+            if pending >= self.limits.max_outbound_packets:
+                err = OutboundQueueFullError(f"outbound queue holds {pending} packets (max_outbound_packets); "
+                                             f"scan paused before height {h}")
+                self.metrics.error(f"scan:{err.codespace}:{err.code}")
+                log.warning("chain=%s %s", self.chain, err.log)
+                return
             found = []
             for ev in self.ep.block_events(h):
                 if ev.type != "send_packet" or ev.attrs.get("source") != self.chain:
@@ -234,30 +391,100 @@ class Relayer:
                 dest, seq = ev.attrs["destination"], int(ev.attrs["sequence"])
                 raw = self.ep.query(keys.full_outbox_key(dest, seq)).value
                 if raw is not None:  # absent: already settled by another relay
-                    found.append(Entry(dest, seq, raw.hex(), self.clock()))
+                    found.append(Entry(dest, seq, raw.hex(), self.clock(), height=h))
                     log.info("chain=%s packet committed dest=%s seq=%d height=%d", self.chain, dest, seq, h)
             self.queue.record_scan(h, found)
             h += 1
 
     def push_outbound(self) -> None:
-        """Hand new packets to their destination's relay (looked up in the routing table)."""
+        """Hand own packets to their destination's relay until one of them is received there.
+
+        A packet is handed over once provable (a header above its block exists), then again after backoff when
+        the relay did not take it, or after resend_after_s when it took it but the packet is still pending (it
+        may have been dropped). After direct_after_attempts hand-overs this relay delivers it itself through the
+        destination's node (the routing entry's CometBFT RPC): a relay that drops packets delays them, it never
+        makes them time out."""
+        latest, _ = self.ep.latest()
+        now = self.clock()
         by_dest: dict[str, list[Entry]] = {}
         for e in self.queue.entries(OUT):
-            if e.state == NEW:
+            if e.height < latest and e.next_try <= now:
                 by_dest.setdefault(e.chain, []).append(e)
         for dest, entries in by_dest.items():
-            if not self._due("push", dest):
-                continue
-            try:
-                self.route_peer(dest).submit_packets(self.chain, [e.packet for e in entries])
-            except DistposError as exc:
-                self._failed("push", dest, f"push:{exc.codespace}:{exc.code}")
-                continue
-            self._succeeded("push", dest)
-            for e in entries:
+            limit = self.limits.direct_after_attempts
+            mine = [e for e in entries if is_direct_due(e.attempts, limit, self.direct is not None)]
+            target = self.direct(dest) if mine and self.direct is not None else None
+            if target is not None:
+                self._deliver_direct(dest, target, mine)
+                entries = [e for e in entries if e not in mine]
+            for chunk in compute_chunks(entries, self.limits.max_request_packets):
+                self._hand_over(dest, chunk)
+
+    def _hand_over(self, dest: str, chunk: list[Entry]) -> None:
+        now = self.clock()
+        for e in chunk:
+            e.attempts += 1
+        try:
+            res = self.route_peer(dest).submit_packets(self.chain, [e.packet for e in chunk])
+        except DistposError as exc:
+            self.metrics.error(f"push:{exc.codespace}:{exc.code}")
+            for e in chunk:
+                self._reschedule(e, now + compute_handover_delay(e.attempts, False, self.limits.resend_after_s))
+            log.warning("chain=%s hand-over of %d packets to relay of %s failed (%s); seq=%s retry in %.1fs+",
+                        self.chain, len(chunk), dest, exc.log, ",".join(str(e.sequence) for e in chunk),
+                        exponential_backoff(min(e.attempts for e in chunk)))
+            return
+        held = set(res.held)
+        why = {r.sequence: r for r in res.refused}
+        for e in chunk:
+            if e.sequence in held:
                 e.state = SUBMITTED
-                self.queue.put(OUT, e)
-                log.info("chain=%s packet handed to relay of %s seq=%d", self.chain, dest, e.sequence)
+                self._reschedule(e, now + compute_handover_delay(e.attempts, True, self.limits.resend_after_s))
+                log.info("chain=%s packet handed to relay of %s seq=%d (hand-over %d)", self.chain, dest,
+                         e.sequence, e.attempts)
+                continue
+            r = why.get(e.sequence)
+            err = HandoffRefusedError(f"relay of {dest} did not take seq={e.sequence}"
+                                      + (f": relay:{r.code}: {r.reason}" if r else " (no reason given)"),
+                                      chain_id=dest, sequence=e.sequence)
+            self.metrics.error(f"push:{err.codespace}:{err.code}")
+            delay = compute_handover_delay(e.attempts, False, self.limits.resend_after_s)
+            self._reschedule(e, now + delay)
+            log.warning("chain=%s %s; hand-over %d, next in %.1fs", self.chain, err.log, e.attempts, delay)
+
+    def _reschedule(self, e: Entry, at: float) -> None:
+        e.next_try = at
+        if self.queue.get(OUT, e.chain, e.sequence) is not None:  # not settled meanwhile
+            self.queue.put(OUT, e)
+
+    def _deliver_direct(self, dest: str, target: ChainEndpoint, entries: list[Entry]) -> None:
+        """Deliver own packets into dest through its node, as dest's relay would have (the settle step acks)."""
+        now = self.clock()
+        for e in entries:
+            e.attempts += 1
+        try:
+            self._deliver(target, self.chain, LocalPeer(self.core), entries, None,
+                          lambda batch, es: self._submit_recv_direct(target, batch, es))
+        except DistposError as exc:
+            self.metrics.error(f"direct:{exc.codespace}:{exc.code}")
+            for e in entries:
+                self._reschedule(e, now + compute_handover_delay(e.attempts, False, self.limits.resend_after_s))
+            log.warning("chain=%s direct delivery to %s failed: %s", self.chain, dest, exc.log)
+            return
+        for e in entries:
+            e.state = SUBMITTED
+            self._reschedule(e, now + compute_handover_delay(e.attempts, True, self.limits.resend_after_s))
+
+    def _submit_recv_direct(self, target: ChainEndpoint, batch, entries: list[Entry]) -> None:
+        res = self._submit("recv_packets", batch, target)
+        seqs = ",".join(str(e.sequence) for e in entries)
+        if res.code == 0:
+            log.info("chain=%s delivered packets to %s directly (its relay did not) seq=%s at height %d", self.chain,
+                     target.chain_id, seqs, res.height)
+        elif res.code == DUPLICATE_CODE:
+            log.info("chain=%s packets to %s seq=%s: received meanwhile", self.chain, target.chain_id, seqs)
+        else:
+            raise RelayError(f"direct recv into {target.chain_id} seq={seqs} refused: {res.log}", chain_id=target.chain_id)
 
     def settle_outbound(self) -> None:
         """Acknowledge (or time out) own packets whose fate is proven on their destination."""
@@ -289,7 +516,7 @@ class Relayer:
             return
         peer = self.route_peer(dest)
         height, update, header_time = self._proof_point(dest, peer)
-        proofs = peer.get_proofs([keys.full_inbox_key(self.chain, e.sequence) for e in entries], height - 1)
+        proofs = self._proofs(peer, [keys.full_inbox_key(self.chain, e.sequence) for e in entries], height - 1, dest)
         acks = interchain_pb2.MsgAcknowledge(destination_chain=dest, proof_height=height)
         acked: list[Entry] = []
         timeouts: list[tuple[Entry, Proven]] = []
@@ -345,47 +572,75 @@ class Relayer:
                     self._failed("deliver", src, f"deliver:{exc.codespace}:{exc.code}")
 
     def _deliver_src(self, src: str, entries: list[Entry]) -> None:
-        own_height, own_time = self.ep.latest()
-        live = []
+        dropped = self._deliver(self.ep, src, self.route_peer(src), entries, self.policy,
+                                lambda batch, es: self._submit_recv(src, batch, es))
+        for e in dropped:
+            self.queue.delete(IN, src, e.sequence)
+
+    def _deliver(self, target: ChainEndpoint, src: str, source: RelayPeer, entries: list[Entry],
+                 policy: Rule | None, submit_batch: Callable[[interchain_pb2.MsgRecvPackets, list[Entry]], None]) -> list[Entry]:
+        """Submit src's packets of entries into target, proven by source, in batches that fit; return the entries
+        that need no delivery (received already, timed out on target, refused by policy).
+
+        Timeout and policy are decided on the proven bytes, exactly the bytes submitted, never on queued ones."""
+        target_height, target_time = target.latest()
+        done: list[Entry] = []
+        live: list[Entry] = []
         for e in entries:
-            packet = decode_packet(e.packet)
-            if self.ep.query(keys.full_inbox_key(src, e.sequence)).value is not None:
-                self.queue.delete(IN, src, e.sequence)  # already received (by us before a crash, or another relay)
-                continue
-            if is_timed_out(packet, own_height + 1, own_time):
-                self.queue.delete(IN, src, e.sequence)
-                log.info("chain=%s packet from %s seq=%d timed out here; its source will refund it", self.chain, src,
-                         e.sequence)
-                continue
-            refusal = compute_policy_refusal(self.policy, packet)
-            if refusal is not None:
-                self.queue.delete(IN, src, e.sequence)
-                self.metrics.error("policy")
-                log.info("chain=%s packet from %s seq=%d refused by relay policy: %s", self.chain, src, e.sequence, refusal)
-                continue
-            live.append(e)
+            if target.query(keys.full_inbox_key(src, e.sequence)).value is not None:
+                done.append(e)  # already received (by us before a crash, or another relay)
+            else:
+                live.append(e)
         if not live:
-            return
-        peer = self.route_peer(src)
-        height, update, _ = self._proof_point(src, peer)
-        proofs = peer.get_proofs([keys.full_outbox_key(self.chain, e.sequence) for e in live], height - 1)
+            return done
+        height, update, _ = self._proof_point(src, source, target)
+        proofs = self._proofs(source, [keys.full_outbox_key(target.chain_id, e.sequence) for e in live], height - 1, src)
+        ready: list[tuple[Entry, bytes, Proven]] = []
+        for e, pr in zip(live, proofs):
+            if pr.value is None or pr.proof is None:
+                continue  # not committed at that height yet (or settled meanwhile): next round
+            raw = pr.value
+            try:
+                packet = decode_packet_strict(raw, f"proven packet {src}/{e.sequence}")
+            except DistposError as exc:
+                log.warning("chain=%s proven packet %s/%d undecodable, dropped: %s", self.chain, src, e.sequence, exc.log)
+                done.append(e)
+                continue
+            if raw != e.packet:
+                err = ProvenBytesMismatchError(f"queued packet {src}/{e.sequence} differs from the proven one; "
+                                               f"judging and submitting the proven bytes", chain_id=src, sequence=e.sequence)
+                self.metrics.error(f"deliver:{err.codespace}:{err.code}")
+                log.warning("chain=%s %s", self.chain, err.log)
+            if is_timed_out(packet, target_height + 1, target_time):
+                done.append(e)
+                log.info("chain=%s packet from %s seq=%d timed out on %s; its source will refund it", self.chain, src,
+                         e.sequence, target.chain_id)
+                continue
+            refusal = compute_policy_refusal(policy, packet) if policy is not None else None
+            if refusal is not None:
+                err = RelayPolicyRefusedError(f"packet from {src} seq={e.sequence}: {refusal}", chain_id=src,
+                                              sequence=e.sequence)
+                self.metrics.error("policy")
+                log.info("chain=%s refused by relay policy: %s", self.chain, err.log)
+                done.append(e)
+                continue
+            ready.append((e, raw, pr))
         batch = interchain_pb2.MsgRecvPackets(source_chain=src, proof_height=height)
         if update is not None:
             light_block_to_proto(update, batch.update)
         in_batch: list[Entry] = []
-        for e, pr in zip(live, proofs):
-            if pr.value is None or pr.proof is None:
-                continue  # not committed at that height yet: next round
-            batch.packets.add(packet=pr.value, proof=pr.proof.to_proto())
+        for e, raw, pr in ready:
+            batch.packets.add(packet=raw, proof=pr.proof.to_proto())
             if in_batch and (batch.ByteSize() > self.max_tx_bytes - TX_OVERHEAD or len(batch.packets) > 16):
                 del batch.packets[-1]
-                self._submit_recv(src, batch, in_batch)
+                submit_batch(batch, in_batch)
                 batch = interchain_pb2.MsgRecvPackets(source_chain=src, proof_height=height)
                 in_batch = []
-                batch.packets.add(packet=pr.value, proof=pr.proof.to_proto())
+                batch.packets.add(packet=raw, proof=pr.proof.to_proto())
             in_batch.append(e)
         if in_batch:
-            self._submit_recv(src, batch, in_batch)
+            submit_batch(batch, in_batch)
+        return done
 
     def _submit_recv(self, src: str, batch, entries: list[Entry]) -> None:
         res = self._submit("recv_packets", batch)

@@ -222,6 +222,26 @@ def test_relay_killed_mid_flight_delivers_exactly_once(two_chains):
     assert balance(net, 1, a_carol) == carol0 + sum(amounts)
 
 
+def test_relay_refuses_forged_packets_and_overlong_requests(two_chains):
+    """Issue 7: a real relay queues only what the source chain committed (checked against headers verified by
+    the light client) and bounds its requests; refusals carry their status and relay code."""
+    from distpos_abci.errors import PeerRefusedError
+    from distpos_abci.relay.service import GrpcPeer
+    net = two_chains
+    relay_a = GrpcPeer("a1b2", net.relays[1].grpc_address)
+    e_alice, a_bob = demo(net, 0, "alice"), demo(net, 1, "bob")
+    forged = interchain_pb2.Packet(sequence=10_000, source_chain="e2e4", destination_chain="a1b2", sender=e_alice,
+                                   recipient=a_bob, amount=5_000_000, timeout_height=1_000_000).SerializeToString()
+    bob0 = balance(net, 1, a_bob)
+    res = relay_a.submit_packets("e2e4", [forged])
+    assert res.accepted == 0 and res.held == () and [(r.sequence, r.code) for r in res.refused] == [(10_000, 144)]
+    with pytest.raises(PeerRefusedError) as info:
+        relay_a.get_proofs([keys.full_inbox_key("e2e4", 1)] * 65, 0)
+    assert (info.value.status, info.value.remote_code) == ("INVALID_ARGUMENT", 146)
+    time.sleep(2)
+    assert balance(net, 1, a_bob) == bob0
+
+
 def test_relay_metrics_exposed(two_chains):
     import urllib.request
     relay = two_chains.relays[0]

@@ -10,7 +10,9 @@ from distpos_abci.gen.distpos.v1 import interchain_pb2
 from distpos_abci.interchain import keys
 from distpos_abci.metrics import Registry
 from distpos_abci.relay import LocalPeer, Relayer, exponential_backoff
+from distpos_abci.relay.backoff import compute_handover_delay, is_direct_due
 from distpos_abci.relay.config import load_config
+from distpos_abci.relay.limits import RelayLimits
 from distpos_abci.relay.queue import IN, OUT, RelayQueue
 from distpos_abci.relay.relayer import RelayMetrics
 from tests.interchain.helpers import ALICE, BOB, RELAYER, addr, key, open_chain, send_msg
@@ -63,6 +65,16 @@ def test_backoff_policy_delays_are_pinned():
     assert [exponential_backoff(n) for n in range(0, 10)] == [0.0, 0.5, 1, 2, 4, 8, 16, 30, 30, 30]
 
 
+def test_handover_schedule_is_pinned():
+    """Defaults (resend_after 20 s, direct after 3): a relay refusing or unreachable costs 0.5 + 1 + 2 s before the
+    source delivers itself; one that takes packets and drops them costs 3 x 20 s."""
+    refused = [compute_handover_delay(n, False, 20.0) for n in (1, 2, 3)]
+    taken = [compute_handover_delay(n, True, 20.0) for n in (1, 2, 3)]
+    assert refused == [0.5, 1, 2] and taken == [20.0, 20.0, 20.0]
+    assert [is_direct_due(n, 3, True) for n in range(5)] == [False, False, False, True, True]
+    assert not is_direct_due(9, 3, False) and not is_direct_due(9, 0, True)
+
+
 def test_both_directions_settle_and_supply_is_conserved(net):
     tmp, e, a = net
     clock = Clock()
@@ -91,13 +103,13 @@ def test_relay_killed_and_restarted_delivers_exactly_once(net):
     clock = Clock()
     re_, ra, peers = wire(tmp, e, a, clock)
     assert e.tx(ALICE, "send", send_msg(ALICE, "e2e4", addr(BOB, "a1b2"), 1234)).ok
+    e.block()  # the header after the packet's block: from now on the packet is provable, and handed over
     re_.scan()
     re_.push_outbound()
     assert ra.queue.count(IN) == 1
     # the destination relay dies after submitting (its queue entry survives: deletion happens after commit)
     ra._submit_recv_orig = ra._submit_recv
     ra._submit_recv = lambda src, batch, entries: ra._submit("recv_packets", batch)  # commit, then "crash"
-    e.block()  # the header after the packet's block
     ra.deliver_inbound()
     assert a.balance(BOB) == 1_000_000 + 1234
     ra.queue.close()
@@ -129,10 +141,10 @@ def test_redundant_relays_deliver_once(net):
     re_, ra, peers = wire(tmp, e, a, clock)
     ra_b = make_relayer(tmp, a, "a-b", peers, clock, signer=key(9))
     assert e.tx(ALICE, "send", send_msg(ALICE, "e2e4", addr(BOB, "a1b2"), 10)).ok
+    e.block()
     re_.scan()
     re_.push_outbound()
     ra_b.core.accept_packets("e2e4", [e.view.get_outbox("a1b2", 1)])  # both relays of a1b2 hold it
-    e.block()
     ra.deliver_inbound()
     ra_b.deliver_inbound()
     assert a.balance(BOB) == 1_000_000 + 10
@@ -170,7 +182,7 @@ def test_timed_out_packet_is_refunded_by_the_relay(net):
     assert e.view.list_outbox("a1b2") == [] and re_.queue.count(OUT) == 0
 
 
-def test_relay_policy_refusal_leads_to_timeout_refund(net):
+def test_relay_policy_refusal_leads_to_timeout_refund_without_direct_delivery(net):
     tmp, e, a = net
     clock = Clock()
     peers: dict = {}
@@ -182,6 +194,22 @@ def test_relay_policy_refusal_leads_to_timeout_refund(net):
     assert e.tx(ALICE, "transfer", m).ok
     run(re_, ra, rounds=8, clock=clock)
     assert a.balance(BOB) == 1_000_000 and e.balance(ALICE) == 1_000_000
+
+
+def test_relay_policy_refusal_only_means_this_relay_does_not_carry_it(net):
+    """With direct delivery (always on in `serve`), the source relay delivers what the operator policy refused:
+    the policy decides what this relay carries; refusing a chain for good is the on-chain policy's job."""
+    tmp, e, a = net
+    clock = Clock()
+    peers: dict = {}
+    re_ = make_relayer(tmp, e, "e", peers, clock, direct=lambda c: MockEndpoint(a))
+    ra = make_relayer(tmp, a, "a", peers, clock, policy=lambda p: p.amount < 100 or "too big for this operator")
+    peers["e2e4"], peers["a1b2"] = LocalPeer(re_.core), LocalPeer(ra.core)
+    m = interchain_pb2.MsgTransfer(from_address=str(addr(ALICE, "e2e4")), to_address=str(addr(BOB, "a1b2")),
+                                   amount=500, timeout_height=a.app.last_height + 40)
+    assert e.tx(ALICE, "transfer", m).ok
+    run(re_, ra, rounds=10, clock=clock)
+    assert a.balance(BOB) == 1_000_000 + 500 and ra.queue.count(IN) == 0
 
 
 def test_config_documents_required_keys(tmp_path):
@@ -224,6 +252,16 @@ def test_example_config_loads(tmp_path):
     cfg = load_config(tmp_path / "relay.toml")
     assert cfg.chain_id == "e2e4" and cfg.clients == ("a1b2", "c3d4")
     assert cfg.db_dir == str(tmp_path / "relay.db")
+    assert cfg.limits() == RelayLimits()  # the example documents the defaults
+
+
+@pytest.mark.parametrize("line", ["max_proof_keys = 0", "max_inbound_packets = -1", "resend_after_ms = 0",
+                                  "direct_after_attempts = -1", "max_request_bytes = 10", "max_request_packets = 1.5"])
+def test_invalid_bounds_are_config_errors(tmp_path, line):
+    p = tmp_path / "relay.toml"
+    p.write_text(f'chain_id="e2e4"\ncomet_rpc="http://x"\nlisten="127.0.0.1:1"\nkey_file="k"\ndb_dir="d"\n{line}\n')
+    with pytest.raises(RelayConfigError):
+        load_config(p)
 
 
 def test_many_packets_are_cut_into_transactions_that_fit(net):

@@ -26,7 +26,7 @@ from distpos_abci.gen.distpos.v1 import interchain_pb2 as distpos_dot_v1_dot_int
 from distpos_abci.gen.distpos.v1 import state_pb2 as distpos_dot_v1_dot_state__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16\x64istpos/v1/relay.proto\x12\ndistpos.v1\x1a\x1b\x64istpos/v1/interchain.proto\x1a\x16\x64istpos/v1/state.proto\"<\n\x13SubmitPacketRequest\x12\x14\n\x0csource_chain\x18\x01 \x01(\t\x12\x0f\n\x07packets\x18\x02 \x03(\x0c\"(\n\x14SubmitPacketResponse\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\r\"/\n\x0fGetProofRequest\x12\x0c\n\x04keys\x18\x01 \x03(\x0c\x12\x0e\n\x06height\x18\x02 \x01(\x03\"a\n\x0bProvenValue\x12\x0b\n\x03key\x18\x01 \x01(\x0c\x12\r\n\x05value\x18\x02 \x01(\x0c\x12\x0e\n\x06\x65xists\x18\x03 \x01(\x08\x12&\n\x05proof\x18\x04 \x01(\x0b\x32\x17.distpos.v1.MerkleProof\"K\n\x10GetProofResponse\x12\x0e\n\x06height\x18\x01 \x01(\x03\x12\'\n\x06values\x18\x02 \x03(\x0b\x32\x17.distpos.v1.ProvenValue\"#\n\x11GetHeadersRequest\x12\x0e\n\x06height\x18\x01 \x01(\x03\"\x14\n\x12RelayStatusRequest\"\x84\x01\n\x13RelayStatusResponse\x12\x10\n\x08\x63hain_id\x18\x01 \x01(\t\x12\x15\n\rlatest_height\x18\x02 \x01(\x03\x12\x18\n\x10pending_outbound\x18\x03 \x01(\x04\x12\x17\n\x0fpending_inbound\x18\x04 \x01(\x04\x12\x11\n\tdelivered\x18\x05 \x01(\x04\x32\xb3\x02\n\x05Relay\x12Q\n\x0cSubmitPacket\x12\x1f.distpos.v1.SubmitPacketRequest\x1a .distpos.v1.SubmitPacketResponse\x12\x45\n\x08GetProof\x12\x1b.distpos.v1.GetProofRequest\x1a\x1c.distpos.v1.GetProofResponse\x12\x45\n\nGetHeaders\x12\x1d.distpos.v1.GetHeadersRequest\x1a\x18.distpos.v1.ClientUpdate\x12I\n\x06Status\x12\x1e.distpos.v1.RelayStatusRequest\x1a\x1f.distpos.v1.RelayStatusResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16\x64istpos/v1/relay.proto\x12\ndistpos.v1\x1a\x1b\x64istpos/v1/interchain.proto\x1a\x16\x64istpos/v1/state.proto\"<\n\x13SubmitPacketRequest\x12\x14\n\x0csource_chain\x18\x01 \x01(\t\x12\x0f\n\x07packets\x18\x02 \x03(\x0c\"?\n\rPacketRefusal\x12\x10\n\x08sequence\x18\x01 \x01(\x04\x12\x0c\n\x04\x63ode\x18\x02 \x01(\r\x12\x0e\n\x06reason\x18\x03 \x01(\t\"b\n\x14SubmitPacketResponse\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\r\x12\x0c\n\x04held\x18\x02 \x03(\x04\x12*\n\x07refused\x18\x03 \x03(\x0b\x32\x19.distpos.v1.PacketRefusal\"/\n\x0fGetProofRequest\x12\x0c\n\x04keys\x18\x01 \x03(\x0c\x12\x0e\n\x06height\x18\x02 \x01(\x03\"a\n\x0bProvenValue\x12\x0b\n\x03key\x18\x01 \x01(\x0c\x12\r\n\x05value\x18\x02 \x01(\x0c\x12\x0e\n\x06\x65xists\x18\x03 \x01(\x08\x12&\n\x05proof\x18\x04 \x01(\x0b\x32\x17.distpos.v1.MerkleProof\"K\n\x10GetProofResponse\x12\x0e\n\x06height\x18\x01 \x01(\x03\x12\'\n\x06values\x18\x02 \x03(\x0b\x32\x17.distpos.v1.ProvenValue\"#\n\x11GetHeadersRequest\x12\x0e\n\x06height\x18\x01 \x01(\x03\"\x14\n\x12RelayStatusRequest\"\x84\x01\n\x13RelayStatusResponse\x12\x10\n\x08\x63hain_id\x18\x01 \x01(\t\x12\x15\n\rlatest_height\x18\x02 \x01(\x03\x12\x18\n\x10pending_outbound\x18\x03 \x01(\x04\x12\x17\n\x0fpending_inbound\x18\x04 \x01(\x04\x12\x11\n\tdelivered\x18\x05 \x01(\x04\x32\xb3\x02\n\x05Relay\x12Q\n\x0cSubmitPacket\x12\x1f.distpos.v1.SubmitPacketRequest\x1a .distpos.v1.SubmitPacketResponse\x12\x45\n\x08GetProof\x12\x1b.distpos.v1.GetProofRequest\x1a\x1c.distpos.v1.GetProofResponse\x12\x45\n\nGetHeaders\x12\x1d.distpos.v1.GetHeadersRequest\x1a\x18.distpos.v1.ClientUpdate\x12I\n\x06Status\x12\x1e.distpos.v1.RelayStatusRequest\x1a\x1f.distpos.v1.RelayStatusResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,20 +35,22 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_SUBMITPACKETREQUEST']._serialized_start=91
   _globals['_SUBMITPACKETREQUEST']._serialized_end=151
-  _globals['_SUBMITPACKETRESPONSE']._serialized_start=153
-  _globals['_SUBMITPACKETRESPONSE']._serialized_end=193
-  _globals['_GETPROOFREQUEST']._serialized_start=195
-  _globals['_GETPROOFREQUEST']._serialized_end=242
-  _globals['_PROVENVALUE']._serialized_start=244
-  _globals['_PROVENVALUE']._serialized_end=341
-  _globals['_GETPROOFRESPONSE']._serialized_start=343
-  _globals['_GETPROOFRESPONSE']._serialized_end=418
-  _globals['_GETHEADERSREQUEST']._serialized_start=420
-  _globals['_GETHEADERSREQUEST']._serialized_end=455
-  _globals['_RELAYSTATUSREQUEST']._serialized_start=457
-  _globals['_RELAYSTATUSREQUEST']._serialized_end=477
-  _globals['_RELAYSTATUSRESPONSE']._serialized_start=480
-  _globals['_RELAYSTATUSRESPONSE']._serialized_end=612
-  _globals['_RELAY']._serialized_start=615
-  _globals['_RELAY']._serialized_end=922
+  _globals['_PACKETREFUSAL']._serialized_start=153
+  _globals['_PACKETREFUSAL']._serialized_end=216
+  _globals['_SUBMITPACKETRESPONSE']._serialized_start=218
+  _globals['_SUBMITPACKETRESPONSE']._serialized_end=316
+  _globals['_GETPROOFREQUEST']._serialized_start=318
+  _globals['_GETPROOFREQUEST']._serialized_end=365
+  _globals['_PROVENVALUE']._serialized_start=367
+  _globals['_PROVENVALUE']._serialized_end=464
+  _globals['_GETPROOFRESPONSE']._serialized_start=466
+  _globals['_GETPROOFRESPONSE']._serialized_end=541
+  _globals['_GETHEADERSREQUEST']._serialized_start=543
+  _globals['_GETHEADERSREQUEST']._serialized_end=578
+  _globals['_RELAYSTATUSREQUEST']._serialized_start=580
+  _globals['_RELAYSTATUSREQUEST']._serialized_end=600
+  _globals['_RELAYSTATUSRESPONSE']._serialized_start=603
+  _globals['_RELAYSTATUSRESPONSE']._serialized_end=735
+  _globals['_RELAY']._serialized_start=738
+  _globals['_RELAY']._serialized_end=1045
 # @@protoc_insertion_point(module_scope)
