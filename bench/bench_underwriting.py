@@ -25,6 +25,7 @@ import grpc
 from distpos_abci.address import Address
 from distpos_abci.app import DistposApp
 from distpos_abci.bank import build_send_tx
+from distpos_abci.underwriting import build_collateral_tx
 from distpos_abci.crypto import KeyPair
 from distpos_abci.gen.distpos.v1 import query_pb2, underwriting_pb2, underwriting_pb2_grpc
 from distpos_abci.grpc_service import start_grpc_server
@@ -35,6 +36,9 @@ from distpos_abci.underwriting.peers import GrpcPeers
 from distpos_abci.underwriting.service import UnderwritingService
 
 CHAIN = "e2e4"
+
+
+BIG_SHARE = 250_000_000  # a large payer's collateral with each validator; it pays 1.5x that (two shares)
 
 
 def percentiles(samples_ms: list[float]) -> dict[str, float]:
@@ -71,11 +75,18 @@ async def _in_process(n: int) -> dict:
             server, port = await start_grpc_server(app, "127.0.0.1:0", svc)
             services.append(svc), servers.append(server), ports.append(port)
         genesis = _genesis(addrs, [(ops[i], cons[i], f"127.0.0.1:{ports[i]}") for i in range(2)])
+        validators = [str(Address.from_pub_key(CHAIN, op.pub_key)) for op in ops]
+        # Payers lock collateral first: small payers with validator 0, large ones with both (co-underwriting).
+        deposits = [build_collateral_tx(clients[i], CHAIN, 0, "deposit", validators[0], 1000) for i in range(1, n + 1)]
+        for i in range(n + 1, 2 * n + 1):
+            deposits += [build_collateral_tx(clients[i], CHAIN, j, "deposit", validators[j], BIG_SHARE) for j in (0, 1)]
         for app in apps:
             app.init_chain(CHAIN, genesis)
             app.finalize_block(1, [])
             app.commit()
-        txs = [build_send_tx(clients[i], CHAIN, 0, addrs[0], 1000) for i in range(1, n + 1)]
+            app.finalize_block(2, deposits)
+            app.commit()
+        txs = [build_send_tx(clients[i], CHAIN, 1, addrs[0], 1000) for i in range(1, n + 1)]
         direct = []
         for raw in txs:
             t0 = time.perf_counter()
@@ -91,7 +102,7 @@ async def _in_process(n: int) -> dict:
                 rtt.append((time.perf_counter() - t0) * 1000)
                 services[0].reservations.clear()
             co = []
-            big = [build_send_tx(clients[i], CHAIN, 0, addrs[0], 1_000_000_000) for i in range(n + 1, 2 * n + 1)]
+            big = [build_send_tx(clients[i], CHAIN, 2, addrs[0], BIG_SHARE + BIG_SHARE // 2) for i in range(n + 1, 2 * n + 1)]
             for raw in big[: max(10, n // 4)]:
                 t0 = time.perf_counter()
                 r = await stub.Underwrite(underwriting_pb2.UnderwriteRequest(tx=raw, client_carries=True))
@@ -126,11 +137,18 @@ def _localnet(run_dir: str, n: int) -> dict:
         last = build_send_tx(alice, chain, nonce + i, str(Address.from_pub_key(chain, k.pub_key)), 10_000)
         rpc.broadcast_tx_sync(last)
     rpc.wait_for_tx(compute_tx_hash(last), timeout=60)
+    with grpc.insecure_channel(node.grpc_address) as channel:
+        operator = underwriting_pb2_grpc.UnderwritingStub(channel).Capacity(
+            underwriting_pb2.CapacityRequest(), timeout=10).operator_address
+    for k in keys:  # each sender locks collateral with node 0's validator
+        last = build_collateral_tx(k, chain, 0, "deposit", operator, 1000)
+        rpc.broadcast_tx_sync(last)
+    rpc.wait_for_tx(compute_tx_hash(last), timeout=60)
     samples, node_us = [], []
     with grpc.insecure_channel(node.grpc_address) as channel:
         stub = underwriting_pb2_grpc.UnderwritingStub(channel)
         for k in keys:
-            raw = build_send_tx(k, chain, 0, alice_addr, 100)
+            raw = build_send_tx(k, chain, 1, alice_addr, 100)
             t0 = time.perf_counter()
             r = stub.Underwrite(underwriting_pb2.UnderwriteRequest(tx=raw), timeout=10)
             samples.append((time.perf_counter() - t0) * 1000)
