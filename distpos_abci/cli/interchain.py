@@ -49,8 +49,8 @@ def _dict(msg) -> dict:
 @click.argument("from_key", metavar="FROM")
 @click.argument("to", metavar="TO")
 @click.argument("amount", metavar="AMOUNT")
-@click.option("--timeout-height", type=int, default=0, help="Destination height from which the packet is refused.")
-@click.option("--timeout-seconds", type=int, default=0,
+@click.option("--timeout-height", type=click.IntRange(0, 2**63 - 1), default=0, help="Destination height from which the packet is refused.")
+@click.option("--timeout-seconds", type=click.IntRange(0, 10**9), default=0,
               help="Seconds after this chain's last block time from which the destination refuses the packet.")
 @_tx_options
 def transfer(from_key, to, amount, timeout_height, timeout_seconds, keyring_dir, node, timeout, output) -> None:
@@ -125,6 +125,10 @@ def _read_trust_root(path: pathlib.Path):
         raise InvalidInputError(f"cannot read the trust root JSON in {path}") from None
     if not isinstance(root, dict):
         raise InvalidInputError("the trust root must be a JSON object")
+    for name in ("height", "time_ns"):
+        value = root.get(name, 0)
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 1 << 63:
+            raise InvalidInputError(f"trust root {name} must be an integer from 0 to 2^63-1, got {value!r}")
     return root, parse_validators_json(root.get("validators"), "trust root")
 
 
@@ -141,9 +145,9 @@ def _limits(limits_json: str) -> Limits:
 @click.option("--trust-root", "trust_root", required=True, type=click.Path(dir_okay=False, path_type=pathlib.Path),
               help='JSON {"height": 0, "time_ns": N, "validators": [{"pub_key": base64, "power": n}]}.')
 @click.option("--limits", "limits_json", default="{}", help="JSON of limits (see interchain/README.md).")
-@click.option("--unbonding-period", type=int, required=True,
+@click.option("--unbonding-period", type=click.IntRange(1, 10**10), required=True,
               help="Seconds: REMOTE_CHAIN's staking unbonding_time_ns / 1e9.")
-@click.option("--trusting-period", type=int, default=None,
+@click.option("--trusting-period", type=click.IntRange(1, 10**10), default=None,
               help="Seconds, strictly below the unbonding period (default: 2/3 of it).")
 @_gov_options
 def open_correspondent(remote_chain, trust_root, limits_json, unbonding_period, trusting_period, chain_id, node,

@@ -41,7 +41,7 @@ def query() -> None:
 @query.command("account")
 @click.argument("address")
 @grpc_option
-@click.option("--height", type=int, default=0, help="Height to read at (0 = latest).")
+@click.option("--height", type=click.IntRange(0, 2**63 - 1), default=0, help="Height to read at (0 = latest).")
 @click.option("--prove", is_flag=True, help="Include Merkle proofs against the app hash in header height+1.")
 @output_option
 def account(address, grpc_addr, height, prove, output) -> None:

@@ -37,7 +37,7 @@ def tx() -> None:
 @keyring_option
 @node_option
 @click.option("--memo", default="", help="Free text stored with the transaction.")
-@click.option("--nonce", type=int, default=None, help="Override the nonce (default: the account's next one).")
+@click.option("--nonce", type=click.IntRange(0, 2**64 - 1), default=None, help="Override the nonce (default: the account's next one).")
 @click.option("--timeout", type=float, default=30.0, show_default=True, help="Seconds to wait for the commit.")
 @click.option("--no-wait", is_flag=True, help="Return after CheckTx instead of waiting for the block.")
 @click.option("--underwrite", is_flag=True,
