@@ -196,3 +196,19 @@ def test_invalid_query_foreign_address(funded):
 
     with pytest.raises(InvalidAddressError, match="this node serves e2e4"):
         funded.app.query_account(addr(1, "a1b2"))
+
+
+def test_attack_library_text_never_reaches_the_state(funded):
+    """Receipts are state: they keep the code and codespace, never the log (which may quote a library)."""
+    from distpos_abci.receipts.keys import full_receipt_key
+    from distpos_abci.tx import compute_tx_hash
+
+    bad = b"\x0a\x03abc\x12"  # a truncated protobuf: the decoder's own message would name its internals
+    funded.block(bad)
+    raw = funded.app.state.get_at(full_receipt_key(compute_tx_hash(bad)), funded.app.last_height)
+    assert raw is not None
+    from distpos_abci.gen.distpos.v1 import state_pb2
+
+    stored = state_pb2.TxReceipt.FromString(raw)
+    assert (stored.code, stored.codespace) == (3, "tx")
+    assert b"protobuf" not in raw.lower() and b"decode" not in raw.lower() and b"error" not in raw.lower()
