@@ -1,5 +1,5 @@
-"""Underwriting on a real localnet of four DistPOS validators (1,000,000 staked each): guarantees in milliseconds,
-a lost double spend paid from stake exactly once, co-underwriting that succeeds or is refused leaving no trace."""
+"""Underwriting on a real localnet of four DistPOS validators (1,000,000 staked each): guarantees that are
+released once their payment executes, a lost double spend paid from stake exactly once, co-underwriting that succeeds or is refused leaving no trace."""
 
 from __future__ import annotations
 
@@ -45,22 +45,20 @@ def commit(net: Network, raw: bytes, node: int = 0):
     return rpc.wait_for_tx(compute_tx_hash(raw), timeout=30)
 
 
-def test_underwritten_payment_is_guaranteed_in_milliseconds(distpos_net):
+def test_underwritten_payment_is_guaranteed_then_released(distpos_net):
+    # How fast a guarantee comes back is a figure, not a pass/fail: bench/bench_underwriting.py measures it.
     net = distpos_net
     chain = net.chains[0].chain_id
     alice, bob = keypair(net, "alice"), str(keypair(net, "bob").address(chain))
     before = account(net, bob).balance
-    timings = []
     for i in range(5):
         raw = build_send_tx(alice.keypair, chain, account(net, str(alice.address(chain))).nonce, bob, 1000 + i)
-        guarantees, ms, node_us = request_guarantee(net.nodes[0].grpc_address, raw)
-        timings.append(ms)
+        guarantees, _ms, _node_us = request_guarantee(net.nodes[0].grpc_address, raw)
         [g] = guarantees
+        assert g.tx_hash == compute_tx_hash(raw)
         assert g.amount == 1000 + i and str(g.beneficiary) == bob and g.expiry_height > g.issued_height
-        print(f"\nguarantee {i}: {ms:.2f} ms round trip, {node_us} us in the node")
         s = wait_for_settlement(net.nodes[0].grpc_address, g.tx_hash, timeout=30)
         assert s.outcome == RELEASED
-    print(f"guarantee latency over {len(timings)}: min {min(timings):.2f} ms, max {max(timings):.2f} ms")
     assert account(net, bob).balance == before + sum(1000 + i for i in range(5))
     assert all(c[1] == 0 for c in capacities(net))  # released guarantees are no longer outstanding
 
