@@ -280,12 +280,17 @@ def framing_seeds() -> list[bytes]:
             b"\x00" + encode_uvarint(2**64 - 1), b"\x07" + stream[:-5]]
 
 
+def body_seeds() -> list[bytes]:
+    """The signed bodies of tx_seeds (the txbody target signs each input again)."""
+    return [tx_pb2.Tx.FromString(raw).body for raw in tx_seeds()]
+
+
 def seeds(target: str) -> list[bytes]:
     """The seed corpus of a target."""
     if target == "msgs":
         from .targets import MSG_FIELDS
         return [bytes([MSG_FIELDS.index(field)]) + raw for field, raw in message_seeds()]
     return {
-        "tx": tx_seeds, "packet": packet_seeds, "ack": ack_seeds, "guarantee": guarantee_seeds,
+        "tx": tx_seeds, "txbody": body_seeds, "packet": packet_seeds, "ack": ack_seeds, "guarantee": guarantee_seeds,
         "merkle": merkle_seeds, "lightclient": lightclient_seeds, "framing": framing_seeds,
     }[target]()

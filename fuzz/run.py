@@ -27,7 +27,7 @@ import time
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 FUZZ = ROOT / "fuzz"
 RESULTS = ROOT / "bench" / "RESULTS.md"
-ALL_TARGETS = ("tx", "msgs", "packet", "ack", "guarantee", "merkle", "lightclient", "framing")
+ALL_TARGETS = ("tx", "txbody", "msgs", "packet", "ack", "guarantee", "merkle", "lightclient", "framing")
 HANG_SECONDS = 10  # libFuzzer -timeout: one input running longer is a hang finding
 MAX_LEN = 8192  # the chain's default max_tx_bytes; larger inputs only test the size check
 

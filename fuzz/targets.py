@@ -29,7 +29,7 @@ from distpos_abci.interchain.records import decode_ack, decode_packet
 from distpos_abci.lightclient.verifier import validate_light_block
 from distpos_abci.store import merkle
 from distpos_abci.address import compute_account_id
-from distpos_abci.tx import decode_tx, validate_tx_stateless
+from distpos_abci.tx import compute_sign_bytes, decode_tx, validate_tx_stateless
 from distpos_abci.underwriting.guarantee import decode_guarantee, verify_guarantee_signature
 
 from . import fixtures
@@ -77,6 +77,28 @@ def check_tx(data: bytes) -> None:
     body = tx_pb2.TxBody.FromString(tx.body)
     body.DiscardUnknownFields()
     _require_canonical(tx.body, encode_canonical(body), "TxBody")
+
+
+_FIXTURE_KEYS = {k.pub_key: k for k in (fixtures.ALICE, fixtures.BOB, fixtures.OPERATOR, fixtures.CONSENSUS)}
+
+
+def check_signed_body(data: bytes) -> None:
+    """The input is a TxBody, signed here (by the fixture key it names, else Alice's) and wrapped in a canonical Tx,
+    so mutants get past the signature into the message decoders and validate_basic; an accepted body is canonical."""
+    try:
+        signer = _FIXTURE_KEYS.get(tx_pb2.TxBody.FromString(data).signer_pub_key, fixtures.ALICE)
+    except DecodeError:
+        signer = fixtures.ALICE
+    tx = tx_pb2.Tx(body=data, signature=signer.sign(compute_sign_bytes(data)))
+    raw = encode_canonical(tx)
+    try:
+        decoded = decode_tx(raw, DECODERS, max_bytes=len(raw))
+        validate_tx_stateless(decoded, fixtures.CHAIN)
+    except DistposError:
+        return
+    body = tx_pb2.TxBody.FromString(data)
+    body.DiscardUnknownFields()
+    _require_canonical(data, encode_canonical(body), "TxBody")
 
 
 def check_msgs(data: bytes) -> None:
@@ -298,6 +320,7 @@ class Target:
 
 TARGETS: dict[str, Target] = {t.name: t for t in (
     Target("tx", check_tx, True, "tx.decode_tx with default_modules() decoders, validate_tx_stateless"),
+    Target("txbody", check_signed_body, True, "a TxBody signed by the fixture key through decode_tx, validate_tx_stateless"),
     Target("msgs", check_msgs, False, "every message decoder of default_modules(), then validate_basic"),
     Target("packet", check_packet, True, "interchain.records.decode_packet"),
     Target("ack", check_ack, True, "interchain.records.decode_ack"),

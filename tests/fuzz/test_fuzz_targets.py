@@ -27,6 +27,7 @@ INPUTS_PER_TARGET = 4000
 # that says: remove the marker.
 LENIENT = {
     "tx": "tx.decode_tx parses Tx and TxBody with FromString, not codec.decode_canonical",
+    "txbody": "tx.decode_tx parses TxBody with FromString, not codec.decode_canonical",
     "packet": "interchain.records.decode_packet parses with FromString, not codec.decode_canonical",
     "ack": "interchain.records.decode_ack parses with FromString, not codec.decode_canonical",
 }
