@@ -2,7 +2,7 @@
 
 libFuzzer's runs depend on timing and coverage; the test suite needs the same inputs every time, so it mutates
 the seed corpora with a seeded random.Random instead: bit flips, byte changes, inserts, deletes, truncation,
-duplicated ranges, splices of two seeds and protobuf-interesting bytes (varint continuation, max values).
+duplicated ranges, splices of two seeds and the protobuf tokens of dictionary.py.
 """
 
 from __future__ import annotations
@@ -10,8 +10,9 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator
 
-_INTERESTING = (b"\x00", b"\x01", b"\x7f", b"\x80", b"\xff", b"\x80\x00", b"\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01",
-                b"\xff\xff\xff\xff\xff\xff\xff\xff\xff\x7f", b"\x08\x00", b"\x0a\x00", b"\x12\x00")
+from .dictionary import TOKENS
+
+_INTERESTING = (b"\x00", b"\x01", b"\x7f", b"\x80", b"\xff", b"\x08\x00", b"\x0a\x00", b"\x12\x00", *TOKENS)
 
 
 def _mutate_once(rng: random.Random, data: bytearray, seeds: list[bytes]) -> bytearray:

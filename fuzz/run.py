@@ -52,7 +52,11 @@ def run_target(target: str, runs: int, seed: int) -> dict:
     findings_dir = FUZZ / "findings" / target
     shutil.rmtree(findings_dir, ignore_errors=True)
     findings_dir.mkdir(parents=True)
-    cmd = [sys.executable, "-m", "fuzz.atheris_main", target, f"-runs={runs}", f"-seed={seed}",
+    from fuzz.dictionary import write_libfuzzer_dict
+
+    dictionary = FUZZ / "work" / "protobuf.dict"
+    write_libfuzzer_dict(dictionary)
+    cmd = [sys.executable, "-m", "fuzz.atheris_main", target, f"-runs={runs}", f"-seed={seed}", f"-dict={dictionary}",
            f"-timeout={HANG_SECONDS}", "-rss_limit_mb=2048", f"-max_len={MAX_LEN}",
            f"-artifact_prefix={findings_dir}/", "-print_final_stats=1", str(work), str(corpus)]
     env = {**os.environ, "FUZZ_FINDINGS_DIR": str(findings_dir), "PYTHONPATH": str(ROOT)}
