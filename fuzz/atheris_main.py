@@ -1,7 +1,7 @@
 """One target under atheris (libFuzzer): `python -m fuzz.atheris_main TARGET [libFuzzer flags] [corpus dirs]`.
 
 distpos_abci and the harness are imported under atheris' bytecode instrumentation, so coverage of the Python
-code guides the mutations. A finding does not stop the run: the first input of each distinct finding
+code guides the mutations. For protobuf targets half the mutations are protobuf-aware (fuzz/structured.py). A finding does not stop the run: the first input of each distinct finding
 (signature = kind + exception type + innermost distpos_abci frame) is written to FUZZ_FINDINGS_DIR (default
 fuzz/findings/TARGET/) with a line in its findings.jsonl, so one bug does not hide the next and the run's
 figures cover all FUZZ_RUNS inputs. With FUZZ_STOP_ON_FINDING=1 the first finding aborts the run instead,
@@ -14,11 +14,13 @@ from __future__ import annotations
 import json
 import os
 import pathlib
+import random
 import sys
 
 import atheris
 
 with atheris.instrument_imports(include=["distpos_abci", "fuzz"]):
+    from fuzz import structured
     from fuzz.targets import TARGETS, probe
 
 
@@ -47,7 +49,17 @@ def main() -> None:
                                  "input": name, "detail": finding.detail[-2000:]}) + "\n")
         print(f"FINDING {finding.signature} -> {out / name}", file=sys.stderr, flush=True)
 
-    atheris.Setup([sys.argv[0], *sys.argv[2:]], test_one_input)
+    def custom_mutator(data: bytes, max_size: int, seed: int) -> bytes:
+        # Half protobuf-aware (fuzz/structured.py), half libFuzzer's byte-level mutations and dictionary.
+        rng = random.Random(seed)
+        if rng.randrange(2):
+            mutated = structured.mutate(target.name, data, rng)
+            if mutated is not None and len(mutated) <= max_size:
+                return mutated
+        return atheris.Mutate(data, max_size)
+
+    kwargs = {"custom_mutator": custom_mutator} if target.name in structured.LAYOUTS else {}
+    atheris.Setup([sys.argv[0], *sys.argv[2:]], test_one_input, **kwargs)
     atheris.Fuzz()
 
 

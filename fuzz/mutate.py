@@ -49,15 +49,21 @@ def _mutate_once(rng: random.Random, data: bytearray, seeds: list[bytes]) -> byt
     return data
 
 
-def generate_inputs(seeds: list[bytes], count: int, seed: int = 0) -> Iterator[bytes]:
-    """The seeds themselves, then mutants (one to four mutations each) until count inputs in all."""
+def generate_inputs(seeds: list[bytes], count: int, seed: int = 0, target: str | None = None) -> Iterator[bytes]:
+    """The seeds themselves, then mutants (one to four byte mutations each, or for a target with a protobuf
+    layout every other mutant a protobuf-aware one) until count inputs in all."""
+    from .structured import mutate as mutate_structured
+
     rng = random.Random(seed)
     produced = 0
     for s in seeds[:count]:
         yield s
         produced += 1
     while produced < count:
-        if rng.randrange(50) == 0:
+        structured = mutate_structured(target, rng.choice(seeds), rng) if target and rng.randrange(2) else None
+        if structured is not None:
+            yield structured
+        elif rng.randrange(50) == 0:
             yield bytes(rng.randrange(256) for _ in range(rng.randint(0, 64)))  # no structure at all
         else:
             data = bytearray(rng.choice(seeds))
