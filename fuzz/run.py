@@ -93,8 +93,9 @@ def _machine() -> str:
 def _commit() -> str:
     try:
         sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT).stdout
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
-                               text=True, cwd=ROOT).stdout
+        # The results file this run appends to does not make the measured code dirty.
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
+                                ":!bench/RESULTS.md"], capture_output=True, text=True, cwd=ROOT).stdout
         return sha.strip() + ("-dirty" if dirty.strip() else "")
     except OSError:
         return "unknown"
