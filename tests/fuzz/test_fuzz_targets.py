@@ -14,7 +14,9 @@ from functools import cache
 
 import pytest
 
-from distpos_abci.errors import DistposError
+from distpos_abci.errors import DistposError, InvalidInterchainMsgError
+from distpos_abci.gen.distpos.v1 import interchain_pb2
+from distpos_abci.interchain.msgs import decode_update_client
 from distpos_abci.tx import decode_tx, validate_tx_stateless
 from fuzz import fixtures
 from fuzz.mutate import generate_inputs
@@ -114,3 +116,23 @@ def test_atheris_harness_runs(tmp_path):
                           capture_output=True, text=True, env=env, timeout=120, cwd=fixtures.VECTORS.parents[3])
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "Done 3000 runs" in proc.stderr
+
+
+def _update_with_time(where: str, seconds: int, nanos: int) -> bytes:
+    seed = fixtures.lightclient_seeds()[0]  # selector 0 (synthetic chain) + a valid adjacent update
+    m = interchain_pb2.MsgUpdateClient.FromString(seed[1:])
+    ts = m.update.signed_header.header.time if where == "header" else m.update.signed_header.commit.signatures[0].timestamp
+    ts.seconds, ts.nanos = seconds, nanos
+    return seed[:1] + m.SerializeToString()
+
+
+@pytest.mark.parametrize("where", ["header", "commit signature"])
+@pytest.mark.parametrize("seconds, nanos", [(2**63 - 1, 2**31 - 1), (-2**63, -1), (253402300800, 0), (0, 10**9),
+                                            (0, -1)])
+def test_invalid_update_with_a_time_outside_the_timestamp_range(where, seconds, nanos):
+    """Found by `make fuzz` (structured mutator): such a time made validate_light_block raise ValueError (an
+    internal error, code 1, in FinalizeBlock) instead of refusing the update."""
+    data = _update_with_time(where, seconds, nanos)
+    assert probe(TARGETS["lightclient"], data) is None
+    with pytest.raises(InvalidInterchainMsgError, match="Timestamp range"):
+        decode_update_client(interchain_pb2.MsgUpdateClient.FromString(data[1:]))
