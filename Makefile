@@ -7,7 +7,7 @@ BIN         := $(CURDIR)/bin
 CHAINS      ?= 1
 VALIDATORS  ?= 4
 
-.PHONY: all venv cometbft proto test test-unit test-integration localnet localnet-stop localnet-status bench clean
+.PHONY: all venv cometbft proto test test-unit test-integration localnet localnet-stop localnet-status bench fuzz clean
 
 all: test
 
@@ -63,5 +63,14 @@ localnet-status: venv
 bench: venv cometbft
 	PATH=$(BIN):$$PATH $(PY) -m bench.run
 
+# ---- fuzzing -------------------------------------------------------------------------
+
+FUZZ_RUNS   ?= 1000000
+FUZZ_TARGETS ?=
+
+# Every decoder under atheris, one target at a time, niced; a row per target appended to bench/RESULTS.md.
+fuzz: venv
+	FUZZ_RUNS=$(FUZZ_RUNS) FUZZ_TARGETS=$(FUZZ_TARGETS) nice -n 10 $(PY) -m fuzz.run
+
 clean:
-	rm -rf $(VENV) bin localnet/run .pytest_cache .hypothesis
+	rm -rf $(VENV) bin localnet/run .pytest_cache .hypothesis fuzz/corpus fuzz/work fuzz/findings

@@ -150,7 +150,16 @@ class ConsensusState:
 # ---- protobuf conversion ---------------------------------------------------------------------------------
 
 
+# google.protobuf.Timestamp's range, which CometBFT's Go types enforce: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z.
+MIN_TIMESTAMP_SECONDS = -62135596800
+MAX_TIMESTAMP_SECONDS = 253402300799
+
+
 def _time_from_proto(ts) -> int:
+    # A time outside the range would come back out of _time_to_proto (header hash, vote sign bytes) as seconds
+    # beyond int64, raising from deep inside verification; refuse it at the edge instead.
+    if not (MIN_TIMESTAMP_SECONDS <= ts.seconds <= MAX_TIMESTAMP_SECONDS and 0 <= ts.nanos < NS):
+        raise ValueError(f"time {ts.seconds}s {ts.nanos}ns is outside the protobuf Timestamp range")
     return ts.seconds * NS + ts.nanos
 
 

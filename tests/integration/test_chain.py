@@ -49,6 +49,15 @@ def demo(net, name: str) -> str:
     return next(a.address for a in net.chains[0].demo_accounts if a.name == name)
 
 
+def wait_until(pred, timeout: float = 60.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return
+        time.sleep(0.25)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
 def assert_app_hashes_agree(net, heights) -> None:
     for h in heights:
         hashes = {n.label: get_app_hash_at(n, h) for n in net.chains[0].nodes}
@@ -131,14 +140,23 @@ def test_kill_9_node_while_traffic_flows_then_catch_up(distpos_net):
         except BaseException as exc:  # surfaced by the main thread
             errors.append(exc)
 
+    def height(node) -> int:
+        [s] = node_status(net, [node], timeout=1.0)
+        return s.height if s.reachable and s.height is not None else -1
+
     sender = threading.Thread(target=traffic, daemon=True)
     sender.start()
-    time.sleep(2)
+    wait_until(lambda: committed or errors, what="traffic committing")
     victim = nodes[3]
     stop_node(net, victim, force=True)  # kill -9 of both its app and its CometBFT
-    time.sleep(3)  # blocks keep coming from the other three
+    killed_at, sent_before = height(nodes[0]), len(committed)
+    # the other three go on: three more blocks, and traffic committed in them, while the victim is down
+    wait_until(lambda: errors or (height(nodes[0]) >= killed_at + 3 and len(committed) > sent_before),
+               what="blocks and transactions without the victim")
     start_node(net, victim)
-    time.sleep(2)
+    restarted_at = height(nodes[0])
+    # the victim catches up while the traffic still flows
+    wait_until(lambda: errors or height(victim) >= restarted_at, timeout=120, what="the victim catching up")
     stop.set()
     sender.join(90)
     assert not errors, errors

@@ -21,12 +21,14 @@ from dataclasses import replace
 import grpc
 import pytest
 
-from distpos_abci.gen.distpos.v1 import interchain_pb2, interchain_pb2_grpc, query_pb2, query_pb2_grpc
+from distpos_abci.gen.distpos.v1 import (
+    interchain_pb2, interchain_pb2_grpc, query_pb2, query_pb2_grpc, relay_pb2, relay_pb2_grpc,
+)
 from distpos_abci.interchain import decode_packet, keys
 from distpos_abci.keyring import Keyring
 from distpos_abci.lightclient.types import light_block_to_proto
 from distpos_abci.localnet import APP_DISTPOS, load_network
-from distpos_abci.localnet.interchain import start_relay, stop_relay
+from distpos_abci.localnet.interchain import relay_pid, start_relay, stop_relay
 from distpos_abci.relay.endpoint import CometEndpoint
 from distpos_abci.tx import build_tx
 from tests.lightclient.helpers import make_set, with_signature
@@ -74,6 +76,28 @@ def pending(net, i: int, dest: str):
     with grpc.insecure_channel(net.chains[i].nodes[0].grpc_address) as ch:
         return interchain_pb2_grpc.InterchainStub(ch).ListPackets(
             interchain_pb2.QueryPacketsRequest(destination_chain=dest), timeout=10)
+
+
+def height(net, i: int) -> int:
+    return CometEndpoint(net.chains[i].chain_id, net.chains[i].nodes[0].rpc_url).latest()[0]
+
+
+def relay_queue(relay) -> tuple[int, int]:
+    """(outbound, inbound) packets in a relay's durable queue; (-1, -1) while its gRPC is not up yet."""
+    try:
+        with grpc.insecure_channel(relay.grpc_address) as ch:
+            s = relay_pb2_grpc.RelayStub(ch).Status(relay_pb2.RelayStatusRequest(), timeout=5)
+    except grpc.RpcError:
+        return -1, -1
+    return s.pending_outbound, s.pending_inbound
+
+
+def wait_until_settled(net, dest: int) -> None:
+    """Every relay's queue is empty, then chain dest commits two more blocks: whatever a relay was going to
+    deliver has been delivered, so the state seen next is final (no sleep standing in for "nothing more")."""
+    wait_until(lambda: all(relay_queue(r) == (0, 0) for r in net.relays), timeout=120, what="relay queues drained")
+    target = height(net, dest) + 2
+    wait_until(lambda: height(net, dest) >= target, what=f"two more blocks on {net.chains[dest].chain_id}")
 
 
 def wait_until(pred, timeout=90.0, what="condition"):
@@ -202,8 +226,12 @@ def test_timed_out_packet_is_refunded_with_a_proof(two_chains):
         wait_until(lambda: balance(net, 0, e_carol) == bal0, timeout=120, what="timeout refund")
     finally:
         start_relay(net, relay_a)
-    time.sleep(3)  # a1b2's relay, back, must not deliver the refunded packet
-    assert balance(net, 1, a_alice) == aal0
+    # a1b2's relay, back, must not deliver the refunded packet. Shown by a later packet on the same path: once it
+    # is credited and every queue is empty, the refunded one would have been delivered before it, if at all.
+    send(net, 0, "carol", a_alice, 5)
+    wait_until(lambda: balance(net, 1, a_alice) >= aal0 + 5, timeout=120, what="a later packet delivered")
+    wait_until_settled(net, 1)
+    assert balance(net, 1, a_alice) == aal0 + 5
 
 
 def test_relay_killed_mid_flight_delivers_exactly_once(two_chains):
@@ -215,10 +243,10 @@ def test_relay_killed_mid_flight_delivers_exactly_once(two_chains):
     for amount in amounts:
         send(net, 0, "alice", a_carol, amount)
     stop_relay(relay_a, force=True)  # kill -9, whatever it was doing
-    time.sleep(1)
+    assert relay_pid(relay_a) is None  # stop_relay returns once the process is gone
     start_relay(net, relay_a)
     wait_until(lambda: not pending(net, 0, "a1b2").pending, timeout=120, what="settlement after the restart")
-    time.sleep(2)
+    wait_until_settled(net, 1)  # a second delivery, if the restarted relay made one, has landed by now
     assert balance(net, 1, a_carol) == carol0 + sum(amounts)
 
 
