@@ -29,7 +29,7 @@ from distpos_abci.staking.msgs import (
 )
 from distpos_abci.store import merkle
 from distpos_abci.tx import build_tx, compute_tx_hash
-from distpos_abci.types import Amount, ChainId, Height
+from distpos_abci.types import Amount, ChainId, Height, Nonce
 from distpos_abci.underwriting.guarantee import Guarantee, sign_guarantee
 from distpos_abci.underwriting.msgs import build_capacity_evidence_tx, build_claim_tx, build_underwritten_tx
 
@@ -184,7 +184,8 @@ def guarantees() -> list[Guarantee]:
     out = []
     for amount, total, expiry in ((1000, 1000, 12), (400, 1000, 20), (600, 1000, 20)):
         g = Guarantee(compute_tx_hash(inner), Amount(amount), Amount(total), Address.from_pub_key(CHAIN, BOB.pub_key),
-                      Address.from_pub_key(CHAIN, OPERATOR.pub_key), ChainId(CHAIN), Height(expiry), Height(2))
+                      Address.from_pub_key(CHAIN, OPERATOR.pub_key), ChainId(CHAIN), Height(expiry), Height(2),
+                      Address.from_pub_key(CHAIN, ALICE.pub_key), Nonce(0))
         out.append(sign_guarantee(CONSENSUS, g))
     return out
 
@@ -207,7 +208,8 @@ def _proven_packet_msgs() -> list[tuple[str, object]]:
     timeout = interchain_pb2.MsgTimeout(destination_chain=REMOTE, proof_height=lb.height, packet=packet,
                                         proof=proof.to_proto())
     light_block_to_proto(lb, timeout.update)
-    opened = interchain_pb2.MsgOpenCorrespondent(authority=addr(ALICE), chain_id=REMOTE, trusting_period_ns=DAY)
+    opened = interchain_pb2.MsgOpenCorrespondent(authority=addr(ALICE), chain_id=REMOTE, trusting_period_ns=DAY,
+                                                 unbonding_period_ns=3 * DAY)
     opened.trust_root.chain_id, opened.trust_root.height, opened.trust_root.time_ns = REMOTE, 0, T0
     validator_set_to_proto(make_set(REMOTE_KEYS), opened.trust_root.next_validator_set)
     opened.limits.per_packet_max, opened.limits.default_timeout_ns = 10**9, 600 * NS
@@ -242,6 +244,11 @@ def message_seeds() -> list[tuple[str, bytes]]:
         ("underwritten", underwriting_pb2.MsgUnderwrittenTx(tx=inner, guarantees=[gs[0].to_proto()])),
         ("claim", underwriting_pb2.MsgClaim(guarantees=[gs[0].to_proto()])),
         ("capacity_evidence", underwriting_pb2.MsgCapacityEvidence(guarantees=[g.to_proto() for g in gs[1:]])),
+        ("deposit_collateral", underwriting_pb2.MsgDepositCollateral(payer=addr(ALICE), underwriter=addr(OPERATOR),
+                                                                     amount=10**6)),
+        ("unlock_collateral", underwriting_pb2.MsgUnlockCollateral(payer=addr(ALICE), underwriter=addr(OPERATOR),
+                                                                   amount=5)),
+        ("withdraw_collateral", underwriting_pb2.MsgWithdrawCollateral(payer=addr(ALICE), underwriter=addr(OPERATOR))),
         *_proven_packet_msgs(),
     ]
     return [(field, encode_canonical(m)) for field, m in msgs]

@@ -11,6 +11,8 @@ Targets never catch `Exception` broadly: only the documented error is swallowed,
 
 from __future__ import annotations
 
+import tempfile
+
 import asyncio
 import hashlib
 import traceback
@@ -20,7 +22,9 @@ from dataclasses import dataclass
 from google.protobuf.message import DecodeError
 
 from distpos_abci.abci.framing import FrameDecoder, MAX_UVARINT_LEN, FramingError, decode_uvarint, read_frame
-from distpos_abci.app import default_modules
+from distpos_abci.app import DistposApp, default_modules
+from distpos_abci.store.db import Database
+from distpos_abci.store.state import StateStore
 from distpos_abci.codec import decode_canonical, encode_canonical
 from distpos_abci.errors import DistposError, InvalidProofError
 from distpos_abci.gen.distpos.v1 import interchain_pb2, state_pb2, tx_pb2, underwriting_pb2
@@ -47,7 +51,9 @@ class NonCanonical(PropertyViolation):
     kind = "noncanonical"
 
 
-DECODERS = {k: v for m in default_modules() for k, v in m.decoders.items()}
+# The decoders of a real app (gov decodes proposal messages through the app it is bound to), on a scratch store.
+_APP = DistposApp(StateStore(Database(tempfile.mkdtemp(prefix="distpos-fuzz-"))), default_modules())
+DECODERS = dict(_APP.decoders)
 MSG_FIELDS = sorted(DECODERS)  # selector byte -> TxBody oneof field, for the msgs target
 _MSG_CLASSES = {f: tx_pb2.TxBody.DESCRIPTOR.fields_by_name[f].message_type._concrete_class for f in MSG_FIELDS}
 _SIGNER = compute_account_id(fixtures.ALICE.pub_key)

@@ -43,6 +43,8 @@ def decode_packet(raw: bytes) -> Packet:
         sender, recipient = parse_address(m.sender), parse_address(m.recipient)
     except InvalidAddressError as exc:
         raise InvalidPacketError(f"packet: {exc.message}") from None
+    if (str(sender), str(recipient)) != (m.sender, m.recipient):
+        raise InvalidPacketError("packet addresses must be in their canonical checksummed form")
     if m.sequence < 1 or not 0 < m.amount <= MAX_AMOUNT:
         raise InvalidPacketError("packet needs a sequence >= 1 and a positive amount")
     if sender.chain_id != m.source_chain or recipient.chain_id != m.destination_chain:

@@ -74,6 +74,9 @@ def decode_guarantee(m: underwriting_pb2.Guarantee) -> Guarantee:
         payer = parse_address(m.payer)
     except InvalidAddressError as exc:
         raise GuaranteeMismatchError(f"guarantee: {exc.message}") from None
+    if (str(beneficiary), str(underwriter), str(payer)) != (m.beneficiary, m.underwriter, m.payer):
+        # One guarantee, one encoding: the addresses are signed in their checksummed form, so only that is accepted.
+        raise GuaranteeMismatchError("guarantee addresses must be in their canonical checksummed form")
     return Guarantee(TxHash(m.tx_hash), Amount(m.amount), Amount(m.total), beneficiary, underwriter,
                      ChainId(m.chain_id), Height(m.expiry_height), Height(m.issued_height), payer, Nonce(m.nonce),
                      m.signature)
