@@ -1,32 +1,111 @@
-"""Options shared by several commands."""
+"""Options shared by several commands. Each falls back to the CLI home's client.toml, then a built-in default."""
 
 from __future__ import annotations
 
-import os
+import functools
 import pathlib
+from dataclasses import dataclass
 
 import click
 
+from ..address import validate_chain_id
+from ..errors import InvalidInputError
+from .clientconfig import DEFAULT_HOME, OUTPUTS, ClientConfig, load_client_config, validate_grpc_addr, validate_node_url
 
-DEFAULT_KEYRING = pathlib.Path(os.path.expanduser("~/.distpos/keyring"))
+_CONFIG_META = "distpos.client_config"
+
+
+def get_home(ctx: click.Context) -> pathlib.Path:
+    """The CLI home given to the root command (--home, env DISTPOS_HOME, default ~/.distpos)."""
+    return pathlib.Path(ctx.find_root().params.get("home") or DEFAULT_HOME)
+
+
+def get_client_config(ctx: click.Context) -> ClientConfig:
+    """The client.toml of the CLI home (read once per invocation)."""
+    root = ctx.find_root()
+    if _CONFIG_META not in root.meta:
+        root.meta[_CONFIG_META] = load_client_config(get_home(ctx))
+    return root.meta[_CONFIG_META]
+
+
+def _configured(key: str, check=None):
+    """An option callback: the given value (flag or env), else client.toml's, else the default; then checked."""
+    def callback(ctx: click.Context, param: click.Parameter, value):
+        if value is None:
+            value = get_client_config(ctx).get(key)
+        return check(value) if check is not None and value else value
+    return callback
+
+
+def _keyring_dir(ctx: click.Context, param: click.Parameter, value):
+    if value is not None:
+        return value
+    cfg = get_client_config(ctx)
+    return pathlib.Path(cfg.get("keyring-dir")) if cfg.get("keyring-dir") else cfg.home / "keyring"
+
+
+home_option = click.option(
+    "--home", envvar="DISTPOS_HOME", type=click.Path(file_okay=False, path_type=pathlib.Path), default=None,
+    help=f"CLI home holding client.toml and the keyring (env DISTPOS_HOME; default {DEFAULT_HOME}).",
+)
 
 keyring_option = click.option(
-    "--keyring-dir",
-    envvar="DISTPOS_KEYRING_DIR",
-    type=click.Path(file_okay=False, path_type=pathlib.Path),
-    default=DEFAULT_KEYRING,
-    show_default=True,
-    help="Directory of key files (env DISTPOS_KEYRING_DIR).",
+    "--keyring-dir", envvar="DISTPOS_KEYRING_DIR", type=click.Path(file_okay=False, path_type=pathlib.Path),
+    default=None, callback=_keyring_dir,
+    help="Directory of key files (env DISTPOS_KEYRING_DIR; client.toml keyring-dir; default HOME/keyring).",
 )
 
 node_option = click.option(
-    "--node", envvar="DISTPOS_NODE", default="http://127.0.0.1:26657", show_default=True,
-    help="CometBFT RPC endpoint (env DISTPOS_NODE).",
+    "--node", envvar="DISTPOS_NODE", default=None, callback=_configured("node", validate_node_url),
+    help="CometBFT RPC endpoint (env DISTPOS_NODE; client.toml node; default http://127.0.0.1:26657).",
 )
 
 grpc_option = click.option(
-    "--grpc", "grpc_addr", envvar="DISTPOS_GRPC", default="127.0.0.1:9090", show_default=True,
-    help="DistPOS gRPC endpoint (env DISTPOS_GRPC).",
+    "--grpc", "grpc_addr", envvar="DISTPOS_GRPC", default=None, callback=_configured("grpc", validate_grpc_addr),
+    help="DistPOS gRPC endpoint (env DISTPOS_GRPC; client.toml grpc; default 127.0.0.1:9090).",
+)
+
+output_option = click.option(
+    "--output", "-o", type=click.Choice(OUTPUTS), default=None, callback=_configured("output"),
+    help="Output format: text or json (client.toml output; default text).",
 )
 
 
+def _chain_id(ctx: click.Context, param: click.Parameter, value):
+    if value is None:
+        value = get_client_config(ctx).get("chain-id")
+    if not value:
+        raise InvalidInputError("no chain-id: give --chain-id ID or run `distpos config set chain-id ID` "
+                                "(it is never taken from the node)")
+    return str(validate_chain_id(value))
+
+
+chain_id_option = click.option(
+    "--chain-id", "chain_id", envvar="DISTPOS_CHAIN_ID", default=None, callback=_chain_id,
+    help="Chain the transaction is for (env DISTPOS_CHAIN_ID; client.toml chain-id). Never read from the node.",
+)
+
+
+@dataclass(frozen=True)
+class TxSettings:
+    """Where and how a transaction is signed, sent and reported."""
+
+    keyring_dir: pathlib.Path
+    node: str
+    chain_id: str
+    timeout: float
+    output: str
+
+
+def tx_options(f):
+    """Add --keyring-dir, --node, --chain-id, --timeout and --output, passed to f as `settings: TxSettings`."""
+    @functools.wraps(f)
+    def wrapper(*args, keyring_dir, node, chain_id, timeout, output, **kwargs):
+        return f(*args, settings=TxSettings(keyring_dir, node, chain_id, timeout, output), **kwargs)
+
+    for option in (output_option,
+                   click.option("--timeout", type=click.FloatRange(0.1, 3600), default=30.0, show_default=True,
+                                help="Seconds to wait for the commit."),
+                   chain_id_option, node_option, keyring_option):
+        wrapper = option(wrapper)
+    return wrapper

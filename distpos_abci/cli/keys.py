@@ -6,8 +6,8 @@ import click
 
 from ..address import validate_chain_id
 from ..keyring import Keyring
-from .common import keyring_option
-from .output import emit, output_option
+from .common import keyring_option, output_option
+from .output import emit
 
 chain_option = click.option("--chain-id", default=None, help="Also print the key's address on this chain.")
 

@@ -1,27 +1,19 @@
-"""`distpos query account|status|tx` over gRPC."""
+"""`distpos query account|status|tx` over gRPC: what belongs to no one module."""
 
 from __future__ import annotations
 
 import click
-import grpc
 
-from ..errors import InvalidInputError, NodeUnreachableError, RemoteQueryError
+from ..address import parse_address
+from ..errors import InvalidInputError
 from ..gen.distpos.v1 import query_pb2, query_pb2_grpc
-from .common import grpc_option
-from .output import emit, output_option
+from .client import grpc_call
+from .common import grpc_option, output_option
+from .output import emit
 
 
 def _call(grpc_addr: str, method: str, request):
-    with grpc.insecure_channel(grpc_addr) as channel:
-        stub = query_pb2_grpc.QueryStub(channel)
-        try:
-            return getattr(stub, method)(request, timeout=10)
-        except grpc.RpcError as exc:
-            if exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
-                raise NodeUnreachableError(f"gRPC {grpc_addr} unreachable: {exc.details()}") from None
-            if exc.code() == grpc.StatusCode.INVALID_ARGUMENT:
-                raise InvalidInputError(exc.details()) from None
-            raise RemoteQueryError(exc.details()) from None
+    return grpc_call(grpc_addr, query_pb2_grpc.QueryStub, method, request)
 
 
 def _proofs_json(proofs) -> list[dict]:
@@ -33,12 +25,7 @@ def _proofs_json(proofs) -> list[dict]:
     ]
 
 
-@click.group()
-def query() -> None:
-    """Query a node over gRPC."""
-
-
-@query.command("account")
+@click.command("account")
 @click.argument("address")
 @grpc_option
 @click.option("--height", type=click.IntRange(0, 2**63 - 1), default=0, help="Height to read at (0 = latest).")
@@ -46,6 +33,7 @@ def query() -> None:
 @output_option
 def account(address, grpc_addr, height, prove, output) -> None:
     """Balance and nonce of ADDRESS."""
+    parse_address(address)
     r = _call(grpc_addr, "Account", query_pb2.QueryAccountRequest(address=address, height=height, prove=prove))
     data = {"address": r.address, "balance": str(r.balance), "nonce": r.nonce, "height": r.height}
     if prove:
@@ -53,7 +41,7 @@ def account(address, grpc_addr, height, prove, output) -> None:
     emit(data, output)
 
 
-@query.command("status")
+@click.command("status")
 @grpc_option
 @output_option
 def status(grpc_addr, output) -> None:
@@ -63,7 +51,7 @@ def status(grpc_addr, output) -> None:
           "app_version": r.app_version, "total_supply": str(r.total_supply)}, output)
 
 
-@query.command("tx")
+@click.command("tx")
 @click.argument("tx_hash", metavar="HASH")
 @grpc_option
 @click.option("--prove", is_flag=True, help="Include the receipt's Merkle proof.")
@@ -73,7 +61,9 @@ def tx_(tx_hash, grpc_addr, prove, output) -> None:
     try:
         raw = bytes.fromhex(tx_hash)
     except ValueError:
-        raise InvalidInputError(f"hash {tx_hash!r} is not hex") from None
+        raw = b""
+    if len(raw) != 32:
+        raise InvalidInputError(f"hash {tx_hash!r} must be 64 hex digits")
     r = _call(grpc_addr, "Tx", query_pb2.QueryTxRequest(hash=raw, prove=prove))
     data = {"hash": r.hash.hex().upper(), "height": r.receipt.height, "index": r.receipt.index,
             "code": r.receipt.code, "codespace": r.receipt.codespace}

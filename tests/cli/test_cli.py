@@ -40,7 +40,8 @@ def test_invalid_duplicate_key_is_one_line_and_nonzero(tmp_path):
 def test_invalid_amount_exit_2(tmp_path):
     kr = tmp_path / "kr"
     run("keys", "add", "alice", keyring=kr)
-    res = run("tx", "send", "alice", "e2e4x63ea7f78107df4c6fd8b17e7b05b1b3d41a5b1ab", "1.5", keyring=kr)
+    res = run("tx", "bank", "send", "alice", "e2e4x63ea7f78107df4c6fd8b17e7b05b1b3d41a5b1ab", "1.5", "--chain-id", "e2e4",
+              keyring=kr)
     assert res.returncode == 2
     assert res.stderr.startswith("Error: amount '1.5'")
 
@@ -48,7 +49,7 @@ def test_invalid_amount_exit_2(tmp_path):
 def test_invalid_recipient_exit_2(tmp_path):
     kr = tmp_path / "kr"
     run("keys", "add", "alice", keyring=kr)
-    res = run("tx", "send", "alice", "e2e4xnothex", "5", keyring=kr)
+    res = run("tx", "bank", "send", "alice", "e2e4xnothex", "5", "--chain-id", "e2e4", keyring=kr)
     assert res.returncode == 2 and "account part" in res.stderr
 
 
@@ -58,7 +59,7 @@ def test_unreachable_node_exit_4(tmp_path):
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    res = run("tx", "send", "alice", "e2e4x63ea7f78107df4c6fd8b17e7b05b1b3d41a5b1ab", "5",
+    res = run("tx", "bank", "send", "alice", "e2e4x63ea7f78107df4c6fd8b17e7b05b1b3d41a5b1ab", "5", "--chain-id", "e2e4",
               "--node", f"http://127.0.0.1:{port}", keyring=kr)
     assert res.returncode == 4
     assert "unreachable" in res.stderr and res.stderr.strip().count("\n") == 0
