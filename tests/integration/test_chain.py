@@ -36,7 +36,7 @@ DISTPOS = str(pathlib.Path(sys.executable).parent / "distpos")
 def cli(net, *args: str, node=None) -> subprocess.CompletedProcess:
     node = node or net.chains[0].nodes[0]
     env = {**os.environ, "DISTPOS_KEYRING_DIR": str(net.keyring_dir), "DISTPOS_NODE": node.rpc_url,
-           "DISTPOS_GRPC": node.grpc_address}
+           "DISTPOS_GRPC": node.grpc_address, "DISTPOS_CHAIN_ID": node.chain_id}
     return subprocess.run([DISTPOS, *args], capture_output=True, text=True, timeout=120, env=env)
 
 
@@ -59,7 +59,7 @@ def test_transfer_by_cli_visible_on_every_node(distpos_net):
     net = distpos_net
     alice, bob = demo(net, "alice"), demo(net, "bob")
     before = account(net.chains[0].nodes[0], bob).balance
-    res = cli(net, "tx", "send", "alice", bob, "1234", "-o", "json")
+    res = cli(net, "tx", "bank", "send", "alice", bob, "1234", "-o", "json")
     assert res.returncode == 0, res.stderr
     out = json.loads(res.stdout)
     assert out["code"] == 0 and out["height"] > 0
@@ -78,7 +78,7 @@ def test_rejected_transfer_is_one_line_and_changes_nothing(distpos_net):
     carol, bob = demo(net, "carol"), demo(net, "bob")
     node = net.chains[0].nodes[1]
     before = (account(node, carol).balance, account(node, bob).balance)
-    res = cli(net, "tx", "send", "carol", bob, str(before[0] + 1), node=node)
+    res = cli(net, "tx", "bank", "send", "carol", bob, str(before[0] + 1), node=node)
     assert res.returncode == 3
     assert res.stderr.strip().count("\n") == 0 and f"bank:{InsufficientFundsError.code}" in res.stderr
     assert (account(node, carol).balance, account(node, bob).balance) == before
