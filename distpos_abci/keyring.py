@@ -44,13 +44,15 @@ class Keyring:
     def add(self, name: str, keypair: KeyPair | None = None) -> KeyInfo:
         """Store a new (or the given) key under name; refuse to overwrite."""
         path = self._path(name)
-        self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         keypair = keypair or KeyPair.generate()
         body = json.dumps({"name": name, "type": "ed25519", "pub_key": keypair.pub_key.hex(), "seed": keypair.seed.hex()})
         try:
+            self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError:
             raise KeyringError(f"key {name!r} already exists in {self.dir}") from None
+        except OSError as exc:
+            raise KeyringError(f"cannot write key {name!r} in {self.dir}: {exc.strerror or exc}") from None
         with os.fdopen(fd, "w") as fh:
             fh.write(body + "\n")
         return KeyInfo(name, keypair)
@@ -63,11 +65,17 @@ class Keyring:
             return KeyInfo(name, KeyPair(bytes.fromhex(data["seed"])))
         except FileNotFoundError:
             raise KeyringError(f"no key {name!r} in {self.dir}") from None
-        except (ValueError, KeyError) as exc:
+        except OSError as exc:
+            raise KeyringError(f"cannot read key {name!r} in {self.dir}: {exc.strerror or exc}") from None
+        except (ValueError, KeyError, TypeError) as exc:
             raise KeyringError(f"key file {path} is unreadable: {exc}") from None
 
     def list(self) -> list[KeyInfo]:
         """Every key, sorted by name."""
-        if not self.dir.is_dir():
-            return []
-        return [self.get(p.name[: -len(".key.json")]) for p in sorted(self.dir.glob("*.key.json"))]
+        try:
+            if not self.dir.is_dir():
+                return []
+            paths = sorted(self.dir.glob("*.key.json"))
+        except OSError as exc:
+            raise KeyringError(f"cannot list {self.dir}: {exc.strerror or exc}") from None
+        return [self.get(p.name[: -len(".key.json")]) for p in paths]

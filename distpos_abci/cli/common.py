@@ -15,6 +15,19 @@ from .clientconfig import DEFAULT_HOME, OUTPUTS, ClientConfig, load_client_confi
 _CONFIG_META = "distpos.client_config"
 
 
+class PathType(click.Path):
+    """click.Path that refuses a NUL byte with a usage error (the OS would raise ValueError)."""
+
+    def convert(self, value, param, ctx):  # noqa: D102
+        if "\0" in str(value):
+            self.fail(f"{value!r} is not a usable path (NUL byte)", param, ctx)
+        return super().convert(value, param, ctx)
+
+
+FILE = PathType(dir_okay=False, path_type=pathlib.Path)
+DIRECTORY = PathType(file_okay=False, path_type=pathlib.Path)
+
+
 def get_home(ctx: click.Context) -> pathlib.Path:
     """The CLI home given to the root command (--home, env DISTPOS_HOME, default ~/.distpos)."""
     return pathlib.Path(ctx.find_root().params.get("home") or DEFAULT_HOME)
@@ -45,12 +58,12 @@ def _keyring_dir(ctx: click.Context, param: click.Parameter, value):
 
 
 home_option = click.option(
-    "--home", envvar="DISTPOS_HOME", type=click.Path(file_okay=False, path_type=pathlib.Path), default=None,
+    "--home", envvar="DISTPOS_HOME", type=DIRECTORY, default=None,
     help=f"CLI home holding client.toml and the keyring (env DISTPOS_HOME; default {DEFAULT_HOME}).",
 )
 
 keyring_option = click.option(
-    "--keyring-dir", envvar="DISTPOS_KEYRING_DIR", type=click.Path(file_okay=False, path_type=pathlib.Path),
+    "--keyring-dir", envvar="DISTPOS_KEYRING_DIR", type=DIRECTORY,
     default=None, callback=_keyring_dir,
     help="Directory of key files (env DISTPOS_KEYRING_DIR; client.toml keyring-dir; default HOME/keyring).",
 )

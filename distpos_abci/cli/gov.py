@@ -16,7 +16,7 @@ from ..gov.keeper import STATUS_NAMES
 from ..types import MAX_AMOUNT
 from ..gov.msgs import NOT_PROPOSABLE, OPTION_NAMES, VOTE_OPTIONS
 from .client import get_event_attribute, grpc_call, parse_positive_id, sign_send_wait
-from .common import grpc_option, output_option, tx_options
+from .common import FILE, grpc_option, output_option, tx_options
 from .output import emit
 
 PROPOSAL_KEYS = {"title", "summary", "deposit", "messages"}
@@ -74,7 +74,7 @@ def tx_group() -> None:
 
 @tx_group.command("propose")
 @click.argument("from_key", metavar="FROM")
-@click.argument("proposal_file", metavar="PROPOSAL_JSON", type=click.Path(dir_okay=False, path_type=pathlib.Path))
+@click.argument("proposal_file", metavar="PROPOSAL_JSON", type=FILE)
 @tx_options
 def propose(from_key, proposal_file, settings) -> None:
     """Submit the proposal in PROPOSAL_JSON from key FROM, locking its deposit until the proposal ends."""

@@ -29,7 +29,7 @@ from ..lightclient.types import validator_set_to_proto
 from ..rpc_client import CometRPC
 from ..tx import build_tx
 from .client import grpc_call, parse_cli_amount, run_tx
-from .common import chain_id_option, grpc_option, output_option, tx_options
+from .common import FILE, chain_id_option, grpc_option, output_option, tx_options
 from .output import emit
 
 
@@ -141,7 +141,7 @@ def _limits(limits_json: str) -> Limits:
 
 @tx_group.command("open-correspondent")
 @click.argument("remote_chain", callback=_remote_chain)
-@click.option("--trust-root", "trust_root", required=True, type=click.Path(dir_okay=False, path_type=pathlib.Path),
+@click.option("--trust-root", "trust_root", required=True, type=FILE,
               help='JSON {"height": 0, "time_ns": N, "validators": [{"pub_key": base64, "power": n}]}.')
 @click.option("--limits", "limits_json", default="{}", help="JSON of limits (see interchain/README.md).")
 @click.option("--unbonding-period", type=click.IntRange(1, 10**10), required=True,
@@ -206,7 +206,7 @@ def close_correspondent(remote_chain, chain_id, output) -> None:
 
 @tx_group.command("unfreeze-client")
 @click.argument("remote_chain", callback=_remote_chain)
-@click.option("--trust-root", "trust_root", required=True, type=click.Path(dir_okay=False, path_type=pathlib.Path),
+@click.option("--trust-root", "trust_root", required=True, type=FILE,
               help='JSON {"height": H, "time_ns": N, "validators": [...], "app_hash": hex (optional)}.')
 @_gov_options
 def unfreeze_client(remote_chain, trust_root, chain_id, output) -> None:

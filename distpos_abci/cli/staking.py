@@ -15,7 +15,7 @@ from ..errors import InvalidInputError
 from ..gen.distpos.v1 import staking_pb2, staking_pb2_grpc
 from ..staking import build_bond_tx, build_create_validator_tx, build_unbond_tx, build_unjail_tx, build_withdraw_tx
 from .client import grpc_call, parse_cli_amount, run_tx
-from .common import grpc_option, output_option, tx_options
+from .common import FILE, grpc_option, output_option, tx_options
 from .output import emit
 
 
@@ -34,7 +34,7 @@ def tx_group() -> None:
 @tx_group.command("create-validator")
 @click.argument("from_key", metavar="FROM")
 @click.argument("amount", metavar="SELF_STAKE")
-@click.option("--consensus-key", "consensus_key", type=click.Path(dir_okay=False, path_type=pathlib.Path),
+@click.option("--consensus-key", "consensus_key", type=FILE,
               help="The node's config/priv_validator_key.json (only its public key is used).")
 @click.option("--consensus-pub-key", default=None, help="Base64 ed25519 public key, instead of --consensus-key.")
 @click.option("--endpoint", default="", help="host:port of the node's gRPC server (underwriting service).")

@@ -13,7 +13,7 @@ from ..errors import DistposError, InvalidInputError
 from ..gen.distpos.v1 import underwriting_pb2
 from ..underwriting import Guarantee, build_claim_tx, build_collateral_tx, decode_guarantee
 from .client import parse_cli_amount, run_tx
-from .common import grpc_option, output_option, tx_options
+from .common import FILE, grpc_option, output_option, tx_options
 from .output import emit
 from .underwriting_client import call_underwriting, settlement_json
 
@@ -27,7 +27,7 @@ def tx_group() -> None:
 
 @tx_group.command("claim")
 @click.argument("from_key", metavar="FROM")
-@click.argument("guarantees_file", metavar="GUARANTEES_JSON", type=click.Path(dir_okay=False, path_type=pathlib.Path))
+@click.argument("guarantees_file", metavar="GUARANTEES_JSON", type=FILE)
 @tx_options
 def claim(from_key, guarantees_file, settings) -> None:
     """Claim the payout of guarantees (the `guarantees` printed by `tx bank send --underwrite -o json`)."""
