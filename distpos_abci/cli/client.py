@@ -19,11 +19,11 @@ from ..errors import (
     all_error_classes,
 )
 from ..gen.distpos.v1 import query_pb2
-from ..keyring import KeyInfo, Keyring
+from ..keyring import KeyInfo
 from ..rpc_client import CometRPC, Committed
 from ..tx import compute_tx_hash
 from ..types import MAX_AMOUNT
-from .common import TxSettings
+from .common import TxSettings, open_keyring
 from .output import emit
 
 GRPC_TIMEOUT = 10.0
@@ -96,7 +96,7 @@ def get_next_nonce(rpc: CometRPC, address: str) -> int:
 
 def sign_tx(settings: TxSettings, from_key: str, build: Build, nonce: int | None = None) -> tuple[SignedTx, KeyInfo]:
     """Sign with key FROM for settings.chain_id (the nonce from the node unless given)."""
-    key = Keyring(settings.keyring_dir).get(from_key)
+    key = open_keyring(settings.keyring_dir).get(from_key)
     signer = str(key.address(settings.chain_id))
     if nonce is None:
         nonce = get_next_nonce(CometRPC(settings.node), signer)

@@ -21,7 +21,7 @@ from ..errors import ConfigError, InvalidInputError
 
 DEFAULT_HOME = pathlib.Path(os.path.expanduser("~/.distpos"))
 CLIENT_TOML = "client.toml"
-KEYRING_BACKENDS = ("test",)
+KEYRING_BACKENDS = ("test", "file")
 OUTPUTS = ("text", "json")
 
 _HOST_PORT_RE = re.compile(r"^[A-Za-z0-9.\-\[\]:]{1,253}:[0-9]{1,5}$")
@@ -63,7 +63,7 @@ CLIENT_KEYS: dict[str, tuple[str, str, Callable[[str], str]]] = {
     "node": ("CometBFT RPC endpoint", "http://127.0.0.1:26657", validate_node_url),
     "grpc": ("DistPOS gRPC endpoint", "127.0.0.1:9090", validate_grpc_addr),
     "output": ("text or json", "text", _choice("output", OUTPUTS)),
-    "keyring-backend": ("test: plain key files, mode 0600 (for localnets)", "test",
+    "keyring-backend": ("how new keys are stored: test (clear, 0600) or file (passphrase, Argon2id)", "test",
                         _choice("keyring-backend", KEYRING_BACKENDS)),
     "keyring-dir": ("key directory (default: HOME/keyring)", "", _keyring_dir),
 }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import pathlib
 from dataclasses import dataclass
 
@@ -10,7 +11,18 @@ import click
 
 from ..address import validate_chain_id
 from ..errors import InvalidInputError
-from .clientconfig import DEFAULT_HOME, OUTPUTS, ClientConfig, load_client_config, validate_grpc_addr, validate_node_url
+from ..keyring import Keyring
+from .clientconfig import (
+    DEFAULT_HOME,
+    KEYRING_BACKENDS,
+    OUTPUTS,
+    ClientConfig,
+    load_client_config,
+    validate_grpc_addr,
+    validate_node_url,
+)
+
+PASSPHRASE_ENV = "DISTPOS_KEYRING_PASSPHRASE"
 
 _CONFIG_META = "distpos.client_config"
 
@@ -57,6 +69,16 @@ def _keyring_dir(ctx: click.Context, param: click.Parameter, value):
     return pathlib.Path(cfg.get("keyring-dir")) if cfg.get("keyring-dir") else cfg.home / "keyring"
 
 
+def prompt_keyring_passphrase() -> str:
+    """The `file` keyring's passphrase: $DISTPOS_KEYRING_PASSPHRASE (scripts, tests) or a hidden prompt."""
+    return os.environ.get(PASSPHRASE_ENV) or click.prompt("Keyring passphrase", hide_input=True, err=True)
+
+
+def open_keyring(keyring_dir: pathlib.Path, backend: str = "test") -> Keyring:
+    """The keyring at keyring_dir, writing new keys with backend, asking for its passphrase when needed."""
+    return Keyring(keyring_dir, backend, prompt_keyring_passphrase)
+
+
 home_option = click.option(
     "--home", envvar="DISTPOS_HOME", type=DIRECTORY, default=None,
     help=f"CLI home holding client.toml and the keyring (env DISTPOS_HOME; default {DEFAULT_HOME}).",
@@ -66,6 +88,13 @@ keyring_option = click.option(
     "--keyring-dir", envvar="DISTPOS_KEYRING_DIR", type=DIRECTORY,
     default=None, callback=_keyring_dir,
     help="Directory of key files (env DISTPOS_KEYRING_DIR; client.toml keyring-dir; default HOME/keyring).",
+)
+
+keyring_backend_option = click.option(
+    "--keyring-backend", envvar="DISTPOS_KEYRING_BACKEND", type=click.Choice(KEYRING_BACKENDS), default=None,
+    callback=_configured("keyring-backend"),
+    help="How new keys are stored: test (clear, mode 0600) or file (passphrase-encrypted, Argon2id); "
+         "client.toml keyring-backend; default test.",
 )
 
 node_option = click.option(

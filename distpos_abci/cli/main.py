@@ -84,7 +84,8 @@ class DistposCLI(click.Group):
             super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except click.exceptions.Exit as exc:
             sys.exit(exc.exit_code)
-        except click.exceptions.Abort:
+        except click.exceptions.Abort:  # a prompt got no answer (or a confirmation was refused)
+            click.echo(err=True)  # end the prompt's line, so the error is a line of its own
             _fail("aborted", 1)
         except click.exceptions.NoArgsIsHelpError as exc:  # a group without its command: its help, on stdout
             click.echo(exc.ctx.get_help())

@@ -19,6 +19,7 @@ from distpos_abci.crypto import KeyPair
 from distpos_abci.keyring import Keyring
 
 ADDRESS = "e2e4x63ea7f78107df4c6fd8b17e7b05b1b3d41a5b1ab"
+MNEMONIC = "abandon " * 23 + "art"
 NOT_SAFE_TO_RUN = {("node", "start"), ("relay", "start")}  # valid input starts a server: tested on their own
 
 
@@ -75,17 +76,20 @@ def invocations(draw, command: click.Command) -> list[str]:
 @given(data=st.data())
 def test_invalid_input_is_one_line_and_a_clean_exit(path, command, data):
     args = data.draw(invocations(command))
+    typed = data.draw(st.sampled_from(["", "x\n", MNEMONIC + "\n", "passphrase\npassphrase\n", "y\n"]))
     with tempfile.TemporaryDirectory() as home:
         Keyring(os.path.join(home, "keyring")).add("alice", KeyPair(bytes(32)))
-        result = CliRunner().invoke(cli, [*path, *args], env={"DISTPOS_HOME": home, "DISTPOS_KEYRING_DIR": None,
-                                                                "DISTPOS_NODE": None, "DISTPOS_GRPC": None,
-                                                                "DISTPOS_CHAIN_ID": None})
+        result = CliRunner().invoke(cli, [*path, *args], input=typed, env={
+            "DISTPOS_HOME": home, "DISTPOS_KEYRING_DIR": None, "DISTPOS_NODE": None, "DISTPOS_GRPC": None,
+            "DISTPOS_CHAIN_ID": None, "DISTPOS_KEYRING_BACKEND": None, "DISTPOS_KEYRING_PASSPHRASE": "passphrase"})
     assert result.exception is None or isinstance(result.exception, SystemExit), (args, result.exception)
     assert result.exit_code in (0, 1, 2, 3, 4), (args, result.exit_code, result.stderr)
     assert result.exit_code != EXIT_INTERNAL
     assert "Traceback" not in result.stdout + result.stderr
-    if result.exit_code:
-        assert result.stderr.startswith("Error: ") and result.stderr.count("\n") == 1, (args, result.stderr)
+    if result.exit_code:  # prompts (passphrase, mnemonic) go to stderr too, each on its own line
+        lines = result.stderr.splitlines()
+        assert lines and lines[-1].startswith("Error: ") and result.stderr.count("Error:") == 1, (args, result.stderr)
+        assert all(line.endswith(": ") or not line for line in lines[:-1]), (args, result.stderr)
 
 
 def test_commands_cover_every_module_namespace():
