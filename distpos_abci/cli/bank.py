@@ -26,19 +26,19 @@ def tx_group() -> None:
 @click.argument("to", metavar="TO")
 @click.argument("amount", metavar="AMOUNT")
 @click.option("--memo", default="", help="Free text stored with the transaction.")
-@click.option("--nonce", type=click.IntRange(0, 2**64 - 1), default=None,
-              help="Override the nonce (default: the account's next one).")
 @click.option("--no-wait", is_flag=True, help="Return after CheckTx instead of waiting for the block.")
 @click.option("--underwrite", is_flag=True,
               help="Have the validator at --grpc guarantee the payment at once, then carry it to the chain.")
 @click.option("--no-co-underwriting", is_flag=True, help="With --underwrite: refuse rather than ask other validators.")
 @grpc_option
 @tx_options
-def send(from_key, to, amount, memo, nonce, no_wait, underwrite, no_co_underwriting, grpc_addr, settings) -> None:
+def send(from_key, to, amount, memo, no_wait, underwrite, no_co_underwriting, grpc_addr, settings) -> None:
     """Send AMOUNT base units from key FROM to address TO (on another chain: through its correspondent)."""
     value = parse_cli_amount(amount)
     parse_address(to)
-    signed, _ = sign_tx(settings, from_key, lambda k, c, n: build_send_tx(k, c, n, to, value, memo), nonce)
+    signed = sign_tx(settings, from_key, lambda k, c, n: build_send_tx(k, c, n, to, value, memo))
+    if signed is None:  # --generate-only
+        return
     data = {"hash": signed.hash.hex().upper(), "chain_id": signed.chain_id, "from": signed.signer, "to": to,
             "amount": str(value), "nonce": signed.nonce}
     if underwrite:

@@ -3,11 +3,14 @@ errors back to DistPOS errors, amounts, and the sign → broadcast → wait pipe
 
 from __future__ import annotations
 
+import base64
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import grpc
+from google.protobuf.json_format import MessageToDict
 
 from ..errors import (
     DistposError,
@@ -18,8 +21,8 @@ from ..errors import (
     TxRejectedError,
     all_error_classes,
 )
-from ..gen.distpos.v1 import query_pb2
-from ..keyring import KeyInfo
+from ..address import Address
+from ..gen.distpos.v1 import query_pb2, tx_pb2
 from ..rpc_client import CometRPC, Committed
 from ..tx import compute_tx_hash
 from ..types import MAX_AMOUNT
@@ -94,14 +97,49 @@ def get_next_nonce(rpc: CometRPC, address: str) -> int:
     return query_pb2.QueryAccountResponse.FromString(res["value"]).nonce if res.get("code", 0) == 0 else 0
 
 
-def sign_tx(settings: TxSettings, from_key: str, build: Build, nonce: int | None = None) -> tuple[SignedTx, KeyInfo]:
-    """Sign with key FROM for settings.chain_id (the nonce from the node unless given)."""
+@dataclass(frozen=True)
+class PublicKeyOnly:
+    """Stands in for a KeyPair when only the transaction body is wanted (`--generate-only`): it signs nothing,
+    and the placeholder signature is dropped with the envelope."""
+
+    pub_key: bytes
+
+    def sign(self, message: bytes) -> bytes:
+        """64 zero bytes; never broadcast."""
+        return bytes(64)
+
+
+def describe_body(body: tx_pb2.TxBody) -> str:
+    """One line naming a body's message and signer nonce."""
+    return f"{body.WhichOneof('msg')} from nonce {body.nonce}"
+
+
+def generate_unsigned(settings: TxSettings, from_key: str, build: Build) -> None:
+    """Print the unsigned transaction FROM would sign: its body in base64 and, for reading, as JSON."""
+    entry = open_keyring(settings.keyring_dir).entry(from_key)  # the public half: no passphrase asked
+    signer = str(Address.from_pub_key(settings.chain_id, entry.pub_key))
+    nonce = settings.nonce if settings.nonce is not None else get_next_nonce(CometRPC(settings.node), signer)
+    raw = build(PublicKeyOnly(entry.pub_key), settings.chain_id, nonce)
+    body_raw = tx_pb2.Tx.FromString(raw).body
+    body = tx_pb2.TxBody.FromString(body_raw)
+    data = {"type": "distpos/unsigned-tx/v1", "chain_id": settings.chain_id, "signer": signer, "nonce": nonce,
+            "message_type": body.WhichOneof("msg"),
+            "message": MessageToDict(getattr(body, body.WhichOneof("msg")), preserving_proto_field_name=True),
+            "body": base64.b64encode(body_raw).decode()}
+    emit(data, settings.output, text=json.dumps(data, indent=2))
+
+
+def sign_tx(settings: TxSettings, from_key: str, build: Build) -> SignedTx | None:
+    """Sign with key FROM for settings.chain_id (the nonce from the node unless given); with --generate-only,
+    print the unsigned transaction instead and return None."""
+    if settings.generate_only:
+        generate_unsigned(settings, from_key, build)
+        return None
     key = open_keyring(settings.keyring_dir).get(from_key)
     signer = str(key.address(settings.chain_id))
-    if nonce is None:
-        nonce = get_next_nonce(CometRPC(settings.node), signer)
+    nonce = settings.nonce if settings.nonce is not None else get_next_nonce(CometRPC(settings.node), signer)
     raw = build(key.keypair, settings.chain_id, nonce)
-    return SignedTx(raw, compute_tx_hash(raw), settings.chain_id, signer, nonce), key
+    return SignedTx(raw, compute_tx_hash(raw), settings.chain_id, signer, nonce)
 
 
 def broadcast_and_wait(settings: TxSettings, signed: SignedTx, data: dict) -> Committed:
@@ -121,9 +159,12 @@ def broadcast_and_wait(settings: TxSettings, signed: SignedTx, data: dict) -> Co
     return committed
 
 
-def sign_send_wait(settings: TxSettings, from_key: str, build: Build) -> tuple[dict, Committed]:
-    """Sign, broadcast and wait for the block; the data to print and the committed result."""
-    signed, _ = sign_tx(settings, from_key, build)
+def sign_send_wait(settings: TxSettings, from_key: str, build: Build) -> tuple[dict, Committed] | None:
+    """Sign, broadcast and wait for the block; the data to print and the committed result (None when
+    --generate-only printed the unsigned transaction instead)."""
+    signed = sign_tx(settings, from_key, build)
+    if signed is None:
+        return None
     data = {"hash": signed.hash.hex().upper(), "chain_id": signed.chain_id, "signer": signed.signer,
             "nonce": signed.nonce}
     committed = broadcast_and_wait(settings, signed, data)
@@ -132,7 +173,10 @@ def sign_send_wait(settings: TxSettings, from_key: str, build: Build) -> tuple[d
 
 def run_tx(settings: TxSettings, from_key: str, build: Build, describe: str) -> None:
     """Sign, broadcast, wait and print `committed HASH at height H: describe`."""
-    data, _ = sign_send_wait(settings, from_key, build)
+    sent = sign_send_wait(settings, from_key, build)
+    if sent is None:
+        return
+    data, _ = sent
     emit(data, settings.output, text=f"committed {data['hash']} at height {data['height']}: {describe}")
 
 

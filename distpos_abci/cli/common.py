@@ -137,17 +137,26 @@ class TxSettings:
     chain_id: str
     timeout: float
     output: str
+    nonce: int | None = None
+    generate_only: bool = False
 
 
 def tx_options(f):
-    """Add --keyring-dir, --node, --chain-id, --timeout and --output, passed to f as `settings: TxSettings`."""
+    """Add --keyring-dir, --node, --chain-id, --nonce, --generate-only, --timeout and --output, passed to f as
+    `settings: TxSettings`."""
     @functools.wraps(f)
-    def wrapper(*args, keyring_dir, node, chain_id, timeout, output, **kwargs):
-        return f(*args, settings=TxSettings(keyring_dir, node, chain_id, timeout, output), **kwargs)
+    def wrapper(*args, keyring_dir, node, chain_id, nonce, generate_only, timeout, output, **kwargs):
+        return f(*args, settings=TxSettings(keyring_dir, node, chain_id, timeout, output, nonce, generate_only),
+                 **kwargs)
 
     for option in (output_option,
                    click.option("--timeout", type=click.FloatRange(0.1, 3600), default=30.0, show_default=True,
                                 help="Seconds to wait for the commit."),
+                   click.option("--generate-only", is_flag=True,
+                                help="Print the unsigned transaction (for `distpos tx sign`) instead of sending it; "
+                                     "needs only the key's public half."),
+                   click.option("--nonce", type=click.IntRange(0, 2**64 - 1), default=None,
+                                help="The signer's nonce (default: the account's next one, asked of --node)."),
                    chain_id_option, node_option, keyring_option):
         wrapper = option(wrapper)
     return wrapper

@@ -79,10 +79,13 @@ def tx_group() -> None:
 def propose(from_key, proposal_file, settings) -> None:
     """Submit the proposal in PROPOSAL_JSON from key FROM, locking its deposit until the proposal ends."""
     data = load_proposal(proposal_file)
-    data_out, committed = sign_send_wait(
+    sent = sign_send_wait(
         settings, from_key,
         lambda k, c, n: build_submit_proposal_tx(k, c, n, str(data.get("title", "")), str(data.get("summary", "")),
                                                  compute_proposal_messages(data["messages"], c), int(data["deposit"])))
+    if sent is None:  # --generate-only
+        return
+    data_out, committed = sent
     events = committed.events
     data_out["proposal_id"] = int(get_event_attribute(events, "proposal_submitted", "proposal_id") or 0)
     data_out["voting_end_height"] = int(get_event_attribute(events, "proposal_submitted", "voting_end_height") or 0)
@@ -98,7 +101,10 @@ def propose(from_key, proposal_file, settings) -> None:
 def vote(from_key, proposal_id, option, settings) -> None:
     """Vote OPTION on proposal ID as the operator of a validator (a later vote replaces this one)."""
     pid = parse_positive_id(proposal_id, "proposal id")
-    data, _ = sign_send_wait(settings, from_key, lambda k, c, n: build_vote_tx(k, c, n, pid, VOTE_OPTIONS[option]))
+    sent = sign_send_wait(settings, from_key, lambda k, c, n: build_vote_tx(k, c, n, pid, VOTE_OPTIONS[option]))
+    if sent is None:  # --generate-only
+        return
+    data, _ = sent
     data.update(proposal_id=pid, option=option)
     emit(data, settings.output, text=f"voted {option} on proposal {pid} at height {data['height']}")
 

@@ -11,7 +11,7 @@ import sys
 import click
 
 from ..errors import DistposError, InvalidInputError, NodeUnreachableError, TxRejectedError
-from . import bank, gov, interchain, query, staking, underwriting
+from . import bank, gov, interchain, offline, query, staking, underwriting
 from .common import home_option
 from .config import config
 from .keys import keys
@@ -134,6 +134,8 @@ def query_() -> None:
     """Query a node over gRPC, by module."""
 
 
+for _command in offline.COMMANDS:
+    tx.add_command(_command)
 for _command in QUERY_COMMANDS:
     query_.add_command(_command)
 for _command in (keys, config, node, relay):
