@@ -41,7 +41,7 @@ QUERY_MODULES: dict[str, click.Group] = {
     "bank": bank.query_group, "staking": staking.query_group, "underwriting": underwriting.query_group,
     "interchain": interchain.query_group, "gov": gov.query_group,
 }
-QUERY_COMMANDS = (query.account, query.status, query.tx_)
+QUERY_COMMANDS = (query.account, query.status, query.tx_, query.txs)
 
 # Flat names of earlier releases, still accepted (hidden from --help): name -> module.
 TX_ALIASES = {"send": "bank", "transfer": "interchain", "topup": "interchain", "open-correspondent": "interchain",

@@ -1,6 +1,9 @@
-"""`distpos query account|status|tx` over gRPC: what belongs to no one module."""
+"""`distpos query account|status|tx` over gRPC and `distpos query txs` through CometBFT's /tx_search: what
+belongs to no one module."""
 
 from __future__ import annotations
+
+import re
 
 import click
 
@@ -8,7 +11,8 @@ from ..address import parse_address
 from ..errors import InvalidInputError
 from ..gen.distpos.v1 import query_pb2, query_pb2_grpc
 from .client import grpc_call
-from .common import grpc_option, output_option
+from ..rpc_client import CometRPC
+from .common import grpc_option, node_option, output_option
 from .output import emit
 
 
@@ -70,3 +74,51 @@ def tx_(tx_hash, grpc_addr, prove, output) -> None:
     if prove:
         data["proofs"] = _proofs_json([r.proof])
     emit(data, output)
+
+
+# `type.attribute=value`: the value is quoted for CometBFT's query language, so it may hold no quote or backslash.
+_EVENT_RE = re.compile(r"^([A-Za-z0-9_]{1,64})\.([A-Za-z0-9_]{1,64})=([^'\\\x00-\x1f]{1,256})$")
+
+
+def compute_tx_query(events: tuple[str, ...]) -> str:
+    """CometBFT's tx_search query for `type.attr=value` conditions, all of which must hold."""
+    if not events:
+        raise InvalidInputError("give at least one --events type.attribute=value (e.g. transfer.recipient=ADDR)")
+    parts = []
+    for text in events:
+        match = _EVENT_RE.match(text)
+        if match is None:
+            raise InvalidInputError(f"event {text!r} must be type.attribute=value (value without quotes)")
+        kind, attr, value = match.groups()
+        if (kind, attr) == ("tx", "height"):
+            if not value.isascii() or not value.isdigit() or int(value) >= 1 << 63:
+                raise InvalidInputError(f"tx.height {value!r} must be a height")
+            parts.append(f"tx.height={int(value)}")
+        else:
+            parts.append(f"{kind}.{attr}='{value}'")
+    return " AND ".join(parts)
+
+
+@click.command("txs")
+@click.option("--events", "events", multiple=True, metavar="TYPE.ATTR=VALUE",
+              help="A condition on the transactions' events (repeat: all must hold), e.g. transfer.recipient=ADDR.")
+@click.option("--page", type=click.IntRange(1, 10**9), default=1, show_default=True, help="Page, from 1.")
+@click.option("--limit", type=click.IntRange(1, 100), default=30, show_default=True, help="Transactions per page.")
+@click.option("--order", type=click.Choice(["asc", "desc"]), default="asc", show_default=True, help="By height.")
+@node_option
+@output_option
+def txs(events, page, limit, order, node, output) -> None:
+    """Committed transactions whose events match, through the node's tx indexer (CometBFT /tx_search)."""
+    query = compute_tx_query(events)
+    r = CometRPC(node).call("tx_search", query=query, page=page, per_page=limit, order_by=order, prove=False)
+    rows = [{"hash": t["hash"], "height": int(t["height"]), "index": int(t.get("index", 0)),
+             "code": int(t["tx_result"].get("code", 0)), "codespace": t["tx_result"].get("codespace", ""),
+             "events": t["tx_result"].get("events") or []} for t in r.get("txs") or []]
+    total = int(r.get("total_count") or 0)
+    data = {"query": query, "total_count": total, "page": page, "limit": limit, "txs": rows}
+    emit(data, output, text="\n".join([f"{total} transaction(s) match {query}; page {page}"] + [
+        f"{t['height']:>8} {t['hash']} {_outcome(t)}" for t in rows]))
+
+
+def _outcome(row: dict) -> str:
+    return "ok" if row["code"] == 0 else f"{row['codespace']}:{row['code']}"

@@ -150,3 +150,15 @@ def test_kill_9_node_while_traffic_flows_then_catch_up(distpos_net):
         assert account(node, carol).balance == expected_carol, node.label
         assert account(node, alice).nonce == start_nonce + len(committed), node.label
     assert_app_hashes_agree(net, range(1, target + 1))
+
+
+def test_query_txs_finds_a_transfer_by_its_events(distpos_net):
+    net = distpos_net
+    bob = demo(net, "bob")
+    sent = json.loads(cli(net, "tx", "bank", "send", "alice", bob, "7", "-o", "json").stdout)
+    res = cli(net, "query", "txs", "--events", f"transfer.recipient={bob}", "--events", f"tx.height={sent['height']}",
+              "-o", "json")
+    assert res.returncode == 0, res.stderr
+    found = json.loads(res.stdout)
+    assert found["total_count"] == 1 and found["txs"][0]["hash"] == sent["hash"]
+    assert cli(net, "query", "txs", "--events", "transfer.recipient='x'").returncode == 2
