@@ -83,13 +83,12 @@ def sign(unsigned_file, from_key, keyring_dir, chain_id, output) -> None:
 
 def _read_signed(source: str) -> tuple[tx_pb2.Tx, tx_pb2.TxBody]:
     """A signed transaction from a file `tx sign` wrote, or base64 given directly."""
-    path = pathlib.Path(source)
     text = source
-    if "\0" not in source and len(source) < 4096 and path.is_file():
-        try:
-            text = path.read_text()
-        except (OSError, UnicodeDecodeError) as exc:
-            raise InvalidInputError(f"cannot read {source}: {exc}") from None
+    try:
+        if "\0" not in source and pathlib.Path(source).is_file():
+            text = pathlib.Path(source).read_text()
+    except (OSError, UnicodeDecodeError):
+        pass  # not a readable file: perhaps the base64 itself, judged below
     text = text.strip()
     if text.startswith("{"):
         try:

@@ -77,11 +77,18 @@ def invocations(draw, command: click.Command) -> list[str]:
 def test_invalid_input_is_one_line_and_a_clean_exit(path, command, data):
     args = data.draw(invocations(command))
     typed = data.draw(st.sampled_from(["", "x\n", MNEMONIC + "\n", "passphrase\npassphrase\n", "y\n"]))
-    with tempfile.TemporaryDirectory() as home:
-        Keyring(os.path.join(home, "keyring")).add("alice", KeyPair(bytes(32)))
-        result = CliRunner().invoke(cli, [*path, *args], input=typed, env={
-            "DISTPOS_HOME": home, "DISTPOS_KEYRING_DIR": None, "DISTPOS_NODE": None, "DISTPOS_GRPC": None,
-            "DISTPOS_CHAIN_ID": None, "DISTPOS_KEYRING_BACKEND": None, "DISTPOS_KEYRING_PASSPHRASE": "passphrase"})
+    cwd = os.getcwd()
+    with tempfile.TemporaryDirectory() as scratch, tempfile.TemporaryDirectory() as home:
+        # Generated paths are relative: run in a scratch directory, so `keys add --keyring-dir x` writes nothing
+        # into the working tree.
+        os.chdir(scratch)
+        try:
+            Keyring(os.path.join(home, "keyring")).add("alice", KeyPair(bytes(32)))
+            result = CliRunner().invoke(cli, [*path, *args], input=typed, env={
+                "DISTPOS_HOME": home, "DISTPOS_KEYRING_DIR": None, "DISTPOS_NODE": None, "DISTPOS_GRPC": None,
+                "DISTPOS_CHAIN_ID": None, "DISTPOS_KEYRING_BACKEND": None, "DISTPOS_KEYRING_PASSPHRASE": "passphrase"})
+        finally:
+            os.chdir(cwd)
     assert result.exception is None or isinstance(result.exception, SystemExit), (args, result.exception)
     assert result.exit_code in (0, 1, 2, 3, 4), (args, result.exit_code, result.stderr)
     assert result.exit_code != EXIT_INTERNAL
