@@ -52,6 +52,13 @@ def leaf_commands(group: click.Group, path: tuple[str, ...] = ()):
 COMMANDS = sorted(leaf_commands(cli))
 
 
+def _contained(param: click.Parameter, value: str) -> str:
+    """A path value that stays inside the scratch directory (`--keyring-dir /` would write to the real root)."""
+    if isinstance(param.type, click.Path):
+        return value.replace("..", "_").lstrip("/~") or "_"
+    return value
+
+
 @st.composite
 def invocations(draw, command: click.Command) -> list[str]:
     """Arguments for command: every argument drawn, some options drawn, network options harmless."""
@@ -59,13 +66,13 @@ def invocations(draw, command: click.Command) -> list[str]:
     for param in command.params:
         if isinstance(param, click.Argument):
             if param.required or draw(st.booleans()):
-                args.append(draw(values))
+                args.append(_contained(param, draw(values)))
         elif isinstance(param, click.Option) and not param.is_flag and param.name != "help":
             flag = param.opts[-1] if param.opts[-1].startswith("--") else param.opts[0]
             if param.name in NETWORK:
                 args += [flag, draw(st.sampled_from(NETWORK[param.name]) if draw(st.integers(0, 3)) else values)]
             elif draw(st.booleans()):
-                args += [flag, draw(values)]
+                args += [flag, _contained(param, draw(values))]
         elif isinstance(param, click.Option) and param.is_flag and draw(st.booleans()):
             args.append(param.opts[-1])
     return args
