@@ -15,6 +15,7 @@ from . import bank, gov, interchain, offline, query, staking, underwriting
 from .common import home_option
 from .config import config
 from .keys import keys
+from .light import light
 from .node import node
 from .relay import relay
 
@@ -138,7 +139,7 @@ for _command in offline.COMMANDS:
     tx.add_command(_command)
 for _command in QUERY_COMMANDS:
     query_.add_command(_command)
-for _command in (keys, config, node, relay):
+for _command in (keys, config, light, node, relay):
     cli.add_command(_command)
 
 

@@ -6,13 +6,21 @@ from __future__ import annotations
 import re
 
 import click
+from google.protobuf.message import DecodeError
 
-from ..address import parse_address
-from ..errors import InvalidInputError
+from ..address import parse_address, validate_chain_id
+from ..auth import AuthRecord
+from ..auth.keys import full_account_key
+from ..bank.keeper import decode_amount
+from ..bank.keys import full_balance_key
+from ..errors import DistposError, InvalidInputError, InvalidProofError
+from ..receipts import Receipt
+from ..receipts.keys import full_receipt_key
 from ..gen.distpos.v1 import query_pb2, query_pb2_grpc
 from .client import grpc_call
 from ..rpc_client import CometRPC
-from .common import grpc_option, node_option, output_option
+from .common import get_client_config, get_home, grpc_option, node_option, output_option
+from .lightproof import verify_state_proofs
 from .output import emit
 
 
@@ -33,16 +41,35 @@ def _proofs_json(proofs) -> list[dict]:
 @click.argument("address")
 @grpc_option
 @click.option("--height", type=click.IntRange(0, 2**63 - 1), default=0, help="Height to read at (0 = latest).")
-@click.option("--prove", is_flag=True, help="Include Merkle proofs against the app hash in header height+1.")
+@click.option("--prove", is_flag=True,
+              help="Verify the answer: Merkle proofs against header height+1, which the CLI's light client verifies "
+                   "from its trusted header (`distpos light init`); prints only what was proven.")
+@node_option
 @output_option
-def account(address, grpc_addr, height, prove, output) -> None:
+@click.pass_context
+def account(ctx, address, grpc_addr, height, prove, node, output) -> None:
     """Balance and nonce of ADDRESS."""
-    parse_address(address)
+    addr = parse_address(address)
     r = _call(grpc_addr, "Account", query_pb2.QueryAccountRequest(address=address, height=height, prove=prove))
     data = {"address": r.address, "balance": str(r.balance), "nonce": r.nonce, "height": r.height}
     if prove:
-        data["proofs"] = _proofs_json(r.proofs)
+        balance, nonce = _proven_account(addr, r.proofs)
+        data.update(balance=str(balance), nonce=nonce, proofs=_proofs_json(r.proofs))
+        data["verification"] = verify_state_proofs(get_home(ctx), node, addr.chain_id, r.height, r.proofs)
     emit(data, output)
+
+
+def _proven_account(addr, proofs) -> tuple[int, int]:
+    """Balance and nonce read from the proofs themselves (so a node cannot prove one value and print another)."""
+    by_key = {p.key: p for p in proofs}
+    bal, auth = by_key.get(full_balance_key(addr.account)), by_key.get(full_account_key(addr.account))
+    if bal is None or auth is None:
+        raise InvalidProofError(f"the node did not prove the balance and account keys of {addr}")
+    try:
+        record = AuthRecord.decode(auth.value if auth.exists else None)
+        return decode_amount(bal.value if bal.exists else None), record.nonce
+    except (DistposError, ValueError, DecodeError):
+        raise InvalidProofError("proven account values do not decode") from None
 
 
 @click.command("status")
@@ -58,9 +85,14 @@ def status(grpc_addr, output) -> None:
 @click.command("tx")
 @click.argument("tx_hash", metavar="HASH")
 @grpc_option
-@click.option("--prove", is_flag=True, help="Include the receipt's Merkle proof.")
+@click.option("--prove", is_flag=True,
+              help="Verify the receipt's Merkle proof against a header the CLI's light client verified.")
+@node_option
+@click.option("--chain-id", "chain_id", envvar="DISTPOS_CHAIN_ID", default=None,
+              help="With --prove: the chain the receipt is on (default: client.toml chain-id; never the node's).")
 @output_option
-def tx_(tx_hash, grpc_addr, prove, output) -> None:
+@click.pass_context
+def tx_(ctx, tx_hash, grpc_addr, prove, node, chain_id, output) -> None:
     """The receipt of transaction HASH (hex)."""
     try:
         raw = bytes.fromhex(tx_hash)
@@ -72,7 +104,19 @@ def tx_(tx_hash, grpc_addr, prove, output) -> None:
     data = {"hash": r.hash.hex().upper(), "height": r.receipt.height, "index": r.receipt.index,
             "code": r.receipt.code, "codespace": r.receipt.codespace}
     if prove:
-        data["proofs"] = _proofs_json([r.proof])
+        chain = chain_id or get_client_config(ctx).get("chain-id")
+        if not chain:
+            raise InvalidInputError("--prove needs the chain: give --chain-id or set chain-id in client.toml")
+        if r.proof.key != full_receipt_key(raw) or not r.proof.exists:
+            raise InvalidProofError("the node did not prove this transaction's receipt")
+        try:
+            receipt = Receipt.decode(r.proof.value)
+        except (ValueError, DecodeError):
+            raise InvalidProofError("the proven receipt does not decode") from None
+        data.update(height=receipt.height, index=receipt.index, code=receipt.code, codespace=receipt.codespace,
+                    proofs=_proofs_json([r.proof]))
+        data["verification"] = verify_state_proofs(get_home(ctx), node, str(validate_chain_id(chain)), r.height,
+                                                   [r.proof])
     emit(data, output)
 
 

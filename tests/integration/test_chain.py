@@ -162,3 +162,32 @@ def test_query_txs_finds_a_transfer_by_its_events(distpos_net):
     found = json.loads(res.stdout)
     assert found["total_count"] == 1 and found["txs"][0]["hash"] == sent["hash"]
     assert cli(net, "query", "txs", "--events", "transfer.recipient='x'").returncode == 2
+
+
+def test_prove_verifies_through_the_cli_light_client(distpos_net, tmp_path):
+    net = distpos_net
+    node, bob = net.chains[0].nodes[0], demo(net, "bob")
+    env = {**os.environ, "DISTPOS_HOME": str(tmp_path), "DISTPOS_NODE": node.rpc_url, "DISTPOS_GRPC": node.grpc_address,
+           "DISTPOS_CHAIN_ID": node.chain_id, "DISTPOS_KEYRING_DIR": str(net.keyring_dir)}
+
+    def run(*args):
+        return subprocess.run([DISTPOS, *args], capture_output=True, text=True, timeout=120, env=env)
+
+    unverified = run("query", "account", bob, "--prove")
+    assert unverified.returncode == 2 and "distpos light init" in unverified.stderr
+    trusted = 2
+    header_hash = rpc_get(node.rpc_url, "commit", height=trusted)["signed_header"]["commit"]["block_id"]["hash"]
+    wrong = run("light", "init", "--height", str(trusted), "--hash", "AB" * 32)
+    assert wrong.returncode == 1 and "does not hash" in wrong.stderr
+    assert run("light", "init", "--height", str(trusted), "--hash", header_hash).returncode == 0
+    res = run("query", "account", bob, "--prove", "-o", "json")
+    assert res.returncode == 0, res.stderr
+    out = json.loads(res.stdout)
+    assert out["verification"]["verified"] and out["verification"]["header_height"] == out["height"] + 1
+    assert out["verification"]["trusted_from"] == trusted and int(out["balance"]) > 0
+    status = json.loads(run("light", "status", "-o", "json").stdout)
+    assert status["height"] == out["height"] + 1 and not status["expired"]
+    sent = json.loads(run("tx", "bank", "send", "alice", bob, "3", "-o", "json").stdout)
+    receipt = run("query", "tx", sent["hash"], "--prove", "-o", "json")
+    assert receipt.returncode == 0, receipt.stderr
+    assert json.loads(receipt.stdout)["height"] == sent["height"]
