@@ -82,7 +82,8 @@ class DistposCLI(click.Group):
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):  # noqa: D102
         try:
-            super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+            # Outside standalone mode click returns the code of an Exit (--help, --version) instead of exiting.
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except click.exceptions.Exit as exc:
             sys.exit(exc.exit_code)
         except click.exceptions.Abort:  # a prompt got no answer (or a confirmation was refused)
@@ -107,7 +108,7 @@ class DistposCLI(click.Group):
                 logging.getLogger("distpos.cli").exception("internal error")
             _fail(f"internal error ({type(exc).__name__}: {exc}); rerun with DISTPOS_DEBUG=1 for the trace",
                   EXIT_INTERNAL)
-        sys.exit(0)
+        sys.exit(code if isinstance(code, int) else 0)
 
 
 def _fail(message: str, code: int) -> None:
