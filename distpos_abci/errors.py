@@ -192,6 +192,26 @@ class RemoteQueryError(DistposError):
     code = 53
 
 
+class RpcCallError(DistposError):
+    """A CometBFT node answered a JSON-RPC call with an error object (the same call will fail again)."""
+
+    codespace = "client"
+    code = 56
+
+    def __init__(self, message: str, *, method: str = "", rpc_code: int = 0, rpc_data: str = "") -> None:
+        super().__init__(message)
+        self.method = method
+        self.rpc_code = rpc_code
+        self.rpc_data = rpc_data
+
+
+class RpcResponseError(DistposError):
+    """A CometBFT endpoint's answer is not a JSON-RPC response, or is larger than the client accepts."""
+
+    codespace = "client"
+    code = 57
+
+
 # ---- staking (codespace "staking", codes 60-79) ------------------------------------------
 
 class StakingError(DistposError):

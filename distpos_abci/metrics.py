@@ -1,114 +1,91 @@
-"""Prometheus metrics in the text exposition format (0.0.4), without a client library.
+"""Prometheus metrics of the node app and the relay, on `prometheus_client`.
 
-A `Registry` holds counters, gauges and histograms with fixed label names; `serve_metrics`
-answers `GET /metrics` on an asyncio socket. Used by the node app and the relay.
+A `Registry` is one process's `CollectorRegistry`; its counters, gauges and histograms take their labels as
+keywords (`inc(chain_id=...)`) and check them, so a typo is an error at the call, not a silent new series.
+`serve_metrics` answers `GET /metrics` on an asyncio socket (the node's event loop, or the relay's thread) with
+the library's text exposition.
 """
 
 from __future__ import annotations
 
 import asyncio
-import bisect
 from collections.abc import Callable, Iterable
+
+import prometheus_client
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 Labels = tuple[str, ...]
 
-
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
-
-
-def _fmt_labels(names: Labels, values: Labels, extra: str = "") -> str:
-    parts = [f'{n}="{_escape(v)}"' for n, v in zip(names, values)]
-    if extra:
-        parts.append(extra)
-    return "{" + ",".join(parts) + "}" if parts else ""
+# `<name>_created` series only double every counter and histogram; the dashboards never read them.
+prometheus_client.disable_created_metrics()
 
 
 class _Metric:
-    kind = ""
+    """One metric family with fixed label names."""
 
-    def __init__(self, name: str, help_: str, labels: Labels = ()) -> None:
-        self.name, self.help, self.labels = name, help_, labels
+    def __init__(self, metric, name: str, labels: Labels) -> None:
+        self._metric, self.name, self.labels = metric, name, labels
 
-    def _key(self, labels: dict[str, str]) -> Labels:
+    def _child(self, labels: dict[str, str]):
         if set(labels) != set(self.labels):
             raise ValueError(f"{self.name} takes labels {self.labels}, got {tuple(labels)}")
-        return tuple(str(labels[n]) for n in self.labels)
+        return self._metric.labels(**{k: str(v) for k, v in labels.items()}) if self.labels else self._metric
 
-    def header(self) -> list[str]:
-        return [f"# HELP {self.name} {self.help}", f"# TYPE {self.name} {self.kind}"]
+    @property
+    def values(self) -> dict[Labels, float]:
+        """The current value of each series (label values → value), for tests and status pages."""
+        out: dict[Labels, float] = {}
+        for family in self._metric.collect():
+            for s in family.samples:
+                if s.name in (self.name, f"{self.name}_total") and not s.name.endswith("_created"):
+                    out[tuple(s.labels[n] for n in self.labels)] = s.value
+        return out
 
 
 class Counter(_Metric):
     """A monotonically increasing count."""
 
-    kind = "counter"
-
-    def __init__(self, name: str, help_: str, labels: Labels = ()) -> None:
-        super().__init__(name, help_, labels)
-        self.values: dict[Labels, float] = {}
-
     def inc(self, amount: float = 1, **labels: str) -> None:
-        key = self._key(labels)
-        self.values[key] = self.values.get(key, 0) + amount
-
-    def lines(self) -> list[str]:
-        return [f"{self.name}{_fmt_labels(self.labels, k)} {v}" for k, v in sorted(self.values.items())]
+        """Add amount to the series of labels."""
+        self._child(labels).inc(amount)
 
 
-class Gauge(Counter):
+class Gauge(_Metric):
     """A value that goes up and down; `set_function` reads it at scrape time."""
 
-    kind = "gauge"
-
-    def __init__(self, name: str, help_: str, labels: Labels = ()) -> None:
-        super().__init__(name, help_, labels)
-        self.functions: dict[Labels, Callable[[], float]] = {}
-
     def set(self, value: float, **labels: str) -> None:
-        self.values[self._key(labels)] = value
+        """Set the series of labels."""
+        self._child(labels).set(value)
 
     def set_function(self, fn: Callable[[], float], **labels: str) -> None:
-        self.functions[self._key(labels)] = fn
-
-    def lines(self) -> list[str]:
-        values = dict(self.values)
-        values.update((k, fn()) for k, fn in self.functions.items())
-        return [f"{self.name}{_fmt_labels(self.labels, k)} {v}" for k, v in sorted(values.items())]
+        """Read the series of labels from fn at each scrape."""
+        self._child(labels).set_function(fn)
 
 
 class Histogram(_Metric):
     """Observations counted into cumulative buckets (seconds by default)."""
 
-    kind = "histogram"
     DEFAULT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 
-    def __init__(self, name: str, help_: str, labels: Labels = (), buckets: Iterable[float] = DEFAULT_BUCKETS) -> None:
-        super().__init__(name, help_, labels)
-        self.buckets = tuple(sorted(buckets))
-        self.series: dict[Labels, list] = {}  # key -> [bucket counts..., sum, count]
-
     def observe(self, value: float, **labels: str) -> None:
-        key = self._key(labels)
-        s = self.series.setdefault(key, [0] * len(self.buckets) + [0.0, 0])
-        i = bisect.bisect_left(self.buckets, value)
-        if i < len(self.buckets):
-            s[i] += 1
-        s[-2] += value
-        s[-1] += 1
+        """Count one observation into the series of labels."""
+        self._child(labels).observe(value)
 
-    def lines(self) -> list[str]:
-        out = []
-        for key, s in sorted(self.series.items()):
-            cumulative = 0
-            for bound, n in zip(self.buckets, s):
-                cumulative += n
-                le = 'le="%s"' % bound
-                out.append(f"{self.name}_bucket{_fmt_labels(self.labels, key, le)} {cumulative}")
-            inf = 'le="+Inf"'
-            out.append(f"{self.name}_bucket{_fmt_labels(self.labels, key, inf)} {s[-1]}")
-            out.append(f"{self.name}_sum{_fmt_labels(self.labels, key)} {s[-2]}")
-            out.append(f"{self.name}_count{_fmt_labels(self.labels, key)} {s[-1]}")
+    @property
+    def series(self) -> dict[Labels, list[float]]:
+        """Per series (label values): the cumulative bucket counts, then the sum, then the count."""
+        out: dict[Labels, list[float]] = {}
+        for family in self._metric.collect():
+            buckets: dict[Labels, list[float]] = {}
+            totals: dict[Labels, dict[str, float]] = {}
+            for s in family.samples:
+                key = tuple(s.labels[n] for n in self.labels)
+                if s.name == f"{self.name}_bucket":
+                    buckets.setdefault(key, []).append(s.value)
+                elif s.name in (f"{self.name}_sum", f"{self.name}_count"):
+                    totals.setdefault(key, {})[s.name.rsplit("_", 1)[1]] = s.value
+            for key, counts in buckets.items():
+                out[key] = [*counts, totals.get(key, {}).get("sum", 0.0), totals.get(key, {}).get("count", 0.0)]
         return out
 
 
@@ -116,28 +93,26 @@ class Registry:
     """The metrics of one process."""
 
     def __init__(self) -> None:
-        self.metrics: list[_Metric] = []
-
-    def _add(self, metric):
-        self.metrics.append(metric)
-        return metric
+        self.collector = CollectorRegistry()
 
     def counter(self, name: str, help_: str, labels: Labels = ()) -> Counter:
-        return self._add(Counter(name, help_, labels))
+        """A new counter; name ends in `_total`, as exposed."""
+        base = name.removesuffix("_total")
+        return Counter(prometheus_client.Counter(base, help_, labels, registry=self.collector), name, labels)
 
     def gauge(self, name: str, help_: str, labels: Labels = ()) -> Gauge:
-        return self._add(Gauge(name, help_, labels))
+        """A new gauge."""
+        return Gauge(prometheus_client.Gauge(name, help_, labels, registry=self.collector), name, labels)
 
-    def histogram(self, name: str, help_: str, labels: Labels = (), buckets=Histogram.DEFAULT_BUCKETS) -> Histogram:
-        return self._add(Histogram(name, help_, labels, buckets))
+    def histogram(self, name: str, help_: str, labels: Labels = (),
+                  buckets: Iterable[float] = Histogram.DEFAULT_BUCKETS) -> Histogram:
+        """A new histogram with the given upper bounds (+Inf added)."""
+        return Histogram(prometheus_client.Histogram(name, help_, labels, registry=self.collector,
+                                                     buckets=tuple(buckets)), name, labels)
 
     def render(self) -> str:
-        """The whole exposition text."""
-        lines: list[str] = []
-        for m in self.metrics:
-            lines.extend(m.header())
-            lines.extend(m.lines())
-        return "\n".join(lines) + "\n"
+        """The whole text exposition (format 0.0.4)."""
+        return generate_latest(self.collector).decode()
 
 
 class AppMetrics:
@@ -178,13 +153,13 @@ async def serve_metrics(registry: Registry, host: str, port: int) -> asyncio.Ser
             request = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
             path = request.split(b" ", 2)[1] if request.count(b" ") >= 2 else b""
             if path.split(b"?")[0] == b"/metrics":
-                body, status = registry.render().encode(), b"200 OK"
+                body, status, kind = registry.render().encode(), b"200 OK", CONTENT_TYPE_LATEST.encode()
             else:
-                body, status = b"not found; try /metrics\n", b"404 Not Found"
-            writer.write(b"HTTP/1.1 " + status + b"\r\nContent-Type: text/plain; version=0.0.4\r\n"
+                body, status, kind = b"not found; try /metrics\n", b"404 Not Found", b"text/plain"
+            writer.write(b"HTTP/1.1 " + status + b"\r\nContent-Type: " + kind + b"\r\n"
                          b"Content-Length: " + str(len(body)).encode() + b"\r\nConnection: close\r\n\r\n" + body)
             await writer.drain()
-        except (asyncio.TimeoutError, asyncio.IncompleteReadError, ConnectionError):
+        except (asyncio.TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError):
             pass
         finally:
             writer.close()

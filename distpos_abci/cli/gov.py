@@ -2,27 +2,22 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import pathlib
-import time
 
 import click
-import grpc
 from google.protobuf.json_format import MessageToDict, ParseDict, ParseError
 
 from ..authority import gov_authority_address
-from ..errors import InvalidInputError, TxRejectedError
+from ..errors import InvalidInputError
 from ..gen.distpos.v1 import gov_pb2, gov_pb2_grpc, tx_pb2
 from ..gov import build_proposal_message, build_submit_proposal_tx, build_vote_tx
 from ..gov.keeper import STATUS_NAMES
+from ..types import MAX_AMOUNT
 from ..gov.msgs import NOT_PROPOSABLE, OPTION_NAMES, VOTE_OPTIONS
-from ..keyring import Keyring
-from ..rpc_client import CometRPC
-from ..tx import compute_tx_hash
-from .common import grpc_option
-from .output import emit, output_option
-from .staking import _grpc_error, _next_nonce, _tx_options
+from .client import get_event_attribute, grpc_call, parse_positive_id, sign_send_wait
+from .common import FILE, grpc_option, output_option, tx_options
+from .output import emit
 
 PROPOSAL_KEYS = {"title", "summary", "deposit", "messages"}
 STATUSES = {name: status for status, name in STATUS_NAMES.items()}
@@ -39,7 +34,7 @@ def load_proposal(path: pathlib.Path) -> dict:
     if not isinstance(data, dict) or set(data) - PROPOSAL_KEYS or not isinstance(data.get("messages"), list):
         raise InvalidInputError(f"proposal {path} must be an object with {sorted(PROPOSAL_KEYS)} and a messages list")
     deposit = str(data.get("deposit", ""))
-    if not deposit.isdigit() or int(deposit) == 0:
+    if not deposit.isascii() or not deposit.isdigit() or not 0 < int(deposit) <= MAX_AMOUNT:
         raise InvalidInputError(f"proposal {path}: deposit must be a positive integer of base units")
     compute_proposal_messages(data["messages"], "x")  # refuse a bad file before signing anything
     return data
@@ -72,88 +67,53 @@ def compute_proposal_messages(entries: list, chain_id: str) -> list[gov_pb2.Prop
 
 # ---- transactions -----------------------------------------------------------------------------------------
 
-def _sign_send_events(keyring_dir, from_key, node, timeout, build) -> tuple[dict, list]:
-    """Sign with key FROM, broadcast, wait for the block; the result and the transaction's events."""
-    key = Keyring(keyring_dir).get(from_key)
-    rpc = CometRPC(node)
-    chain_id = rpc.status()["node_info"]["network"]
-    sender = str(key.address(chain_id))
-    nonce = _next_nonce(rpc, sender)
-    raw = build(key.keypair, chain_id, nonce)
-    tx_hash = compute_tx_hash(raw)
-    started = time.monotonic()
-    rpc.broadcast_tx_sync(raw)
-    committed = rpc.wait_for_tx(tx_hash, timeout)
-    data = {"hash": tx_hash.hex().upper(), "chain_id": chain_id, "signer": sender, "nonce": nonce,
-            "height": committed.height, "code": committed.code, "codespace": committed.codespace,
-            "log": committed.log, "seconds": round(time.monotonic() - started, 3)}
-    if committed.code != 0:
-        raise TxRejectedError(f"included at height {committed.height} but failed: {committed.log}",
-                              remote_codespace=committed.codespace, remote_code=committed.code)
-    events = rpc.call("tx", hash=base64.b64encode(tx_hash).decode(), prove=False)["tx_result"].get("events") or []
-    return data, events
-
-
-def _attribute(events: list, kind: str, key: str) -> str:
-    for e in events:
-        if e.get("type") == kind:
-            for a in e.get("attributes") or []:
-                if a.get("key") == key:
-                    return str(a.get("value"))
-    return ""
-
-
 @click.group("gov")
-def gov_tx() -> None:
+def tx_group() -> None:
     """Governance transactions: proposals and validator votes."""
 
 
-@gov_tx.command("propose")
+@tx_group.command("propose")
 @click.argument("from_key", metavar="FROM")
-@click.argument("proposal_file", metavar="PROPOSAL_JSON", type=click.Path(dir_okay=False, path_type=pathlib.Path))
-@_tx_options
-def propose(from_key, proposal_file, keyring_dir, node, timeout, output) -> None:
+@click.argument("proposal_file", metavar="PROPOSAL_JSON", type=FILE)
+@tx_options
+def propose(from_key, proposal_file, settings) -> None:
     """Submit the proposal in PROPOSAL_JSON from key FROM, locking its deposit until the proposal ends."""
     data = load_proposal(proposal_file)
-    data_out, events = _sign_send_events(
-        keyring_dir, from_key, node, timeout,
+    sent = sign_send_wait(
+        settings, from_key,
         lambda k, c, n: build_submit_proposal_tx(k, c, n, str(data.get("title", "")), str(data.get("summary", "")),
                                                  compute_proposal_messages(data["messages"], c), int(data["deposit"])))
-    data_out["proposal_id"] = int(_attribute(events, "proposal_submitted", "proposal_id") or 0)
-    data_out["voting_end_height"] = int(_attribute(events, "proposal_submitted", "voting_end_height") or 0)
-    emit(data_out, output, text=f"proposal {data_out['proposal_id']} submitted at height {data_out['height']}, "
+    if sent is None:  # --generate-only
+        return
+    data_out, committed = sent
+    events = committed.events
+    data_out["proposal_id"] = int(get_event_attribute(events, "proposal_submitted", "proposal_id") or 0)
+    data_out["voting_end_height"] = int(get_event_attribute(events, "proposal_submitted", "voting_end_height") or 0)
+    emit(data_out, settings.output, text=f"proposal {data_out['proposal_id']} submitted at height {data_out['height']}, "
                                 f"voting until height {data_out['voting_end_height']}")
 
 
-@gov_tx.command("vote")
+@tx_group.command("vote")
 @click.argument("from_key", metavar="FROM")
 @click.argument("proposal_id", metavar="ID")
 @click.argument("option", type=click.Choice(sorted(VOTE_OPTIONS)))
-@_tx_options
-def vote(from_key, proposal_id, option, keyring_dir, node, timeout, output) -> None:
+@tx_options
+def vote(from_key, proposal_id, option, settings) -> None:
     """Vote OPTION on proposal ID as the operator of a validator (a later vote replaces this one)."""
-    pid = _parse_id(proposal_id)
-    data, _ = _sign_send_events(keyring_dir, from_key, node, timeout,
-                                lambda k, c, n: build_vote_tx(k, c, n, pid, VOTE_OPTIONS[option]))
+    pid = parse_positive_id(proposal_id, "proposal id")
+    sent = sign_send_wait(settings, from_key, lambda k, c, n: build_vote_tx(k, c, n, pid, VOTE_OPTIONS[option]))
+    if sent is None:  # --generate-only
+        return
+    data, _ = sent
     data.update(proposal_id=pid, option=option)
-    emit(data, output, text=f"voted {option} on proposal {pid} at height {data['height']}")
-
-
-def _parse_id(text: str) -> int:
-    if not text.isdigit() or int(text) == 0 or int(text) >= 1 << 64:
-        raise InvalidInputError(f"proposal id {text!r} must be a positive integer")
-    return int(text)
+    emit(data, settings.output, text=f"voted {option} on proposal {pid} at height {data['height']}")
 
 
 # ---- queries --------------------------------------------------------------------------------------------
 
 def call_gov(grpc_addr: str, method: str, request):
     """One Gov query."""
-    with grpc.insecure_channel(grpc_addr) as channel:
-        try:
-            return getattr(gov_pb2_grpc.GovStub(channel), method)(request, timeout=10)
-        except grpc.RpcError as exc:
-            raise _grpc_error(grpc_addr, exc) from None
+    return grpc_call(grpc_addr, gov_pb2_grpc.GovStub, method, request)
 
 
 def proposal_json(p: gov_pb2.Proposal) -> dict:
@@ -175,11 +135,11 @@ def proposal_json(p: gov_pb2.Proposal) -> dict:
 
 
 @click.group("gov")
-def gov_query() -> None:
+def query_group() -> None:
     """Governance queries."""
 
 
-@gov_query.command("proposals")
+@query_group.command("proposals")
 @click.option("--status", type=click.Choice(sorted(STATUSES)), default=None, help="Only proposals with this status.")
 @grpc_option
 @output_option
@@ -195,13 +155,13 @@ def proposals(status, grpc_addr, output) -> None:
     emit({}, output, text="\n".join(lines))
 
 
-@gov_query.command("proposal")
+@query_group.command("proposal")
 @click.argument("proposal_id", metavar="ID")
 @grpc_option
 @output_option
 def proposal(proposal_id, grpc_addr, output) -> None:
     """One proposal with its tally (current while voting) and votes."""
-    pid = _parse_id(proposal_id)
+    pid = parse_positive_id(proposal_id, "proposal id")
     r = call_gov(grpc_addr, "Proposal", gov_pb2.QueryProposalRequest(proposal_id=pid))
     votes = call_gov(grpc_addr, "Votes", gov_pb2.QueryVotesRequest(proposal_id=pid)).votes
     data = proposal_json(r.proposal)
@@ -211,7 +171,7 @@ def proposal(proposal_id, grpc_addr, output) -> None:
     emit(data, output)
 
 
-@gov_query.command("params")
+@query_group.command("params")
 @grpc_option
 @output_option
 def params(grpc_addr, output) -> None:
@@ -219,10 +179,4 @@ def params(grpc_addr, output) -> None:
     emit(json.loads(call_gov(grpc_addr, "Params", gov_pb2.QueryGovParamsRequest()).params_json), output)
 
 
-def register(tx_group: click.Group, query_group: click.Group) -> None:
-    """Attach `gov` to `distpos tx` and `distpos query`."""
-    tx_group.add_command(gov_tx)
-    query_group.add_command(gov_query)
-
-
-__all__ = ["compute_proposal_messages", "load_proposal", "register"]
+__all__ = ["compute_proposal_messages", "load_proposal", "query_group", "tx_group"]

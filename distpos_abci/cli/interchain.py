@@ -1,19 +1,20 @@
-"""`distpos tx transfer|topup` (signed and sent), `distpos tx open-correspondent|set-route|set-limits|
-close-correspondent|unfreeze-client` (governance messages: printed for a proposal, never signed) and
-`distpos query correspondent|route|routes|packets`."""
+"""`distpos tx interchain transfer|topup` (signed and sent), `distpos tx interchain open-correspondent|set-route|
+set-limits|close-correspondent|unfreeze-client` (governance messages: printed for a proposal, never signed) and
+`distpos query interchain correspondent|route|routes|packets`."""
 
 from __future__ import annotations
 
+import base64
 import json
 import pathlib
 
 import click
-import grpc
 from google.protobuf.json_format import MessageToDict
 
+from ..address import Address, parse_address, validate_chain_id
+from ..authority import gov_authority_address
 from ..errors import InvalidInputError
 from ..gen.distpos.v1 import interchain_pb2, interchain_pb2_grpc
-from ..authority import gov_authority_address
 from ..interchain.msgs import (
     decode_close_correspondent,
     decode_open_correspondent,
@@ -23,97 +24,92 @@ from ..interchain.msgs import (
     parse_validators_json,
 )
 from ..interchain.records import Limits
+from ..lightclient.rpc_json import parse_rfc3339_ns
 from ..lightclient.types import validator_set_to_proto
+from ..rpc_client import CometRPC
 from ..tx import build_tx
-from .common import grpc_option, node_option
-from .output import emit, output_option
-from .staking import _amount, _grpc_error, _sign_send_wait, _tx_options
+from .client import grpc_call, parse_cli_amount, run_tx
+from .common import FILE, chain_id_option, grpc_option, output_option, tx_options
+from .output import emit
 
 
 def call_interchain(grpc_addr: str, method: str, request):
     """One Interchain query."""
-    with grpc.insecure_channel(grpc_addr) as channel:
-        try:
-            return getattr(interchain_pb2_grpc.InterchainStub(channel), method)(request, timeout=10)
-        except grpc.RpcError as exc:
-            raise _grpc_error(grpc_addr, exc) from None
+    return grpc_call(grpc_addr, interchain_pb2_grpc.InterchainStub, method, request)
 
 
 def _dict(msg) -> dict:
     return MessageToDict(msg, preserving_proto_field_name=True, always_print_fields_with_no_presence=True)
 
 
+def _remote_chain(ctx, param, value: str) -> str:
+    return str(validate_chain_id(value))
+
+
 # ---- transactions ---------------------------------------------------------------------------------------
 
-@click.command("transfer")
+@click.group("interchain")
+def tx_group() -> None:
+    """Cross-chain transfers and top-ups; governance messages for correspondents, routes and clients."""
+
+
+@tx_group.command("transfer")
 @click.argument("from_key", metavar="FROM")
 @click.argument("to", metavar="TO")
 @click.argument("amount", metavar="AMOUNT")
-@click.option("--timeout-height", type=click.IntRange(0, 2**63 - 1), default=0, help="Destination height from which the packet is refused.")
+@click.option("--timeout-height", type=click.IntRange(0, 2**63 - 1), default=0,
+              help="Destination height from which the packet is refused.")
 @click.option("--timeout-seconds", type=click.IntRange(0, 10**9), default=0,
               help="Seconds after this chain's last block time from which the destination refuses the packet.")
-@_tx_options
-def transfer(from_key, to, amount, timeout_height, timeout_seconds, keyring_dir, node, timeout, output) -> None:
-    """Send AMOUNT to TO on another chain with an explicit timeout (`tx send` uses the correspondent default)."""
-    from ..rpc_client import CometRPC
-    from ..lightclient.rpc_json import parse_rfc3339_ns
-    value = _amount(amount)
+@tx_options
+def transfer(from_key, to, amount, timeout_height, timeout_seconds, settings) -> None:
+    """Send AMOUNT to TO on another chain with an explicit timeout (`tx bank send` uses the correspondent default)."""
+    value = parse_cli_amount(amount)
+    parse_address(to)
     timeout_ns = 0
     if timeout_seconds:
-        now = parse_rfc3339_ns(CometRPC(node).status()["sync_info"]["latest_block_time"])
+        now = parse_rfc3339_ns(CometRPC(settings.node).status()["sync_info"]["latest_block_time"])
         timeout_ns = now + timeout_seconds * 1_000_000_000
 
     def build(k, c, n):
-        from ..address import Address
         msg = interchain_pb2.MsgTransfer(from_address=str(Address.from_pub_key(c, k.pub_key)), to_address=to,
                                          amount=value, timeout_height=timeout_height, timeout_time_ns=timeout_ns)
         return build_tx(k, c, n, "transfer", msg)
 
-    _sign_send_wait(keyring_dir, from_key, node, timeout, output, build, f"packet of {value} to {to} committed")
+    run_tx(settings, from_key, build, f"packet of {value} to {to} committed")
 
 
-@click.command("topup")
+@tx_group.command("topup")
 @click.argument("from_key", metavar="FROM")
-@click.argument("chain_id")
+@click.argument("remote_chain", metavar="CHAIN_ID", callback=_remote_chain)
 @click.argument("amount")
-@_tx_options
-def topup(from_key, chain_id, amount, keyring_dir, node, timeout, output) -> None:
+@tx_options
+def topup(from_key, remote_chain, amount, settings) -> None:
     """Add AMOUNT to CHAIN_ID's correspondent reserve (resumes a suspended correspondent at its minimum)."""
-    value = _amount(amount)
+    value = parse_cli_amount(amount)
 
     def build(k, c, n):
-        from ..address import Address
         return build_tx(k, c, n, "top_up", interchain_pb2.MsgTopUp(
-            from_address=str(Address.from_pub_key(c, k.pub_key)), chain_id=chain_id, amount=value))
+            from_address=str(Address.from_pub_key(c, k.pub_key)), chain_id=remote_chain, amount=value))
 
-    _sign_send_wait(keyring_dir, from_key, node, timeout, output, build, f"topped up {chain_id} by {value}")
+    run_tx(settings, from_key, build, f"topped up {remote_chain} by {value}")
 
 
 # ---- governance messages: generated for a proposal, never signed by a key ------------------------------------
 #
 # Opening and closing correspondents, routes, limits and lifting a frozen client are accepted only from the
 # governance authority (authority.GOV_AUTHORITY, a module account no key controls). These commands build the
-# message with that authority for the chain named by --chain-id (or the node's chain) and print it: JSON with
+# message with that authority for the chain named by --chain-id (or client.toml) and print it: JSON with
 # the TxBody field name, the message as JSON and its protobuf bytes in base64, ready for a gov proposal.
 
-def _chain_id(chain_id: str | None, node: str) -> str:
-    if chain_id:
-        return chain_id
-    from ..rpc_client import CometRPC
-    return CometRPC(node).status()["node_info"]["network"]
-
-
 def _emit_proposal_msg(field: str, msg, output: str) -> None:
-    import base64
     data = {"field": field, "message": _dict(msg),
             "message_base64": base64.b64encode(msg.SerializeToString(deterministic=True)).decode()}
     emit(data, output, text=json.dumps(data, indent=2))
 
 
 def _gov_options(f):
-    for option in (output_option, node_option,
-                   click.option("--chain-id", "chain_id", default=None,
-                                help="Chain that will execute the proposal (default: the node's).")):
+    for option in (output_option, chain_id_option):
         f = option(f)
     return f
 
@@ -135,14 +131,17 @@ def _read_trust_root(path: pathlib.Path):
 def _limits(limits_json: str) -> Limits:
     try:
         data = json.loads(limits_json)
-        return Limits(**{k: int(v) for k, v in data.items()})
-    except (ValueError, TypeError, AttributeError):
-        raise InvalidInputError(f"limits must be a JSON object of integers with keys {', '.join(Limits.__dataclass_fields__)}") from None
+        values = {k: int(v) for k, v in data.items()}
+        if not all(0 <= v < 1 << 64 for v in values.values()):
+            raise ValueError("out of range")
+        return Limits(**values)
+    except (ValueError, TypeError, AttributeError, OverflowError):
+        raise InvalidInputError(f"limits must be a JSON object of integers from 0 to 2^64-1 with keys {', '.join(Limits.__dataclass_fields__)}") from None
 
 
-@click.command("open-correspondent")
-@click.argument("remote_chain")
-@click.option("--trust-root", "trust_root", required=True, type=click.Path(dir_okay=False, path_type=pathlib.Path),
+@tx_group.command("open-correspondent")
+@click.argument("remote_chain", callback=_remote_chain)
+@click.option("--trust-root", "trust_root", required=True, type=FILE,
               help='JSON {"height": 0, "time_ns": N, "validators": [{"pub_key": base64, "power": n}]}.')
 @click.option("--limits", "limits_json", default="{}", help="JSON of limits (see interchain/README.md).")
 @click.option("--unbonding-period", type=click.IntRange(1, 10**10), required=True,
@@ -150,12 +149,12 @@ def _limits(limits_json: str) -> Limits:
 @click.option("--trusting-period", type=click.IntRange(1, 10**10), default=None,
               help="Seconds, strictly below the unbonding period (default: 2/3 of it).")
 @_gov_options
-def open_correspondent(remote_chain, trust_root, limits_json, unbonding_period, trusting_period, chain_id, node,
+def open_correspondent(remote_chain, trust_root, limits_json, unbonding_period, trusting_period, chain_id,
                        output) -> None:
     """Print MsgOpenCorrespondent for REMOTE_CHAIN, for a governance proposal."""
     root, vals = _read_trust_root(trust_root)
     trusting = trusting_period if trusting_period is not None else unbonding_period * 2 // 3
-    here = _chain_id(chain_id, node)
+    here = chain_id
     m = interchain_pb2.MsgOpenCorrespondent(authority=str(gov_authority_address(here)), chain_id=remote_chain,
                                             trusting_period_ns=trusting * 1_000_000_000,
                                             unbonding_period_ns=unbonding_period * 1_000_000_000)
@@ -167,53 +166,53 @@ def open_correspondent(remote_chain, trust_root, limits_json, unbonding_period, 
     _emit_proposal_msg("open_correspondent", m, output)
 
 
-@click.command("set-route")
-@click.argument("remote_chain")
+@tx_group.command("set-route")
+@click.argument("remote_chain", callback=_remote_chain)
 @click.argument("relay_grpc")
 @click.argument("comet_rpc")
 @_gov_options
-def set_route(remote_chain, relay_grpc, comet_rpc, chain_id, node, output) -> None:
+def set_route(remote_chain, relay_grpc, comet_rpc, chain_id, output) -> None:
     """Print MsgSetRoute for REMOTE_CHAIN (its relay's gRPC address and a CometBFT RPC), for a proposal."""
-    here = _chain_id(chain_id, node)
+    here = chain_id
     m = interchain_pb2.MsgSetRoute(authority=str(gov_authority_address(here)), route=interchain_pb2.Route(
         chain_id=remote_chain, relay_grpc=relay_grpc, comet_rpc=comet_rpc))
     decode_set_route(m)
     _emit_proposal_msg("set_route", m, output)
 
 
-@click.command("set-limits")
-@click.argument("remote_chain")
+@tx_group.command("set-limits")
+@click.argument("remote_chain", callback=_remote_chain)
 @click.option("--limits", "limits_json", required=True, help="JSON of all limits (see interchain/README.md).")
 @_gov_options
-def set_limits(remote_chain, limits_json, chain_id, node, output) -> None:
+def set_limits(remote_chain, limits_json, chain_id, output) -> None:
     """Print MsgSetLimits for REMOTE_CHAIN's correspondent, for a proposal."""
-    here = _chain_id(chain_id, node)
+    here = chain_id
     m = interchain_pb2.MsgSetLimits(authority=str(gov_authority_address(here)), chain_id=remote_chain)
     _limits(limits_json).to_proto(m.limits)
     decode_set_limits(m)
     _emit_proposal_msg("set_limits", m, output)
 
 
-@click.command("close-correspondent")
-@click.argument("remote_chain")
+@tx_group.command("close-correspondent")
+@click.argument("remote_chain", callback=_remote_chain)
 @_gov_options
-def close_correspondent(remote_chain, chain_id, node, output) -> None:
+def close_correspondent(remote_chain, chain_id, output) -> None:
     """Print MsgCloseCorrespondent for REMOTE_CHAIN, for a proposal."""
-    here = _chain_id(chain_id, node)
+    here = chain_id
     m = interchain_pb2.MsgCloseCorrespondent(authority=str(gov_authority_address(here)), chain_id=remote_chain)
     decode_close_correspondent(m)
     _emit_proposal_msg("close_correspondent", m, output)
 
 
-@click.command("unfreeze-client")
-@click.argument("remote_chain")
-@click.option("--trust-root", "trust_root", required=True, type=click.Path(dir_okay=False, path_type=pathlib.Path),
+@tx_group.command("unfreeze-client")
+@click.argument("remote_chain", callback=_remote_chain)
+@click.option("--trust-root", "trust_root", required=True, type=FILE,
               help='JSON {"height": H, "time_ns": N, "validators": [...], "app_hash": hex (optional)}.')
 @_gov_options
-def unfreeze_client(remote_chain, trust_root, chain_id, node, output) -> None:
+def unfreeze_client(remote_chain, trust_root, chain_id, output) -> None:
     """Print MsgUnfreezeClient lifting REMOTE_CHAIN's frozen light client, for a proposal."""
     root, vals = _read_trust_root(trust_root)
-    here = _chain_id(chain_id, node)
+    here = chain_id
     m = interchain_pb2.MsgUnfreezeClient(authority=str(gov_authority_address(here)), chain_id=remote_chain)
     m.trust_root.chain_id, m.trust_root.height = remote_chain, int(root.get("height", 0))
     m.trust_root.time_ns = int(root.get("time_ns", 0))
@@ -228,8 +227,13 @@ def unfreeze_client(remote_chain, trust_root, chain_id, node, output) -> None:
 
 # ---- queries -------------------------------------------------------------------------------------------------
 
-@click.command("correspondent")
-@click.argument("chain_id")
+@click.group("interchain")
+def query_group() -> None:
+    """Correspondent accounts, routes and pending packets."""
+
+
+@query_group.command("correspondent")
+@click.argument("chain_id", callback=_remote_chain)
 @grpc_option
 @output_option
 def correspondent(chain_id, grpc_addr, output) -> None:
@@ -242,8 +246,8 @@ def correspondent(chain_id, grpc_addr, output) -> None:
                             f"{f' FROZEN at {r.client_frozen_height}' if r.client_frozen_height else ''}")
 
 
-@click.command("route")
-@click.argument("chain_id")
+@query_group.command("route")
+@click.argument("chain_id", callback=_remote_chain)
 @grpc_option
 @output_option
 def route(chain_id, grpc_addr, output) -> None:
@@ -252,7 +256,7 @@ def route(chain_id, grpc_addr, output) -> None:
     emit(_dict(r), output, text=f"{r.chain_id}: relay {r.relay_grpc}, rpc {r.comet_rpc}")
 
 
-@click.command("routes")
+@query_group.command("routes")
 @grpc_option
 @output_option
 def routes(grpc_addr, output) -> None:
@@ -261,19 +265,11 @@ def routes(grpc_addr, output) -> None:
     emit(_dict(r), output, text="\n".join(f"{x.chain_id}: relay {x.relay_grpc}, rpc {x.comet_rpc}" for x in r.routes))
 
 
-@click.command("packets")
-@click.argument("destination")
+@query_group.command("packets")
+@click.argument("destination", callback=_remote_chain)
 @grpc_option
 @output_option
 def packets(destination, grpc_addr, output) -> None:
     """Packets to DESTINATION still pending (not acknowledged or timed out)."""
     r = call_interchain(grpc_addr, "ListPackets", interchain_pb2.QueryPacketsRequest(destination_chain=destination))
     emit(_dict(r), output, text=f"next sequence {r.next_sequence}, {len(r.pending)} pending, escrow {r.escrow}")
-
-
-def register(tx_group: click.Group, query_group: click.Group) -> None:
-    """Attach the interchain commands to `distpos tx` and `distpos query`."""
-    for command in (transfer, topup, open_correspondent, set_route, set_limits, close_correspondent, unfreeze_client):
-        tx_group.add_command(command)
-    for command in (correspondent, route, routes, packets):
-        query_group.add_command(command)

@@ -1,29 +1,58 @@
-"""Entry point of the `distpos` command. DistPOS errors become one line and an exit code here."""
+"""Entry point of the `distpos` command: the one map of module namespaces, and the one place where errors
+become a single line on stderr and an exit code."""
 
 from __future__ import annotations
 
+import logging
+import os
+import re
 import sys
 
 import click
 
 from ..errors import DistposError, InvalidInputError, NodeUnreachableError, TxRejectedError
+from . import bank, gov, interchain, offline, query, staking, underwriting
+from .common import home_option
+from .config import config
 from .keys import keys
+from .light import light
 from .node import node
-from .query import query
-from .staking import register as register_staking
-from .interchain import register as register_interchain
-from .gov import register as register_gov
 from .relay import relay
-from .tx import tx
 
-# Exit codes: 0 ok, 1 other DistPOS error, 2 usage / invalid input, 3 transaction
-# rejected by the chain, 4 node unreachable (retrying may help).
+# Exit codes: 0 ok, 1 other DistPOS error, 2 usage / invalid input, 3 transaction rejected by the chain,
+# 4 node unreachable (retrying may help), 70 a bug in the CLI (EX_SOFTWARE; DISTPOS_DEBUG=1 shows the trace).
 EXIT_CODES: tuple[tuple[type[DistposError], int], ...] = (
     (TxRejectedError, 3),
     (NodeUnreachableError, 4),
     (InvalidInputError, 2),
     (DistposError, 1),
 )
+EXIT_USAGE = 2
+EXIT_INTERNAL = 70
+MAX_ERROR_CHARS = 400
+NEGATIVE_NUMBER_RE = re.compile(r"-[0-9][0-9.eE+_]*")
+
+# The module namespaces of `distpos tx` and `distpos query`: each module's file defines its groups, and only
+# this map puts them in the tree, so command files never import one another.
+TX_MODULES: dict[str, click.Group] = {
+    "bank": bank.tx_group, "staking": staking.tx_group, "underwriting": underwriting.tx_group,
+    "interchain": interchain.tx_group, "gov": gov.tx_group,
+}
+QUERY_MODULES: dict[str, click.Group] = {
+    "bank": bank.query_group, "staking": staking.query_group, "underwriting": underwriting.query_group,
+    "interchain": interchain.query_group, "gov": gov.query_group,
+}
+QUERY_COMMANDS = (query.account, query.status, query.tx_, query.txs)
+
+# Flat names of earlier releases, still accepted (hidden from --help): name -> module.
+TX_ALIASES = {"send": "bank", "transfer": "interchain", "topup": "interchain", "open-correspondent": "interchain",
+              "set-route": "interchain", "set-limits": "interchain", "close-correspondent": "interchain",
+              "unfreeze-client": "interchain", "claim": "underwriting", "deposit-collateral": "underwriting",
+              "unlock-collateral": "underwriting", "withdraw-collateral": "underwriting",
+              **{name: "staking" for name in ("create-validator", "bond", "unbond", "withdraw", "unjail")}}
+QUERY_ALIASES = {"validators": "staking", "validator": "staking", "params": "staking",
+                 "guarantees": "underwriting", "collateral": "underwriting", "correspondent": "interchain",
+                 "route": "interchain", "routes": "interchain", "packets": "interchain"}
 
 
 def exit_code_for(err: DistposError) -> int:
@@ -31,34 +60,90 @@ def exit_code_for(err: DistposError) -> int:
     return next(code for cls, code in EXIT_CODES if isinstance(err, cls))
 
 
-@click.group()
+class NamespaceGroup(click.Group):
+    """A group of module namespaces that also resolves the flat names of earlier releases."""
+
+    def __init__(self, *args, modules: dict[str, click.Group], aliases: dict[str, str], **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.aliases = aliases
+        for name, group in modules.items():
+            self.add_command(group, name)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        found = super().get_command(ctx, cmd_name)
+        if found is None and cmd_name in self.aliases:
+            module = super().get_command(ctx, self.aliases[cmd_name])
+            found = module.get_command(ctx, cmd_name) if isinstance(module, click.Group) else None
+        return found
+
+
+class DistposCLI(click.Group):
+    """The root command: every failure is one line on stderr and a non-zero exit, never a traceback."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):  # noqa: D102
+        try:
+            # Outside standalone mode click returns the code of an Exit (--help, --version) instead of exiting.
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.exceptions.Exit as exc:
+            sys.exit(exc.exit_code)
+        except click.exceptions.Abort:  # a prompt got no answer (or a confirmation was refused)
+            click.echo(err=True)  # end the prompt's line, so the error is a line of its own
+            _fail("aborted", 1)
+        except click.exceptions.NoArgsIsHelpError as exc:  # a group without its command: its help, on stdout
+            click.echo(exc.ctx.get_help())
+            sys.exit(EXIT_USAGE)
+        except click.NoSuchOption as exc:
+            if NEGATIVE_NUMBER_RE.fullmatch(exc.option_name):  # `tx bank send alice ADDR -5`
+                _fail(f"{exc.option_name}: negative numbers are not accepted (amounts, heights and ids are "
+                      f"non-negative integers)", EXIT_USAGE)
+            _fail(exc.format_message(), EXIT_USAGE)
+        except click.ClickException as exc:
+            _fail(exc.format_message(), exc.exit_code if isinstance(exc, click.UsageError) else 1)
+        except DistposError as err:
+            _fail(err.message, exit_code_for(err))
+        except KeyboardInterrupt:
+            sys.exit(130)
+        except Exception as exc:  # a bug: still one line, the trace only when asked for
+            if os.environ.get("DISTPOS_DEBUG"):
+                logging.getLogger("distpos.cli").exception("internal error")
+            _fail(f"internal error ({type(exc).__name__}: {exc}); rerun with DISTPOS_DEBUG=1 for the trace",
+                  EXIT_INTERNAL)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+def _fail(message: str, code: int) -> None:
+    line = " ".join(str(message).split())
+    if len(line) > MAX_ERROR_CHARS:  # a 300-character argument echoed back helps no one
+        line = line[: MAX_ERROR_CHARS // 2] + " … " + line[-MAX_ERROR_CHARS // 2:]
+    click.echo(f"Error: {line}", err=True)
+    sys.exit(code)
+
+
+@click.group(cls=DistposCLI, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="distpos-abci")
-def cli() -> None:
+@home_option
+def cli(home) -> None:
     """DistPOS: keys, transactions, queries and the node app."""
 
 
-register_staking(tx, query)
-register_interchain(tx, query)
-register_gov(tx, query)
-cli.add_command(keys)
-cli.add_command(tx)
-cli.add_command(query)
-cli.add_command(node)
-cli.add_command(relay)
+@cli.group("tx", cls=NamespaceGroup, modules=TX_MODULES, aliases=TX_ALIASES)
+def tx() -> None:
+    """Sign and broadcast transactions, by module."""
+
+
+@cli.group("query", cls=NamespaceGroup, modules=QUERY_MODULES, aliases=QUERY_ALIASES)
+def query_() -> None:
+    """Query a node over gRPC, by module."""
+
+
+for _command in offline.COMMANDS:
+    tx.add_command(_command)
+for _command in QUERY_COMMANDS:
+    query_.add_command(_command)
+for _command in (keys, config, light, node, relay):
+    cli.add_command(_command)
 
 
 def main() -> None:
-    """Run the CLI, turning DistPOS errors into one clear line and a non-zero exit."""
-    try:
-        cli.main(standalone_mode=False)
-    except click.exceptions.Abort:
-        click.echo("Aborted.", err=True)
-        sys.exit(1)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except DistposError as err:
-        click.echo(f"Error: {err.message}", err=True)
-        sys.exit(exit_code_for(err))
-    except KeyboardInterrupt:
-        sys.exit(130)
+    """Run the CLI (console script `distpos`)."""
+    cli.main(prog_name="distpos")

@@ -10,6 +10,8 @@ import click
 from ..config import load_config
 from ..node import configure_logging, serve
 
+from .common import DIRECTORY
+
 
 @click.group()
 def node() -> None:
@@ -17,7 +19,7 @@ def node() -> None:
 
 
 @node.command("start")
-@click.option("--home", type=click.Path(file_okay=False, path_type=pathlib.Path), required=True,
+@click.option("--home", type=DIRECTORY, required=True,
               help="Node home (reads config/app.toml; same directory as the CometBFT home).")
 def start(home: pathlib.Path) -> None:
     """Serve ABCI and gRPC for the node at HOME until SIGINT/SIGTERM."""

@@ -13,8 +13,3 @@ def emit(data: dict, output: str, text: str | None = None) -> None:
         click.echo(json.dumps(data, indent=2, sort_keys=False))
     else:
         click.echo(text if text is not None else "\n".join(f"{k}: {v}" for k, v in data.items()))
-
-
-output_option = click.option(
-    "--output", "-o", type=click.Choice(["text", "json"]), default="text", show_default=True, help="Output format."
-)

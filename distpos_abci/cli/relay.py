@@ -9,6 +9,8 @@ import click
 
 from ..relay.config import load_config
 
+from .common import FILE
+
 
 @click.group()
 def relay() -> None:
@@ -16,7 +18,7 @@ def relay() -> None:
 
 
 @relay.command("start")
-@click.option("--config", "config_path", required=True, type=click.Path(dir_okay=False, path_type=pathlib.Path),
+@click.option("--config", "config_path", required=True, type=FILE,
               help="The relay's TOML config file.")
 def start(config_path: pathlib.Path) -> None:
     """Run the relay in the foreground until SIGTERM or Ctrl-C."""

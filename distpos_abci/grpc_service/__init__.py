@@ -1,5 +1,6 @@
-"""The gRPC query service (grpc.aio, reflection on)."""
+"""The gRPC query service (grpc.aio, reflection on); errors become statuses in `errors.py` only."""
 
-from .server import QueryServicer, start_grpc_server
+from .query import QueryServicer
+from .server import add_services, start_grpc_server
 
-__all__ = ["QueryServicer", "start_grpc_server"]
+__all__ = ["QueryServicer", "add_services", "start_grpc_server"]

@@ -1,16 +1,15 @@
-"""Thin gRPC servicers for staking queries and the underwriting service."""
+"""Thin gRPC servicers for staking queries and the underwriting service (errors: see errors.py)."""
 
 from __future__ import annotations
 
 import time
 
 from ..address import parse_address
-from ..errors import DistposError, InvalidInputError, NotFoundError, UnderwritingDisabledError
+from ..errors import InvalidInputError, NotFoundError, UnderwritingDisabledError
 from ..gen.distpos.v1 import staking_pb2, staking_pb2_grpc, underwriting_pb2, underwriting_pb2_grpc
 from ..staking import StakingKeeper, ValidatorRecord
 from ..underwriting import UnderwritingKeeper
 from ..underwriting.service import CoordinatorAuth, UnderwritingService
-from .server import _abort
 
 
 def validator_view(keeper: StakingKeeper, v: ValidatorRecord) -> staking_pb2.ValidatorView:
@@ -42,11 +41,8 @@ class StakingServicer(staking_pb2_grpc.StakingServicer):
             validators=[validator_view(keeper, v) for v in keeper.get_validators()], height=self.app.last_height)
 
     async def Validator(self, request, context):  # noqa: N802
-        try:
-            keeper, v = self._operator(request.operator_address)
-            return staking_pb2.QueryValidatorResponse(validator=validator_view(keeper, v), height=self.app.last_height)
-        except DistposError as err:
-            await _abort(context, err)
+        keeper, v = self._operator(request.operator_address)
+        return staking_pb2.QueryValidatorResponse(validator=validator_view(keeper, v), height=self.app.last_height)
 
     async def Params(self, request, context):  # noqa: N802
         return staking_pb2.QueryStakingParamsResponse(
@@ -54,20 +50,14 @@ class StakingServicer(staking_pb2_grpc.StakingServicer):
             underwriting_json=UnderwritingKeeper(self.app.state, self.app.chain_id).get_params().encode().decode())
 
     async def Unbondings(self, request, context):  # noqa: N802
-        try:
-            keeper, v = self._operator(request.operator_address)
-            return staking_pb2.QueryUnbondingsResponse(entries=[
-                staking_pb2.UnbondingEntry.FromString(e.encode()) for e in keeper.get_unbondings(v.operator.account)])
-        except DistposError as err:
-            await _abort(context, err)
+        keeper, v = self._operator(request.operator_address)
+        return staking_pb2.QueryUnbondingsResponse(entries=[
+            staking_pb2.UnbondingEntry.FromString(e.encode()) for e in keeper.get_unbondings(v.operator.account)])
 
     async def SigningInfo(self, request, context):  # noqa: N802
-        try:
-            keeper, v = self._operator(request.operator_address)
-            raw = keeper.get_signing_info(v.operator.account).encode(v.operator)
-            return staking_pb2.QuerySigningInfoResponse(info=staking_pb2.SigningInfo.FromString(raw))
-        except DistposError as err:
-            await _abort(context, err)
+        keeper, v = self._operator(request.operator_address)
+        raw = keeper.get_signing_info(v.operator.account).encode(v.operator)
+        return staking_pb2.QuerySigningInfoResponse(info=staking_pb2.SigningInfo.FromString(raw))
 
 
 class UnderwritingServicer(underwriting_pb2_grpc.UnderwritingServicer):
@@ -84,74 +74,48 @@ class UnderwritingServicer(underwriting_pb2_grpc.UnderwritingServicer):
 
     async def Underwrite(self, request, context):  # noqa: N802
         started = time.perf_counter()
-        try:
-            gs = await self._svc().underwrite(request.tx, co_underwrite=not request.no_co_underwriting,
-                                              carry=not request.client_carries)
-        except DistposError as err:
-            await _abort(context, err)
-            return None
+        gs = await self._svc().underwrite(request.tx, co_underwrite=not request.no_co_underwriting,
+                                          carry=not request.client_carries)
         return underwriting_pb2.UnderwriteResponse(
             tx_hash=gs[0].tx_hash, guarantees=[g.to_proto() for g in gs],
             elapsed_us=int((time.perf_counter() - started) * 1e6))
 
     async def Reserve(self, request, context):  # noqa: N802
-        try:
-            amount = self._svc().reserve(request.tx, request.amount, request.expiry_height,
-                                         CoordinatorAuth(request.coordinator, request.signature))
-        except DistposError as err:
-            await _abort(context, err)
-            return None
+        amount = self._svc().reserve(request.tx, request.amount, request.expiry_height,
+                                     CoordinatorAuth(request.coordinator, request.signature))
         return underwriting_pb2.ReserveResponse(tx_hash=b"", amount=amount)
 
     async def Confirm(self, request, context):  # noqa: N802
-        try:
-            auth = CoordinatorAuth(request.coordinator, request.signature)
-            return underwriting_pb2.ConfirmResponse(guarantee=self._svc().confirm(request.tx_hash, auth).to_proto())
-        except DistposError as err:
-            await _abort(context, err)
+        auth = CoordinatorAuth(request.coordinator, request.signature)
+        return underwriting_pb2.ConfirmResponse(guarantee=self._svc().confirm(request.tx_hash, auth).to_proto())
 
     async def Release(self, request, context):  # noqa: N802
-        try:
-            auth = CoordinatorAuth(request.coordinator, request.signature)
-            return underwriting_pb2.ReleaseResponse(released=self._svc().release(request.tx_hash, auth))
-        except DistposError as err:
-            await _abort(context, err)
+        auth = CoordinatorAuth(request.coordinator, request.signature)
+        return underwriting_pb2.ReleaseResponse(released=self._svc().release(request.tx_hash, auth))
 
     async def Capacity(self, request, context):  # noqa: N802
-        try:
-            c = self._svc().capacity()
-        except DistposError as err:
-            await _abort(context, err)
-            return None
+        c = self._svc().capacity()
         return underwriting_pb2.CapacityResponse(
             operator_address=str(c.operator) if c.operator else "", bonded=c.bonded, outstanding=c.outstanding,
             free=c.free, height=c.height, guarantees=[g.to_proto() for g in c.guarantees], reserved=c.reserved)
 
     async def Settlement(self, request, context):  # noqa: N802
-        try:
-            payer = self.app.local_address(request.payer)
-            shares = UnderwritingKeeper(self.app.state, self.app.chain_id).get_settlements(payer.account, request.nonce)
-        except DistposError as err:
-            await _abort(context, err)
-            return None
+        payer = self.app.local_address(request.payer)
+        shares = UnderwritingKeeper(self.app.state, self.app.chain_id).get_settlements(payer.account, request.nonce)
         return underwriting_pb2.SettlementResponse(settled=bool(shares), settlements=[s.to_proto() for s in shares])
 
     async def Collateral(self, request, context):  # noqa: N802
-        try:
-            payer = self.app.local_address(request.payer)
-            svc = self.service
-            if request.underwriter:
-                underwriter = self.app.local_address(request.underwriter)
-            elif svc is not None and svc.capacity().operator is not None:
-                underwriter = svc.capacity().operator
-            else:
-                raise InvalidInputError("underwriter: give an address (this node is not an underwriting validator)")
-            c = UnderwritingKeeper(self.app.state, self.app.chain_id).get_collateral(payer.account, underwriter.account)
-            mine = svc is not None and svc.capacity().operator == underwriter
-            promised = svc.promised(payer.account) if mine else 0
-        except DistposError as err:
-            await _abort(context, err)
-            return None
+        payer = self.app.local_address(request.payer)
+        svc = self.service
+        if request.underwriter:
+            underwriter = self.app.local_address(request.underwriter)
+        elif svc is not None and svc.capacity().operator is not None:
+            underwriter = svc.capacity().operator
+        else:
+            raise InvalidInputError("underwriter: give an address (this node is not an underwriting validator)")
+        c = UnderwritingKeeper(self.app.state, self.app.chain_id).get_collateral(payer.account, underwriter.account)
+        mine = svc is not None and svc.capacity().operator == underwriter
+        promised = svc.promised(payer.account) if mine else 0
         return underwriting_pb2.CollateralResponse(
             payer=str(payer), underwriter=str(underwriter), promised=promised, height=self.app.last_height,
             collateral=underwriting_pb2.Collateral(locked=c.locked, unlocking=c.unlocking,

@@ -14,6 +14,7 @@ import hashlib
 
 from google.protobuf import wrappers_pb2
 
+from ..abci.framing import encode_uvarint  # the one uvarint encoder: ABCI frames and sign bytes alike
 from ..gen.tendermint.crypto import keys_pb2
 from ..gen.tendermint.types import canonical_pb2, types_pb2, validator_pb2
 from .types import BlockID, Commit, Header, ValidatorSet, _time_to_proto, block_id_to_proto
@@ -81,18 +82,6 @@ def compute_validator_set_hash(vs: ValidatorSet) -> bytes:
     ])
 
 
-def _uvarint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        if n:
-            out.append(b | 0x80)
-        else:
-            out.append(b)
-            return bytes(out)
-
-
 def compute_vote_sign_bytes(chain_id: str, height: int, round_: int, block_id: BlockID, time_ns: int) -> bytes:
     """The bytes a validator signed for a precommit of block_id at (height, round)."""
     vote = canonical_pb2.CanonicalVote(type=PRECOMMIT, height=height, round=round_, chain_id=chain_id)
@@ -104,7 +93,7 @@ def compute_vote_sign_bytes(chain_id: str, height: int, round_: int, block_id: B
         vote.block_id.part_set_header.hash = block_id.parts.hash
     _time_to_proto(vote.timestamp, time_ns)
     body = vote.SerializeToString()
-    return _uvarint(len(body)) + body
+    return encode_uvarint(len(body)) + body
 
 
 def compute_commit_sign_bytes(chain_id: str, commit: Commit, index: int) -> bytes:

@@ -1,4 +1,4 @@
-"""The few CometBFT RPC reads the tooling needs, over plain urllib (no extra dependencies)."""
+"""The few CometBFT RPC reads the tooling needs, through the project's one RPC client (`rpc_client.CometRPC`)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import NodeUnreachableError
+from ..errors import NodeUnreachableError, RpcCallError, RpcResponseError
 from ..rpc_client import CometRPC
 from .errors import LocalnetError
 from .plan import Network, Node
@@ -22,11 +22,9 @@ class RpcError(LocalnetError):
 
 def rpc_get(rpc_url: str, method: str, timeout: float = 2.0, **params: Any) -> dict[str, Any]:
     """The `result` of a CometBFT JSON-RPC call (ints are sent as strings, as CometBFT encodes int64)."""
-    args = {k: (str(v) if isinstance(v, int) and not isinstance(v, bool) else v)
-            for k, v in params.items() if v is not None}
     try:
-        return CometRPC(rpc_url, timeout=timeout).call(method, **args)
-    except NodeUnreachableError as exc:
+        return CometRPC(rpc_url, timeout=timeout).call(method, **params)
+    except (NodeUnreachableError, RpcCallError, RpcResponseError) as exc:
         raise RpcError(exc.message) from None
 
 

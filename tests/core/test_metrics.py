@@ -21,9 +21,9 @@ def test_exposition_format():
     h.observe(5, chain_id="a1b2")
     r.gauge("height", "Height.").set_function(lambda: 7)
     text = r.render()
-    assert "# TYPE jobs_total counter\njobs_total{chain_id=\"e2e4\"} 3" in text
+    assert "# TYPE jobs_total counter\njobs_total{chain_id=\"e2e4\"} 3.0" in text
     assert 'lat_seconds_bucket{chain_id="a1b2",le="0.1"} 1' in text
-    assert 'lat_seconds_bucket{chain_id="a1b2",le="1"} 1' in text
+    assert 'lat_seconds_bucket{chain_id="a1b2",le="1.0"} 1' in text
     assert 'lat_seconds_bucket{chain_id="a1b2",le="+Inf"} 2' in text
     assert 'lat_seconds_count{chain_id="a1b2"} 2' in text
     assert "height 7" in text
@@ -43,22 +43,20 @@ def test_label_values_are_escaped():
 
 # ---- the node app's metrics follow what happened ------------------------------------------------------------
 
-def samples(text: str) -> dict[str, float]:
-    """`name{labels}` -> value of every sample in an exposition."""
-    out = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            name, _, value = line.rpartition(" ")
-            out[name] = float(value)
-    return out
+def samples(text: str) -> dict[tuple, float]:
+    """(name, sorted labels) -> value of every sample in an exposition, read with the Prometheus parser."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return {(smp.name, tuple(sorted(smp.labels.items()))): smp.value
+            for fam in text_string_to_metric_families(text) for smp in fam.samples}
 
 
 def test_app_metrics_count_what_the_app_did(funded):
     registry = Registry()
     node = DistposABCI(funded.app, AppMetrics(registry, funded.app))
     before = samples(registry.render())
-    assert before["distpos_block_height"] == 1 and before["distpos_total_supply"] == 1500
-    assert not any(k.startswith("distpos_txs_total") for k in before)  # nothing has run through this node yet
+    assert before[("distpos_block_height", ())] == 1 and before[("distpos_total_supply", ())] == 1500
+    assert not any(k[0] == "distpos_txs_total" for k in before)  # nothing has run through this node yet
 
     ok = build_send_tx(key(1), CHAIN, 0, addr(3), 100)
     wrong_chain = build_send_tx(key(1), "a1b2", 0, addr(3), 100)
@@ -73,15 +71,39 @@ def test_app_metrics_count_what_the_app_did(funded):
     node.check_tx(abci.RequestCheckTx(tx=pending, type=abci.RECHECK))  # CometBFT rechecks after each commit
 
     after = samples(registry.render())
-    txs = {k: v for k, v in after.items() if k.startswith("distpos_txs_total")}
-    chain = f'chain_id="{CHAIN}"'
+    txs = {dict(k[1])["stage"] + " " + dict(k[1])["result"]: v for k, v in after.items()
+           if k[0] == "distpos_txs_total" and dict(k[1])["chain_id"] == CHAIN}
     assert txs == {
-        f'distpos_txs_total{{{chain},stage="check",result="ok"}}': 2,
-        f'distpos_txs_total{{{chain},stage="check",result="tx:6"}}': 1,  # WrongChainError
-        f'distpos_txs_total{{{chain},stage="recheck",result="ok"}}': 1,
-        f'distpos_txs_total{{{chain},stage="block",result="ok"}}': 1,
-        f'distpos_txs_total{{{chain},stage="block",result="bank:20"}}': 1,  # InsufficientFundsError
+        "check ok": 2,
+        "check tx:6": 1,  # WrongChainError
+        "recheck ok": 1,
+        "block ok": 1,
+        "block bank:20": 1,  # InsufficientFundsError
     }
-    assert after["distpos_block_height"] == 2  # the gauge follows the committed height
-    assert after["distpos_total_supply"] == 1500  # a transfer mints nothing
-    assert after[f"distpos_finalize_block_seconds_count{{{chain}}}"] == 1  # one block observed
+    assert after[("distpos_block_height", ())] == 2  # the gauge follows the committed height
+    assert after[("distpos_total_supply", ())] == 1500  # a transfer mints nothing
+    assert after[("distpos_finalize_block_seconds_count", (("chain_id", CHAIN),))] == 1  # one block observed
+
+
+def test_values_and_series_read_back_what_was_recorded():
+    r = Registry()
+    c = r.counter("x_total", "X.", ("kind",))
+    c.inc(kind="a")
+    c.inc(3, kind="b")
+    assert c.values == {("a",): 1, ("b",): 3}
+    h = r.histogram("lat_seconds", "L.", ("d",), buckets=(1,))
+    h.observe(0.5, d="x")
+    h.observe(2, d="x")
+    assert h.series == {("x",): [1, 2, 2.5, 2]}  # cumulative buckets (<=1, +Inf), sum, count
+
+
+def test_exposition_parses_with_the_prometheus_parser():
+    from prometheus_client.parser import text_string_to_metric_families
+
+    r = Registry()
+    r.counter("distpos_txs_total", "T.", ("chain_id", "stage", "result")).inc(chain_id="e2e4", stage="check",
+                                                                               result="tx:6")
+    [family] = list(text_string_to_metric_families(r.render()))
+    assert family.name == "distpos_txs" and family.type == "counter"
+    assert [(s.labels, s.value) for s in family.samples] == [({"chain_id": "e2e4", "stage": "check",
+                                                               "result": "tx:6"}, 1)]

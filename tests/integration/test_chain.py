@@ -36,7 +36,7 @@ DISTPOS = str(pathlib.Path(sys.executable).parent / "distpos")
 def cli(net, *args: str, node=None) -> subprocess.CompletedProcess:
     node = node or net.chains[0].nodes[0]
     env = {**os.environ, "DISTPOS_KEYRING_DIR": str(net.keyring_dir), "DISTPOS_NODE": node.rpc_url,
-           "DISTPOS_GRPC": node.grpc_address}
+           "DISTPOS_GRPC": node.grpc_address, "DISTPOS_CHAIN_ID": node.chain_id}
     return subprocess.run([DISTPOS, *args], capture_output=True, text=True, timeout=120, env=env)
 
 
@@ -68,7 +68,7 @@ def test_transfer_by_cli_visible_on_every_node(distpos_net):
     net = distpos_net
     alice, bob = demo(net, "alice"), demo(net, "bob")
     before = account(net.chains[0].nodes[0], bob).balance
-    res = cli(net, "tx", "send", "alice", bob, "1234", "-o", "json")
+    res = cli(net, "tx", "bank", "send", "alice", bob, "1234", "-o", "json")
     assert res.returncode == 0, res.stderr
     out = json.loads(res.stdout)
     assert out["code"] == 0 and out["height"] > 0
@@ -87,7 +87,7 @@ def test_rejected_transfer_is_one_line_and_changes_nothing(distpos_net):
     carol, bob = demo(net, "carol"), demo(net, "bob")
     node = net.chains[0].nodes[1]
     before = (account(node, carol).balance, account(node, bob).balance)
-    res = cli(net, "tx", "send", "carol", bob, str(before[0] + 1), node=node)
+    res = cli(net, "tx", "bank", "send", "carol", bob, str(before[0] + 1), node=node)
     assert res.returncode == 3
     assert res.stderr.strip().count("\n") == 0 and f"bank:{InsufficientFundsError.code}" in res.stderr
     assert (account(node, carol).balance, account(node, bob).balance) == before
@@ -168,3 +168,44 @@ def test_kill_9_node_while_traffic_flows_then_catch_up(distpos_net):
         assert account(node, carol).balance == expected_carol, node.label
         assert account(node, alice).nonce == start_nonce + len(committed), node.label
     assert_app_hashes_agree(net, range(1, target + 1))
+
+
+def test_query_txs_finds_a_transfer_by_its_events(distpos_net):
+    net = distpos_net
+    bob = demo(net, "bob")
+    sent = json.loads(cli(net, "tx", "bank", "send", "alice", bob, "7", "-o", "json").stdout)
+    res = cli(net, "query", "txs", "--events", f"transfer.recipient={bob}", "--events", f"tx.height={sent['height']}",
+              "-o", "json")
+    assert res.returncode == 0, res.stderr
+    found = json.loads(res.stdout)
+    assert found["total_count"] == 1 and found["txs"][0]["hash"] == sent["hash"]
+    assert cli(net, "query", "txs", "--events", "transfer.recipient='x'").returncode == 2
+
+
+def test_prove_verifies_through_the_cli_light_client(distpos_net, tmp_path):
+    net = distpos_net
+    node, bob = net.chains[0].nodes[0], demo(net, "bob")
+    env = {**os.environ, "DISTPOS_HOME": str(tmp_path), "DISTPOS_NODE": node.rpc_url, "DISTPOS_GRPC": node.grpc_address,
+           "DISTPOS_CHAIN_ID": node.chain_id, "DISTPOS_KEYRING_DIR": str(net.keyring_dir)}
+
+    def run(*args):
+        return subprocess.run([DISTPOS, *args], capture_output=True, text=True, timeout=120, env=env)
+
+    unverified = run("query", "account", bob, "--prove")
+    assert unverified.returncode == 2 and "distpos light init" in unverified.stderr
+    trusted = 2
+    header_hash = rpc_get(node.rpc_url, "commit", height=trusted)["signed_header"]["commit"]["block_id"]["hash"]
+    wrong = run("light", "init", "--height", str(trusted), "--hash", "AB" * 32)
+    assert wrong.returncode == 1 and "does not hash" in wrong.stderr
+    assert run("light", "init", "--height", str(trusted), "--hash", header_hash).returncode == 0
+    res = run("query", "account", bob, "--prove", "-o", "json")
+    assert res.returncode == 0, res.stderr
+    out = json.loads(res.stdout)
+    assert out["verification"]["verified"] and out["verification"]["header_height"] == out["height"] + 1
+    assert out["verification"]["trusted_from"] == trusted and int(out["balance"]) > 0
+    status = json.loads(run("light", "status", "-o", "json").stdout)
+    assert status["height"] == out["height"] + 1 and not status["expired"]
+    sent = json.loads(run("tx", "bank", "send", "alice", bob, "3", "-o", "json").stdout)
+    receipt = run("query", "tx", sent["hash"], "--prove", "-o", "json")
+    assert receipt.returncode == 0, receipt.stderr
+    assert json.loads(receipt.stdout)["height"] == sent["height"]

@@ -36,13 +36,13 @@ def test_validators_vote_a_staking_param_change_through_the_cli(distpos_net, tmp
     for i, n in enumerate(net.nodes):  # the localnet's validators are operated by their consensus keys
         seed = base64.b64decode(json.loads(n.path("config", "priv_validator_key.json").read_text())["priv_key"]["value"])
         keyring.add(f"val{i}", KeyPair(seed[:32]))
-    before = distpos("query", "params", "--grpc", grpc_addr)["staking"]["jail_blocks"]
+    before = distpos("query", "staking", "params", "--grpc", grpc_addr)["staking"]["jail_blocks"]
     proposal = tmp_path / "proposal.json"
     proposal.write_text(json.dumps({
         "title": "Longer jail", "summary": "Jail downtime for longer.", "deposit": "1000",
         "messages": [{"type": "update_params", "module": "staking", "params_json": {"jail_blocks": before + 13}}],
     }))
-    common = ("--keyring-dir", net.keyring_dir, "--node", node)
+    common = ("--keyring-dir", net.keyring_dir, "--node", node, "--chain-id", net.nodes[0].chain_id)
     submitted = distpos("tx", "gov", "propose", "alice", str(proposal), *common)
     pid = submitted["proposal_id"]
     assert pid == 1 and submitted["code"] == 0
@@ -58,6 +58,6 @@ def test_validators_vote_a_staking_param_change_through_the_cli(distpos_net, tmp
         time.sleep(0.3)
     assert shown["status"] == "passed", shown
     assert shown["final_tally"] == {"yes": 3000, "no": 0, "abstain": 0, "total": 4000}
-    assert distpos("query", "params", "--grpc", grpc_addr)["staking"]["jail_blocks"] == before + 13
+    assert distpos("query", "staking", "params", "--grpc", grpc_addr)["staking"]["jail_blocks"] == before + 13
     listed = distpos("query", "gov", "proposals", "--status", "passed", "--grpc", grpc_addr)
     assert [p["id"] for p in listed["proposals"]] == [pid]

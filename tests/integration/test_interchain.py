@@ -48,7 +48,7 @@ def two_chains(localnet_factory):
 def cli(net, chain_index: int, *args: str) -> subprocess.CompletedProcess:
     node = net.chains[chain_index].nodes[0]
     env = {**os.environ, "DISTPOS_KEYRING_DIR": str(net.keyring_dir), "DISTPOS_NODE": node.rpc_url,
-           "DISTPOS_GRPC": node.grpc_address}
+           "DISTPOS_GRPC": node.grpc_address, "DISTPOS_CHAIN_ID": node.chain_id}
     return subprocess.run([DISTPOS, *args], capture_output=True, text=True, timeout=120, env=env)
 
 
@@ -111,7 +111,7 @@ def wait_until(pred, timeout=90.0, what="condition"):
 
 def send(net, i: int, key: str, to: str, amount: int, *extra: str) -> dict:
     res = cli(net, i, "tx", *extra, key, to, str(amount), "-o", "json") if extra else \
-        cli(net, i, "tx", "send", key, to, str(amount), "-o", "json")
+        cli(net, i, "tx", "bank", "send", key, to, str(amount), "-o", "json")
     assert res.returncode == 0, res.stderr
     return json.loads(res.stdout)
 
@@ -119,7 +119,7 @@ def send(net, i: int, key: str, to: str, amount: int, *extra: str) -> dict:
 def test_network_json_describes_relays_and_routes(two_chains):
     net = load_network(two_chains.run_dir)
     assert [r.chain_id for r in net.relays] == ["e2e4", "a1b2"]
-    q = cli(two_chains, 0, "query", "route", "a1b2", "-o", "json")
+    q = cli(two_chains, 0, "query", "interchain", "route", "a1b2", "-o", "json")
     assert q.returncode == 0, q.stderr
     assert json.loads(q.stdout)["relay_grpc"] == net.relays[1].grpc_address
     c = correspondent(two_chains, 0, "a1b2")
@@ -219,7 +219,7 @@ def test_timed_out_packet_is_refunded_with_a_proof(two_chains):
     stop_relay(relay_a)  # a1b2's relay is down: nobody delivers into a1b2, nobody answers for it
     try:
         bal0, aal0 = balance(net, 0, e_carol), balance(net, 1, a_alice)
-        out = send(net, 0, "carol", a_alice, 777, "transfer", "--timeout-seconds", "2")
+        out = send(net, 0, "carol", a_alice, 777, "interchain", "transfer", "--timeout-seconds", "2")
         assert out["code"] == 0
         assert balance(net, 0, e_carol) == bal0 - 777
         # e2e4's relay proves the timeout by reading a1b2 through the CometBFT RPC of its routing entry
@@ -331,7 +331,7 @@ def test_misbehaviour_with_real_keys_freezes_client_and_transfer_times_out(two_c
     assert (r.code, r.codespace) == (115, "interchain"), r
     # a new transfer e2e4 -> a1b2 cannot be delivered: it times out and is refunded on e2e4
     bal0, aal0 = balance(net, 0, e_carol), balance(net, 1, a_alice)
-    out = send(net, 0, "carol", a_alice, 555, "transfer", "--timeout-seconds", "3")
+    out = send(net, 0, "carol", a_alice, 555, "interchain", "transfer", "--timeout-seconds", "3")
     assert out["code"] == 0 and balance(net, 0, e_carol) == bal0 - 555
     wait_until(lambda: balance(net, 0, e_carol) == bal0, timeout=150, what="timeout refund after the freeze")
     assert balance(net, 1, a_alice) == aal0
@@ -373,7 +373,7 @@ def test_misbehaviour_freeze_lifted_by_governance_then_transfer_delivered(two_ch
         "app_hash": lb.signed_header.header.app_hash.hex(),
         "validators": [{"pub_key": base64.b64encode(v.pub_key).decode(), "power": v.power}
                        for v in lb.next_validator_set.validators]}))
-    gen = cli(net, 1, "tx", "unfreeze-client", "e2e4", "--trust-root", str(root), "-o", "json")
+    gen = cli(net, 1, "tx", "interchain", "unfreeze-client", "e2e4", "--trust-root", str(root), "-o", "json")
     assert gen.returncode == 0, gen.stderr
     generated = json.loads(gen.stdout)
     assert generated["field"] == "unfreeze_client" and generated["message"]["authority"].startswith("a1b2x")
@@ -404,7 +404,7 @@ def test_misbehaviour_freeze_lifted_by_governance_then_transfer_delivered(two_ch
     assert p["final_tally"]["yes"] == p["final_tally"]["total"] > 0 and len(p["votes"]) == 2, p
     assert balance(net, 1, a_alice) == alice0  # deposit refunded in full
 
-    q = cli(net, 1, "query", "correspondent", "e2e4", "-o", "json")
+    q = cli(net, 1, "query", "interchain", "correspondent", "e2e4", "-o", "json")
     assert q.returncode == 0, q.stderr
     shown_corr = json.loads(q.stdout)
     assert int(shown_corr["client_frozen_height"]) == 0 and int(shown_corr["client_height"]) >= height, shown_corr
@@ -438,11 +438,11 @@ def test_third_chain_reached_through_its_own_route(three_chains):
     assert [c.chain_id for c in net.chains] == ["e2e4", "a1b2", "c3d4"]
     relay_c = net.relays[2]
     # no key may set a route: the CLI prints the governance message for a proposal; genesis set the routes
-    res = cli(net, 0, "tx", "set-route", "c3d4", relay_c.grpc_address, relay_c.comet_rpc, "-o", "json")
+    res = cli(net, 0, "tx", "interchain", "set-route", "c3d4", relay_c.grpc_address, relay_c.comet_rpc, "-o", "json")
     assert res.returncode == 0, res.stderr
     generated = json.loads(res.stdout)
     assert generated["field"] == "set_route" and generated["message"]["authority"].startswith("e2e4x")
-    routes = json.loads(cli(net, 0, "query", "routes", "-o", "json").stdout)["routes"]
+    routes = json.loads(cli(net, 0, "query", "interchain", "routes", "-o", "json").stdout)["routes"]
     assert {r["chain_id"]: r["relay_grpc"] for r in routes}["c3d4"] == relay_c.grpc_address
     c_bob, a_carol = demo(net, 2, "bob"), demo(net, 1, "carol")
     bob0, carol0 = balance(net, 2, c_bob), balance(net, 1, a_carol)

@@ -103,13 +103,14 @@ def test_a_new_validator_joins_by_bonding_signs_blocks_and_leaves_by_unbonding(s
     address = cons_address(joiner)
     assert address not in cometbft_validators(net)
     alice = Keyring(net.keyring_dir).get("alice").keypair
-    created = distpos("tx", "create-validator", "alice", str(JOINER_STAKE), "--consensus-key",
+    created = distpos("tx", "staking", "create-validator", "alice", str(JOINER_STAKE), "--consensus-key",
                       str(joiner.path("config", "priv_validator_key.json")), "--endpoint", joiner.grpc_address,
-                      "--moniker", "joiner", "--keyring-dir", net.keyring_dir, "--node", net.nodes[0].rpc_url)
+                      "--moniker", "joiner", "--keyring-dir", net.keyring_dir, "--node", net.nodes[0].rpc_url,
+                      "--chain-id", net.nodes[0].chain_id)
     assert created["code"] == 0
     wait_until("node4 is in CometBFT's validator set", lambda: cometbft_validators(net).get(address) == 2000)
     wait_until("node4 signs a commit", lambda: signed_latest_commit(net, address), timeout=30)
-    views = distpos("query", "validators", "--grpc", net.nodes[0].grpc_address)["validators"]
+    views = distpos("query", "staking", "validators", "--grpc", net.nodes[0].grpc_address)["validators"]
     assert {v["moniker"]: v["power"] for v in views}["joiner"] == 2000
 
     submit(net, alice, lambda k, c, n: build_unbond_tx(k, c, n, JOINER_STAKE))

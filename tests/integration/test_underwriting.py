@@ -12,7 +12,7 @@ import time
 import pytest
 
 from distpos_abci.bank import build_send_tx
-from distpos_abci.cli.staking import call_underwriting, request_guarantee, wait_for_settlement
+from distpos_abci.cli.underwriting_client import call_underwriting, request_guarantee, wait_for_settlement
 from distpos_abci.errors import InsufficientCapacityError, ReplayedGuaranteeError, TxRejectedError
 from distpos_abci.gen.distpos.v1 import query_pb2, underwriting_pb2
 from distpos_abci.keyring import Keyring
@@ -88,8 +88,8 @@ def test_cli_collateral_then_guaranteed_payments_release(distpos_net):
     ops = operators(net)
     for node in (0, 1):  # through the CLI, as an operator would
         proc = subprocess.run(
-            [find_app_bin(), "tx", "deposit-collateral", "alice", ops[node], "20000", "--keyring-dir",
-             net.keyring_dir, "--node", net.nodes[0].rpc_url, "-o", "json"], capture_output=True, text=True, timeout=60)
+            [find_app_bin(), "tx", "underwriting", "deposit-collateral", "alice", ops[node], "20000", "--keyring-dir",
+             net.keyring_dir, "--node", net.nodes[0].rpc_url, "--chain-id", chain, "-o", "json"], capture_output=True, text=True, timeout=60)
         assert proc.returncode == 0, proc.stdout + proc.stderr
     wait_until(lambda: collateral(net, alice_addr, 1).collateral.locked == 20000, "node 1 never saw the deposit")
     before = account(net, bob).balance
@@ -104,8 +104,9 @@ def test_cli_collateral_then_guaranteed_payments_release(distpos_net):
     wait_until(lambda: collateral(net, alice_addr, 0).promised == 0, "released guarantees still promised")
     # The CLI's own guaranteed send, through node 1.
     proc = subprocess.run(
-        [find_app_bin(), "tx", "send", "alice", bob, "777", "--underwrite",
+        [find_app_bin(), "tx", "bank", "send", "alice", bob, "777", "--underwrite",
          "--keyring-dir", net.keyring_dir, "--node", net.nodes[1].rpc_url, "--grpc", net.nodes[1].grpc_address,
+         "--chain-id", chain,
          "-o", "json"], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     data = json.loads(proc.stdout)
@@ -165,15 +166,15 @@ def test_co_underwritten_payment_withheld_is_claimed_from_every_share(distpos_ne
     path.write_text(json.dumps({"guarantees": [g.to_json() for g in guarantees]}))
     carol_before = account(net, carol).balance
     wait_past(net, guarantees[0].expiry_height)
-    cli = [find_app_bin(), "tx", "claim", "alice", str(path), "--keyring-dir", net.keyring_dir,
-           "--node", net.nodes[0].rpc_url, "-o", "json"]
+    cli = [find_app_bin(), "tx", "underwriting", "claim", "alice", str(path), "--keyring-dir", net.keyring_dir,
+           "--node", net.nodes[0].rpc_url, "--chain-id", net.chains[0].chain_id, "-o", "json"]
     first = subprocess.run(cli, capture_output=True, text=True, timeout=60)
     assert first.returncode == 0, first.stdout + first.stderr
     assert account(net, carol).balance == carol_before + 5500
     second = subprocess.run(cli, capture_output=True, text=True, timeout=60)
     assert second.returncode == 3 and "already settled" in second.stderr
     assert account(net, carol).balance == carol_before + 5500
-    out = subprocess.run([find_app_bin(), "query", "guarantees", "--payer", bob_addr, "--nonce", str(nonce),
+    out = subprocess.run([find_app_bin(), "query", "underwriting", "guarantees", "--payer", bob_addr, "--nonce", str(nonce),
                           "--grpc", net.nodes[0].grpc_address, "-o", "json"], capture_output=True, text=True, timeout=30)
     settled = json.loads(out.stdout)
     assert settled["outcome"] == "paid" and settled["amount"] == "5500"

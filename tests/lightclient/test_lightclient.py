@@ -15,8 +15,9 @@ from distpos_abci.errors import (
 )
 from distpos_abci.gen.distpos.v1 import interchain_pb2
 from distpos_abci.lightclient.encoding import (
-    compute_header_hash, compute_merkle_root, compute_split_point, compute_validator_set_hash, _uvarint,
+    compute_header_hash, compute_merkle_root, compute_split_point, compute_validator_set_hash,
 )
+from distpos_abci.abci.framing import encode_uvarint
 from distpos_abci.lightclient.rpc_json import parse_rfc3339_ns, signed_header_from_json, validator_set_from_json
 from distpos_abci.lightclient.types import (
     BlockID, ClientState, Header, PartSetHeader, header_from_proto, header_to_proto, light_block_from_proto,
@@ -166,7 +167,7 @@ def test_uvarint_matches_protobuf(n):
     from google.protobuf.internal import encoder
     out = []
     encoder._VarintEncoder()(out.append, n)
-    assert _uvarint(n) == b"".join(out)
+    assert encode_uvarint(n) == b"".join(out)
 
 
 @given(st.integers(min_value=-62135596800, max_value=253402300799), st.integers(min_value=0, max_value=999_999_999))

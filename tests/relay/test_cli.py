@@ -23,13 +23,13 @@ def test_relay_start_with_bad_config_is_one_line(tmp_path):
 
 
 def test_query_correspondent_unreachable_exit_4():
-    res = run("query", "correspondent", "a1b2", "--grpc", "127.0.0.1:1")
+    res = run("query", "interchain", "correspondent", "a1b2", "--grpc", "127.0.0.1:1")
     assert res.returncode == 4, res.stderr
 
 
 def test_interchain_commands_are_registered():
-    tx = run("tx", "--help").stdout
-    query = run("query", "--help").stdout
+    tx = run("tx", "interchain", "--help").stdout
+    query = run("query", "interchain", "--help").stdout
     for name in ("transfer", "open-correspondent", "topup", "set-route"):
         assert name in tx
     for name in ("correspondent", "route", "routes", "packets"):

@@ -47,26 +47,26 @@ def distpos(*args: str) -> subprocess.CompletedProcess:
 
 
 def test_query_validators_validator_params_guarantees(grpc_addr):
-    vals = json.loads(distpos("query", "validators", "--grpc", grpc_addr, "-o", "json").stdout)
+    vals = json.loads(distpos("query", "staking", "validators", "--grpc", grpc_addr, "-o", "json").stdout)
     assert sorted((v["moniker"], v["power"], v["bonded"]) for v in vals["validators"]) == [
         ("v1", 10, "1000"), ("v2", 5, "500")]
-    text = distpos("query", "validators", "--grpc", grpc_addr).stdout
+    text = distpos("query", "staking", "validators", "--grpc", grpc_addr).stdout
     assert "operator" in text.splitlines()[0] and len(text.splitlines()) == 3
-    one = json.loads(distpos("query", "validator", addr(1), "--unbondings", "--signing-info", "--grpc", grpc_addr,
+    one = json.loads(distpos("query", "staking", "validator", addr(1), "--unbondings", "--signing-info", "--grpc", grpc_addr,
                              "-o", "json").stdout)
     assert one["endpoint"] == "127.0.0.1:1" and one["unbondings"] == [] and one["signing_info"]["jail_count"] == 0
-    params = json.loads(distpos("query", "params", "--grpc", grpc_addr, "-o", "json").stdout)
+    params = json.loads(distpos("query", "staking", "params", "--grpc", grpc_addr, "-o", "json").stdout)
     assert params["staking"]["power_reduction"] == 100 and params["underwriting"]["max_guarantee_blocks"] == 4
-    cap = json.loads(distpos("query", "guarantees", "--grpc", grpc_addr, "-o", "json").stdout)
+    cap = json.loads(distpos("query", "underwriting", "guarantees", "--grpc", grpc_addr, "-o", "json").stdout)
     assert (cap["bonded"], cap["free"], cap["guarantees"]) == ("1000", "0", [])  # free = credit; default credit_limit 0
-    unsettled = json.loads(distpos("query", "guarantees", "--payer", addr(5), "--nonce", "0", "--grpc", grpc_addr, "-o", "json").stdout)
+    unsettled = json.loads(distpos("query", "underwriting", "guarantees", "--payer", addr(5), "--nonce", "0", "--grpc", grpc_addr, "-o", "json").stdout)
     assert unsettled == {"settled": False}
 
 
 def test_invalid_validator_query_is_one_line(grpc_addr):
-    res = distpos("query", "validator", addr(7), "--grpc", grpc_addr)
+    res = distpos("query", "staking", "validator", addr(7), "--grpc", grpc_addr)
     assert res.returncode == 1 and res.stderr.strip().count("\n") == 0 and "no validator" in res.stderr
-    res = distpos("query", "guarantees", "--payer", "zz", "--nonce", "1", "--grpc", grpc_addr)
+    res = distpos("query", "underwriting", "guarantees", "--payer", "zz", "--nonce", "1", "--grpc", grpc_addr)
     assert res.returncode == 2
-    res = distpos("query", "guarantees", "--payer", addr(5), "--grpc", grpc_addr)
+    res = distpos("query", "underwriting", "guarantees", "--payer", addr(5), "--grpc", grpc_addr)
     assert res.returncode == 2 and "both --payer and --nonce" in res.stderr

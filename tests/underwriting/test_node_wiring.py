@@ -10,7 +10,7 @@ import grpc
 import pytest
 
 from distpos_abci.bank import build_send_tx
-from distpos_abci.cli.staking import _grpc_error
+from distpos_abci.cli.client import compute_grpc_error
 from distpos_abci.config import load_config
 from distpos_abci.errors import ConfigError, InsufficientCollateralError, UnderwritingDisabledError
 from distpos_abci.gen.distpos.v1 import staking_pb2, staking_pb2_grpc, underwriting_pb2, underwriting_pb2_grpc
@@ -91,7 +91,7 @@ def test_grpc_services_in_process(harness):
     assert len(r.guarantees) == 1 and r.elapsed_us > 0
     assert (cap.bonded, cap.outstanding, cap.free) == (1000, 100, 0)  # free credit: credit_limit defaults to 0
     assert err.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
-    assert isinstance(_grpc_error("x", err), InsufficientCollateralError)  # key 8 locked no collateral
+    assert isinstance(compute_grpc_error("x", err), InsufficientCollateralError)  # key 8 locked no collateral
     assert (col.collateral.locked, col.promised, col.underwriter) == (1000, 100, addr(1))
     assert missing.code() == grpc.StatusCode.NOT_FOUND
 
@@ -114,4 +114,4 @@ def test_underwriting_disabled_node_answers_unavailable(harness):
 
     exc = asyncio.run(scenario())
     assert exc.code() == grpc.StatusCode.UNAVAILABLE
-    assert isinstance(_grpc_error("x", exc), UnderwritingDisabledError)
+    assert isinstance(compute_grpc_error("x", exc), UnderwritingDisabledError)

@@ -1,0 +1,190 @@
+"""What the command modules share and never import from each other: gRPC calls with the one map of gRPC
+errors back to DistPOS errors, amounts, and the sign → broadcast → wait pipeline of every transaction."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import grpc
+from google.protobuf.json_format import MessageToDict
+
+from ..errors import (
+    DistposError,
+    InvalidAmountError,
+    InvalidInputError,
+    NodeUnreachableError,
+    RemoteQueryError,
+    TxRejectedError,
+    all_error_classes,
+)
+from ..address import Address
+from ..gen.distpos.v1 import query_pb2, tx_pb2
+from ..rpc_client import CometRPC, Committed
+from ..tx import compute_tx_hash
+from ..types import MAX_AMOUNT
+from .common import TxSettings, open_keyring
+from .output import emit
+
+GRPC_TIMEOUT = 10.0
+_UNREACHABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+
+
+# ---- gRPC ---------------------------------------------------------------------------------------------------
+
+def compute_grpc_error(grpc_addr: str, exc: grpc.RpcError) -> DistposError:
+    """The node's own error class when its trailing metadata names one (so exit codes match), else by status."""
+    meta = dict(exc.trailing_metadata() or ())
+    details = (exc.details() or "").replace("\n", " ")
+    code = str(meta.get("distpos-code", ""))
+    cls = {c.code: c for c in all_error_classes()}.get(int(code)) if code.isdigit() else None
+    if cls is not None:
+        return cls(details.split(": ", 1)[1] if details.startswith(f"{cls.codespace}:") else details)
+    if exc.code() in _UNREACHABLE:
+        return NodeUnreachableError(f"gRPC {grpc_addr} unreachable: {details}")
+    if exc.code() in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.OUT_OF_RANGE):
+        return InvalidInputError(details)
+    return RemoteQueryError(f"gRPC {grpc_addr}: {exc.code().name}: {details}")
+
+
+def grpc_call(grpc_addr: str, stub_class, method: str, request, timeout: float = GRPC_TIMEOUT):
+    """One unary call of stub_class.method on grpc_addr; failures become DistPOS errors."""
+    with grpc.insecure_channel(grpc_addr) as channel:
+        try:
+            return getattr(stub_class(channel), method)(request, timeout=timeout)
+        except grpc.RpcError as exc:
+            raise compute_grpc_error(grpc_addr, exc) from None
+
+
+# ---- input --------------------------------------------------------------------------------------------------
+
+def parse_cli_amount(text: str) -> int:
+    """A positive integer amount of base units."""
+    if not text.isascii() or not text.isdigit() or not 0 < int(text) <= MAX_AMOUNT:
+        raise InvalidAmountError(f"amount {text!r} must be a positive integer of base units (at most 2^64-1)")
+    return int(text)
+
+
+def parse_positive_id(text: str, what: str) -> int:
+    """A positive uint64 id."""
+    if not text.isascii() or not text.isdigit() or int(text) == 0 or int(text) >= 1 << 64:
+        raise InvalidInputError(f"{what} {text!r} must be a positive integer")
+    return int(text)
+
+
+# ---- transactions -------------------------------------------------------------------------------------------
+
+Build = Callable[..., bytes]  # build(keypair, chain_id, nonce) -> signed tx bytes
+
+
+@dataclass(frozen=True)
+class SignedTx:
+    """A transaction signed for one chain, not yet sent."""
+
+    raw: bytes
+    hash: bytes
+    chain_id: str
+    signer: str
+    nonce: int
+
+
+def get_next_nonce(rpc: CometRPC, address: str) -> int:
+    """The account's next nonce from the node's committed state (0 for an account it does not know)."""
+    res = rpc.abci_query("/account", address.encode())
+    return query_pb2.QueryAccountResponse.FromString(res["value"]).nonce if res.get("code", 0) == 0 else 0
+
+
+@dataclass(frozen=True)
+class PublicKeyOnly:
+    """Stands in for a KeyPair when only the transaction body is wanted (`--generate-only`): it signs nothing,
+    and the placeholder signature is dropped with the envelope."""
+
+    pub_key: bytes
+
+    def sign(self, message: bytes) -> bytes:
+        """64 zero bytes; never broadcast."""
+        return bytes(64)
+
+
+def describe_body(body: tx_pb2.TxBody) -> str:
+    """One line naming a body's message and signer nonce."""
+    return f"{body.WhichOneof('msg')} from nonce {body.nonce}"
+
+
+def generate_unsigned(settings: TxSettings, from_key: str, build: Build) -> None:
+    """Print the unsigned transaction FROM would sign: its body in base64 and, for reading, as JSON."""
+    entry = open_keyring(settings.keyring_dir).entry(from_key)  # the public half: no passphrase asked
+    signer = str(Address.from_pub_key(settings.chain_id, entry.pub_key))
+    nonce = settings.nonce if settings.nonce is not None else get_next_nonce(CometRPC(settings.node), signer)
+    raw = build(PublicKeyOnly(entry.pub_key), settings.chain_id, nonce)
+    body_raw = tx_pb2.Tx.FromString(raw).body
+    body = tx_pb2.TxBody.FromString(body_raw)
+    data = {"type": "distpos/unsigned-tx/v1", "chain_id": settings.chain_id, "signer": signer, "nonce": nonce,
+            "message_type": body.WhichOneof("msg"),
+            "message": MessageToDict(getattr(body, body.WhichOneof("msg")), preserving_proto_field_name=True),
+            "body": base64.b64encode(body_raw).decode()}
+    emit(data, settings.output, text=json.dumps(data, indent=2))
+
+
+def sign_tx(settings: TxSettings, from_key: str, build: Build) -> SignedTx | None:
+    """Sign with key FROM for settings.chain_id (the nonce from the node unless given); with --generate-only,
+    print the unsigned transaction instead and return None."""
+    if settings.generate_only:
+        generate_unsigned(settings, from_key, build)
+        return None
+    key = open_keyring(settings.keyring_dir).get(from_key)
+    signer = str(key.address(settings.chain_id))
+    nonce = settings.nonce if settings.nonce is not None else get_next_nonce(CometRPC(settings.node), signer)
+    raw = build(key.keypair, settings.chain_id, nonce)
+    return SignedTx(raw, compute_tx_hash(raw), settings.chain_id, signer, nonce)
+
+
+def broadcast_and_wait(settings: TxSettings, signed: SignedTx, data: dict) -> Committed:
+    """Broadcast, wait for the block and add the outcome to data; TxRejectedError (data printed as JSON first
+    with -o json) when CheckTx refused it or the block ran it with a non-zero code."""
+    rpc = CometRPC(settings.node)
+    started = time.monotonic()
+    rpc.broadcast_tx_sync(signed.raw)
+    committed = rpc.wait_for_tx(signed.hash, settings.timeout)
+    data.update(height=committed.height, code=committed.code, codespace=committed.codespace, log=committed.log,
+                seconds=round(time.monotonic() - started, 3))
+    if committed.code != 0:
+        if settings.output == "json":
+            emit(data, settings.output)
+        raise TxRejectedError(f"included at height {committed.height} but failed: {committed.log}",
+                              remote_codespace=committed.codespace, remote_code=committed.code)
+    return committed
+
+
+def sign_send_wait(settings: TxSettings, from_key: str, build: Build) -> tuple[dict, Committed] | None:
+    """Sign, broadcast and wait for the block; the data to print and the committed result (None when
+    --generate-only printed the unsigned transaction instead)."""
+    signed = sign_tx(settings, from_key, build)
+    if signed is None:
+        return None
+    data = {"hash": signed.hash.hex().upper(), "chain_id": signed.chain_id, "signer": signed.signer,
+            "nonce": signed.nonce}
+    committed = broadcast_and_wait(settings, signed, data)
+    return data, committed
+
+
+def run_tx(settings: TxSettings, from_key: str, build: Build, describe: str) -> None:
+    """Sign, broadcast, wait and print `committed HASH at height H: describe`."""
+    sent = sign_send_wait(settings, from_key, build)
+    if sent is None:
+        return
+    data, _ = sent
+    emit(data, settings.output, text=f"committed {data['hash']} at height {data['height']}: {describe}")
+
+
+def get_event_attribute(events, kind: str, key: str) -> str:
+    """The value of attribute key of the first event of type kind ("" when absent)."""
+    for e in events:
+        if e.get("type") == kind:
+            for a in e.get("attributes") or []:
+                if a.get("key") == key:
+                    return str(a.get("value"))
+    return ""

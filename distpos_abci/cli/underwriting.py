@@ -1,0 +1,129 @@
+"""`distpos tx underwriting deposit-collateral|unlock-collateral|withdraw-collateral|claim` and
+`distpos query underwriting guarantees|collateral`. A guaranteed payment itself is `tx bank send --underwrite`."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+
+import click
+
+from ..address import parse_address
+from ..errors import DistposError, InvalidInputError
+from ..gen.distpos.v1 import underwriting_pb2
+from ..underwriting import Guarantee, build_claim_tx, build_collateral_tx, decode_guarantee
+from .client import parse_cli_amount, run_tx
+from .common import FILE, grpc_option, output_option, tx_options
+from .output import emit
+from .underwriting_client import call_underwriting, settlement_json
+
+# ---- transactions -------------------------------------------------------------------------------------------
+
+
+@click.group("underwriting")
+def tx_group() -> None:
+    """Collateral behind guarantees, and claims of guarantees that were not honoured."""
+
+
+@tx_group.command("claim")
+@click.argument("from_key", metavar="FROM")
+@click.argument("guarantees_file", metavar="GUARANTEES_JSON", type=FILE)
+@tx_options
+def claim(from_key, guarantees_file, settings) -> None:
+    """Claim the payout of guarantees (the `guarantees` printed by `tx bank send --underwrite -o json`)."""
+    gs = load_guarantees(guarantees_file)
+    run_tx(settings, from_key, lambda k, c, n: build_claim_tx(k, c, n, gs),
+           f"claim of {gs[0].total} paid to {gs[0].beneficiary}")
+
+
+def load_guarantees(path: pathlib.Path) -> list[Guarantee]:
+    """Guarantees from a JSON file: a list, or an object with a `guarantees` list, as the CLI prints them."""
+    try:
+        data = json.loads(path.read_text())
+        items = data["guarantees"] if isinstance(data, dict) else data
+        gs = [decode_guarantee(underwriting_pb2.Guarantee(
+            tx_hash=bytes.fromhex(g["tx_hash"]), amount=int(g["amount"]), total=int(g["total"]),
+            beneficiary=g["beneficiary"], underwriter=g["underwriter"], chain_id=g["chain_id"],
+            expiry_height=int(g["expiry_height"]), issued_height=int(g["issued_height"]),
+            payer=g["payer"], nonce=int(g["nonce"]), signature=bytes.fromhex(g["signature"]))) for g in items]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, DistposError):
+        gs = []
+    if not gs:
+        raise InvalidInputError(f"cannot read guarantees from {path}: want the JSON `tx bank send --underwrite -o json` "
+                                f"prints (a list of guarantees, or an object with `guarantees`)")
+    return gs
+
+
+def _collateral_command(name: str, kind: str, with_amount: bool, doc: str, describe: str):
+    """deposit-collateral / unlock-collateral (FROM VALIDATOR AMOUNT) and withdraw-collateral (FROM VALIDATOR)."""
+    def command(from_key, underwriter, settings, amount=None) -> None:
+        value = parse_cli_amount(amount) if with_amount else 0
+        parse_address(underwriter)
+        extra = (value,) if with_amount else ()
+        run_tx(settings, from_key, lambda k, c, n: build_collateral_tx(k, c, n, kind, underwriter, *extra),
+               describe.format(value=value, underwriter=underwriter))
+
+    command.__doc__ = doc
+    command = tx_options(command)
+    if with_amount:
+        command = click.argument("amount", metavar="AMOUNT")(command)
+    command = click.argument("underwriter", metavar="VALIDATOR")(command)
+    command = click.argument("from_key", metavar="FROM")(command)
+    return tx_group.command(name)(command)
+
+
+deposit_collateral = _collateral_command(
+    "deposit-collateral", "deposit", True,
+    "Lock AMOUNT of FROM's balance as collateral for guarantees VALIDATOR (operator address) signs for FROM.",
+    "locked {value} as collateral for {underwriter}")
+unlock_collateral = _collateral_command(
+    "unlock-collateral", "unlock", True,
+    "Start unlocking AMOUNT of FROM's collateral for VALIDATOR (withdrawable after collateral_unlock_blocks).",
+    "unlocking {value} of collateral for {underwriter}")
+withdraw_collateral = _collateral_command(
+    "withdraw-collateral", "withdraw", False, "Return FROM's unlocked collateral for VALIDATOR.",
+    "withdrew unlocked collateral for {underwriter}")
+
+
+# ---- queries ------------------------------------------------------------------------------------------------
+
+@click.group("underwriting")
+def query_group() -> None:
+    """Guarantee capacity, settlements and collateral."""
+
+
+@query_group.command("guarantees")
+@grpc_option
+@click.option("--payer", default=None, help="With --nonce: show the on-chain settlement of this payer's nonce.")
+@click.option("--nonce", type=click.IntRange(0, 2**64 - 1), default=None, help="The guaranteed nonce.")
+@output_option
+def guarantees(grpc_addr, payer, nonce, output) -> None:
+    """The node's capacity and outstanding guarantees, or the settlement of a guaranteed payment."""
+    if (payer is None) != (nonce is None):
+        raise InvalidInputError("give both --payer and --nonce, or neither")
+    if payer is not None:
+        parse_address(payer)
+        r = call_underwriting(grpc_addr, "Settlement", underwriting_pb2.SettlementRequest(payer=payer, nonce=nonce))
+        emit({"settled": r.settled, **(settlement_json(r.settlements) if r.settled else {})}, output)
+        return
+    c = call_underwriting(grpc_addr, "Capacity", underwriting_pb2.CapacityRequest())
+    emit({"operator": c.operator_address, "height": c.height, "bonded": str(c.bonded),
+          "outstanding": str(c.outstanding), "reserved": str(c.reserved), "free": str(c.free),
+          "guarantees": [decode_guarantee(g).to_json() for g in c.guarantees]}, output)
+
+
+@query_group.command("collateral")
+@click.argument("payer", metavar="PAYER")
+@click.argument("underwriter", metavar="VALIDATOR", required=False, default="")
+@grpc_option
+@output_option
+def collateral(payer, underwriter, grpc_addr, output) -> None:
+    """PAYER's collateral held for VALIDATOR (default: the validator of the node at --grpc)."""
+    parse_address(payer)
+    if underwriter:
+        parse_address(underwriter)
+    r = call_underwriting(grpc_addr, "Collateral",
+                          underwriting_pb2.CollateralRequest(payer=payer, underwriter=underwriter))
+    emit({"payer": r.payer, "underwriter": r.underwriter, "locked": str(r.collateral.locked),
+          "unlocking": str(r.collateral.unlocking), "unlock_height": r.collateral.unlock_height,
+          "promised": str(r.promised), "height": r.height}, output)
