@@ -7,7 +7,7 @@ BIN         := $(CURDIR)/bin
 CHAINS      ?= 1
 VALIDATORS  ?= 4
 
-.PHONY: all venv cometbft proto test test-unit test-integration localnet localnet-stop localnet-status bench fuzz clean
+.PHONY: all venv cometbft browser proto test test-unit test-integration localnet localnet-stop localnet-status bench fuzz clean
 
 all: test
 
@@ -38,7 +38,7 @@ proto: venv
 
 # ---- tests -------------------------------------------------------------------
 
-test: venv cometbft
+test: venv cometbft browser
 	PATH=$(BIN):$$PATH $(PY) -m pytest -q
 
 test-unit: venv
@@ -46,6 +46,14 @@ test-unit: venv
 
 test-integration: venv cometbft
 	PATH=$(BIN):$$PATH $(PY) -m pytest -q -m integration
+
+# Debian's Chromium for the dashboard's browser test (Playwright drives it; nothing is downloaded by Playwright).
+browser:
+	@if command -v chromium >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing Debian's chromium for the dashboard's browser test"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else echo "chromium is missing: install Debian's chromium (apt-get install chromium) for the browser test"; exit 1; fi
 
 # ---- localnet ----------------------------------------------------------------
 

@@ -14,6 +14,7 @@ from ..errors import DistposError, InvalidInputError, NodeUnreachableError, TxRe
 from . import bank, gov, interchain, offline, query, staking, underwriting
 from .common import home_option
 from .config import config
+from .dashboard import dashboard
 from .keys import keys
 from .light import light
 from .node import node
@@ -140,7 +141,7 @@ for _command in offline.COMMANDS:
     tx.add_command(_command)
 for _command in QUERY_COMMANDS:
     query_.add_command(_command)
-for _command in (keys, config, light, node, relay):
+for _command in (keys, config, light, node, relay, dashboard):
     cli.add_command(_command)
 
 

@@ -23,6 +23,7 @@ from .plan import (
     compute_default_chain_ids,
     load_network,
 )
+from .dashboard import DEFAULT_DASHBOARD_PORT, start_dashboard, stop_dashboard
 from .procs import running_pids, start_network, stop_network, wait_for_blocks
 from .rpc import NodeStatus, check_app_hashes, node_status
 
@@ -64,8 +65,11 @@ def main() -> None:
 @click.option("--app", type=click.Choice(APPS), default="distpos", hidden=True)
 @click.option("--ports", type=click.Choice(["fixed", "free"]), default="fixed", hidden=True)
 @click.option("--timeouts", "timeouts_name", type=click.Choice(["operator", "test"]), default="operator", hidden=True)
+@click.option("--dashboard-port", type=click.IntRange(0, 65535), default=DEFAULT_DASHBOARD_PORT, show_default=True,
+              help="Port of the live dashboard on 127.0.0.1 (0 = do not start it).")
 @_fail_on_localnet_error
-def up(chains, validators, chain_ids, cometbft_bin, run_dir, timeout, min_height, app, ports, timeouts_name) -> None:
+def up(chains, validators, chain_ids, cometbft_bin, run_dir, timeout, min_height, app, ports, timeouts_name,
+       dashboard_port) -> None:
     """Generate the network (first time only), start what is not running, wait for blocks, print endpoints."""
     network_file = pathlib.Path(run_dir, NETWORK_FILE)
     if network_file.exists():
@@ -104,6 +108,9 @@ def up(chains, validators, chain_ids, cometbft_bin, run_dir, timeout, min_height
                             f"python -m distpos_abci.localnet down --dir {run_dir}") from None
     click.echo("  " + _progress_line(statuses))
     _print_summary(net, run_dir)
+    if dashboard_port and net.has_app_process:
+        pid, url = start_dashboard(net, dashboard_port)
+        click.echo(f"dashboard: {url}" + (f" (started, pid {pid}; log {run_dir}/dashboard.log)" if pid else " (running)"))
 
 
 def _warn_if_shape_differs(net: Network, chains, validators, chain_ids) -> None:
@@ -198,6 +205,9 @@ def down(run_dir: str, grace: float) -> None:
         click.echo(f"no localnet in {run_dir}: nothing to stop")
         return
     net = load_network(run_dir)
+    dash = stop_dashboard(run_dir)
+    if dash is not None:
+        click.echo(f"stopped dashboard (pid {dash})")
     stopped = stop_network(net, grace=grace)
     for label, which, pid in stopped:
         click.echo(f"stopped {label} {which} (pid {pid})")
