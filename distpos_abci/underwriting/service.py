@@ -316,8 +316,12 @@ class UnderwritingService:
         """Guarantee raw: alone if it fits, else with co-underwriters; then carry it to the chain."""
         tx, send = self.validate_client_tx(raw)
         existing = self.reservations.get(tx.hash)
-        if existing is not None and existing.guarantee is not None and existing.amount == send.amount:
-            return [existing.guarantee]  # idempotent retry of a single-underwriter request
+        if existing is not None:
+            if existing.guarantee is not None and existing.amount == send.amount and not existing.coordinator:
+                return [existing.guarantee]  # idempotent retry of a single-underwriter request
+            # One guarantee per payment and validator: a share already held or signed for this payment (here, or
+            # for another coordinator) is never doubled by a second guarantee of the same nonce.
+            raise UnderwritableTxError(f"{tx.hash.hex()} is already guaranteed or reserved by this validator")
         expiry = self.app.last_height + self._lifetime()
         free = self.available(tx.signer)
         if send.amount <= free:

@@ -233,3 +233,16 @@ def test_invalid_co_underwriting_calls_from_strangers(net):
     with pytest.raises(UnauthorizedCoordinatorError):
         peer.confirm(h, other)
     assert peer.capacity().reserved == 100
+
+
+def test_invalid_second_guarantee_of_a_share_already_held(net):
+    """Found by the stateful machine: a validator holding a co-underwritten share of a payment signed a second,
+    whole guarantee of the same nonce when asked directly; the two could not both settle."""
+    raw = build_send_tx(key(5), CHAIN, N, addr(6), 1600)
+    gs = run(net.services[1].underwrite(raw))  # validators 2 and 3 hold shares
+    assert len(gs) == 3
+    net.services[2].credit_limit = 10_000  # it could afford a whole guarantee: it must still not sign one
+    with pytest.raises(UnderwritableTxError, match="already guaranteed or reserved"):
+        run(net.services[2].underwrite(raw, co_underwrite=False))
+    with pytest.raises(UnderwritableTxError, match="already guaranteed or reserved"):
+        run(net.services[1].underwrite(build_send_tx(key(5), CHAIN, N, addr(6), 1600)))  # same bytes, co-underwritten
