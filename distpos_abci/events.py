@@ -2,15 +2,11 @@
 
 Attribute text is an edge: a transition records the typed values (an `Address`, an int), and their text (an
 address with its checksum, a decimal) is rendered only when something reads `attributes`, once per event.
-The text is exactly `str(value)`, as it always was; values are immutable, so rendering later gives the same
-text as rendering at once, on every node.
+The text is exactly `str(value)`, as it always was. Values must be immutable (str, int, Address, other frozen
+records), so rendering later gives the same text as rendering at once, on every node.
 """
 
 from __future__ import annotations
-
-from .address import Address
-
-_LAZY = (str, int, Address)  # immutable, with a deterministic str(); anything else is rendered at once
 
 
 class Event:
@@ -27,7 +23,7 @@ class Event:
     def of(cls, type_: str, **attrs: object) -> "Event":
         """Build an event from keyword attributes (kept in the order given)."""
         event = cls(type_)
-        event._values = tuple((k, v if isinstance(v, _LAZY) else str(v)) for k, v in attrs.items())
+        event._values = tuple(attrs.items())  # immutable values only; rendered by `attributes`
         return event
 
     @property

@@ -9,6 +9,7 @@ block, and the app has not applied it yet.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
@@ -26,16 +27,41 @@ from .db import (
 )
 
 
+NODE_CACHE_ENTRIES = 200_000  # about 40 MB: the top of a million-account trie and the recently written nodes
+
+
 class _NodeReader:
-    """Trie nodes from the database (the trie module is pure and needs only `get`)."""
+    """Trie nodes from the database (the trie module is pure and needs only `get`), with a bounded cache.
 
-    __slots__ = ("db",)
+    A node is immutable and named by its hash, so a cached record can never be stale; the upper levels of the
+    trie are read by every block and stay cached, as do the nodes the last blocks wrote (`remember`)."""
 
-    def __init__(self, db: Database) -> None:
+    __slots__ = ("db", "cache", "capacity")
+
+    def __init__(self, db: Database, capacity: int = NODE_CACHE_ENTRIES) -> None:
         self.db = db
+        self.cache: dict[bytes, bytes] = {}
+        self.capacity = capacity
 
     def get(self, node_hash: bytes) -> bytes | None:
-        return self.db.get(T_NODE + node_hash)
+        record = self.cache.get(node_hash)
+        if record is None:
+            record = self.db.get(T_NODE + node_hash)
+            if record is not None:
+                self._add(node_hash, record)
+        return record
+
+    def remember(self, nodes: Mapping[bytes, bytes]) -> None:
+        """Cache nodes just committed: the next block walks the same upper levels."""
+        for node_hash, record in nodes.items():
+            self._add(node_hash, record)
+
+    def _add(self, node_hash: bytes, record: bytes) -> None:
+        cache = self.cache
+        if len(cache) >= self.capacity:  # drop the oldest eighth at once: cheap, and keeps the recent ones
+            for stale in list(cache)[: self.capacity // 8 or 1]:
+                del cache[stale]
+        cache[node_hash] = record
 
 
 @dataclass(frozen=True)
@@ -116,13 +142,14 @@ class StateStore:
 
     def commit(self, pending: PendingCommit) -> None:
         """Persist a prepared block in one atomic, synced write."""
-        batch: dict[bytes, bytes | None] = {T_STATE + k: v for k, v in pending.writes.items()}
-        batch.update((T_NODE + h, rec) for h, rec in pending.nodes.items())
-        batch[compute_root_key(pending.height)] = pending.root
-        batch[META_HEIGHT] = pending.height.to_bytes(8, "big")
-        batch[META_APP_HASH] = pending.root
-        batch[META_CHAIN_ID] = pending.chain_id.encode()
-        self.db.write(batch)
+        meta = ((compute_root_key(pending.height), pending.root), (META_HEIGHT, pending.height.to_bytes(8, "big")),
+                (META_APP_HASH, pending.root), (META_CHAIN_ID, pending.chain_id.encode()))
+        self.db.write(itertools.chain(
+            ((T_STATE + k, v) for k, v in pending.writes.items()),
+            ((T_NODE + h, rec) for h, rec in pending.nodes.items()),
+            meta,
+        ))
+        self.nodes.remember(pending.nodes)
         self.last_height = pending.height
         self.last_app_hash = AppHash(pending.root)
         self.chain_id = pending.chain_id
