@@ -2,9 +2,11 @@
 
 Key layout (first byte is the table):
   s<key>          latest value of every state key (flat, for fast reads)
-  n<hash32>       Merkle trie node records (immutable; old roots stay readable)
-  r<height u64>   trie root after the block at that height
-  m<name>         metadata: last committed height and app hash, chain-id
+  n<hash32>       Merkle trie node records (immutable; old roots stay readable until pruned)
+  r<height u64>   trie root after the block at that height (deleted once the height is pruned)
+  o<hash32>       pruning only: height u64 at which the node left the tree (deleted when it is re-created)
+  p<height u64>   pruning only: the hashes (32 bytes each) of the nodes that left the tree at that height
+  m<name>         metadata: last committed height and app hash, chain-id, oldest height still readable
 """
 
 from __future__ import annotations
@@ -22,15 +24,23 @@ T_STATE = b"s"
 T_NODE = b"n"
 T_ROOT = b"r"
 T_META = b"m"
+T_ORPHAN = b"o"
+T_ORPHAN_LIST = b"p"
 
 META_HEIGHT = T_META + b"height"
 META_APP_HASH = T_META + b"app_hash"
 META_CHAIN_ID = T_META + b"chain_id"
+META_OLDEST = T_META + b"oldest"
 
 
 def compute_root_key(height: int) -> bytes:
     """The database key of the trie root committed at height."""
     return T_ROOT + height.to_bytes(8, "big")
+
+
+def compute_orphan_list_key(height: int) -> bytes:
+    """The database key of the nodes that left the tree at height."""
+    return T_ORPHAN_LIST + height.to_bytes(8, "big")
 
 
 class Database:

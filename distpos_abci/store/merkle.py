@@ -124,8 +124,12 @@ def compute_updated_root(
     reader: NodeReader,
     root: bytes,
     updates: Iterable[tuple[bytes, bytes | None]],
+    orphans: set[bytes] | None = None,
 ) -> tuple[bytes, dict[bytes, bytes]]:
-    """Apply (key, value | None) updates as one batch; return the new root and the nodes to write."""
+    """Apply (key, value | None) updates as one batch; return the new root and the nodes to write.
+
+    With `orphans`, also add to it the hash of every node of the old root that the new root no longer
+    holds (what a pruner may delete once no retained root needs it)."""
     sha = _sha256
     # Later updates of a key win; keyed by key_hash since that is the trie's real key.
     latest: dict[bytes, bytes | None] = {}
@@ -242,7 +246,25 @@ def compute_updated_root(
             return node, _KIND_INTERNAL
         return combine(left, left_kind, right, right_kind)
 
+    if orphans is None:
+        new_root, _ = update(root, None, 0, len(items), 0)
+        return new_root, new_nodes
+
+    # Every node the walk replaced is orphaned, except those that live on in the new tree: a leaf pushed
+    # down a level keeps its hash, and a subtree's result is always part of the new tree.
+    replaced: set[bytes] = set()
+    kept: set[bytes] = set()
+    walk = update
+
+    def update(node: bytes, record: bytes | None, lo: int, hi: int, depth: int) -> tuple[bytes, int]:  # noqa: F811
+        result = walk(node, record, lo, hi, depth)
+        if result[0] != node and node != EMPTY_HASH:
+            replaced.add(node)
+        kept.add(result[0])
+        return result
+
     new_root, _ = update(root, None, 0, len(items), 0)
+    orphans.update(replaced - kept)
     return new_root, new_nodes
 
 
