@@ -63,13 +63,23 @@ class Database:
         # One fsync per block: a committed block must survive a machine crash too.
         wo.sync = True
         self._db.set_write_options(wo)
+        # Housekeeping (pruning) needs no fsync of its own: the log is replayed in order, so a crash keeps a
+        # prefix of those writes, and the next block's synced write makes all of them durable.
+        self._unsynced = WriteOptions()
+        self._unsynced.sync = False
 
     def get(self, key: bytes) -> bytes | None:
         """The stored value or None."""
         return self._db.get(key)
 
-    def write(self, puts: Mapping[bytes, bytes | None] | Iterable[tuple[bytes, bytes | None]]) -> None:
-        """Apply puts (None = delete) atomically; each key at most once (a batch needs no order)."""
+    def get_many(self, keys: list[bytes]) -> list[bytes | None]:
+        """The stored values of keys (None where absent), in one multi-get."""
+        return self._db.get(keys) if keys else []
+
+    def write(self, puts: Mapping[bytes, bytes | None] | Iterable[tuple[bytes, bytes | None]],
+              sync: bool = True) -> None:
+        """Apply puts (None = delete) atomically; each key at most once (a batch needs no order).
+        sync=False for writes a crash may lose (pruning): they reach the disk with the next synced one."""
         wb = WriteBatch(raw_mode=True)
         put, delete = wb.put, wb.delete
         for key, value in (puts.items() if isinstance(puts, Mapping) else puts):
@@ -77,7 +87,10 @@ class Database:
                 delete(key)
             else:
                 put(key, value)
-        self._db.write(wb)
+        if sync:
+            self._db.write(wb)
+        else:
+            self._db.write(wb, self._unsynced)
 
     def iter_from(self, start: bytes) -> Iterator[tuple[bytes, bytes]]:
         """Items with key >= start in key order."""

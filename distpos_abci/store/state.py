@@ -258,7 +258,7 @@ class StateStore:
         with self._lock:
             # Raise the bar before anything goes: a reader is refused before it could miss a node.
             self.oldest_height = nxt
-            self.db.write(((compute_root_key(height), None), (META_OLDEST, nxt.to_bytes(8, "big"))))
+            self.db.write(((compute_root_key(height), None), (META_OLDEST, nxt.to_bytes(8, "big"))), sync=False)
         self._drain_orphans(nxt)
 
     def _drain_orphans(self, height: Height) -> None:
@@ -270,14 +270,16 @@ class StateStore:
         stamp = height.to_bytes(8, "big")
         hashes = [listed[i:i + 32] for i in range(0, len(listed), 32)]
         for start in range(0, len(hashes), PRUNE_CHUNK):
+            chunk = hashes[start:start + PRUNE_CHUNK]
             with self._lock:
+                stamps = self.db.get_many([T_ORPHAN + h for h in chunk])
                 batch: list[tuple[bytes, bytes | None]] = []
-                for h in hashes[start:start + PRUNE_CHUNK]:
-                    if self.db.get(T_ORPHAN + h) == stamp:  # else re-created since, or orphaned again later
+                for h, found in zip(chunk, stamps):
+                    if found == stamp:  # else re-created since, or orphaned again later
                         batch += ((T_NODE + h, None), (T_ORPHAN + h, None))
-                self.db.write(batch)
+                self.db.write(batch, sync=False)
         with self._lock:
-            self.db.write(((list_key, None),))
+            self.db.write(((list_key, None),), sync=False)
 
     def _signal(self) -> None:
         with self._wake:
