@@ -9,7 +9,8 @@ Two paths through FinalizeBlock:
            round r waits, FinalizeBlock+Commit round r, RECHECK round r+1 after Commit (what CometBFT does);
   cold     the node never saw the bytes (a node catching up, or a block from a proposer it never heard from):
            FinalizeBlock verifies every signature itself.
-Both must give byte-identical app hashes. `finalize_commit_via_abci_*` runs the same blocks through the ABCI
+Both must give byte-identical app hashes. The machine is shared, so each path runs REPEAT times and keeps its
+best run, and the raw verify rate is the median of measurements taken before, between and after them. `finalize_commit_via_abci_*` runs the same blocks through the ABCI
 adapter (protobuf request in, response with every event rendered out): what CometBFT actually waits for.
 """
 
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import json
 import resource
+import statistics
 import tempfile
 import time
 
@@ -36,6 +38,7 @@ from distpos_abci.tx import compute_sign_bytes
 CHAIN = "e2e4"
 BLOCK_SIZES = (500, 2000)
 ROUNDS = {500: 6, 2000: 3}
+REPEAT = 2
 
 
 def _keys(n: int) -> tuple[list[KeyPair], list[str]]:
@@ -140,11 +143,19 @@ def main() -> dict[str, object]:
     raw_rates = []
     for size in BLOCK_SIZES:
         genesis, blocks = _blocks(size, ROUNDS[size])
-        raw = measure_raw_verify(blocks[0])
-        raw_rates.append(raw)
-        hot = run_mempool_path(genesis, blocks)
-        cold = run_cold_path(genesis, blocks)
+        raws = [measure_raw_verify(blocks[0])]
+        hots = []
+        for _ in range(REPEAT):
+            hots.append(run_mempool_path(genesis, blocks))
+            raws.append(measure_raw_verify(blocks[0]))
+        hot = {k: max(h[k] for h in hots) for k in ("checktx_per_s", "recheck_per_s", "finalize_commit_tx_per_s")}
+        hot["ms_per_block"] = min(h["ms_per_block"] for h in hots)
+        hot["app_hashes"] = hots[0]["app_hashes"]
+        cold = max((run_cold_path(genesis, blocks) for _ in range(REPEAT)), key=lambda c: c["finalize_commit_tx_per_s"])
         abci_cold = run_cold_path(genesis, blocks, via_abci=True)
+        raws.append(measure_raw_verify(blocks[0]))
+        raw = statistics.median(raws)
+        raw_rates.append(raw)
         if not (hot["app_hashes"] == cold["app_hashes"] == abci_cold["app_hashes"]):
             raise RuntimeError("app hashes differ between the mempool and the cold path")
         fc = hot["finalize_commit_tx_per_s"]

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Iterator, Mapping
 
-from rocksdict import BlockBasedOptions, Cache, Options, Rdict, WriteBatch, WriteOptions
+from rocksdict import BlockBasedOptions, Cache, DBCompressionType, Options, Rdict, WriteBatch, WriteOptions
 
 BLOCK_CACHE_BYTES = 128 << 20  # trie nodes and flat state read back every block stay in memory
 WRITE_BUFFER_BYTES = 64 << 20  # a 2000-tx block writes about 3 MB: fewer, larger flushes
@@ -57,6 +57,8 @@ class Database:
         table.set_pin_l0_filter_and_index_blocks_in_cache(True)
         opts.set_block_based_table_factory(table)
         opts.set_write_buffer_size(WRITE_BUFFER_BYTES)
+        # Most bytes are sha256 hashes, which do not compress: compressing only costs every read its CPU.
+        opts.set_compression_type(DBCompressionType.none())
         opts.increase_parallelism(2)  # compactions in the background, off the Commit path
         self._db = Rdict(str(path), opts)
         wo = WriteOptions()
