@@ -1,5 +1,8 @@
 """`make bench`: run every benchmark and append the figures to bench/RESULTS.md
-with the machine, the date and the commit."""
+with the machine, the date and the commit, and print the issue's ratios at the end.
+
+BENCH_SCALE_ACCOUNTS (default "10000 1000000") sets the state sizes of bench_scale; building the
+million-account state takes a few minutes on 2 cores."""
 
 from __future__ import annotations
 
@@ -10,7 +13,7 @@ import pathlib
 import platform
 import subprocess
 
-from . import bench_app, bench_localnet, bench_merkle, bench_underwriting
+from . import bench_app, bench_localnet, bench_merkle, bench_scale, bench_underwriting
 
 RESULTS = pathlib.Path(__file__).with_name("RESULTS.md")
 
@@ -41,6 +44,9 @@ def main() -> None:
     sections: dict[str, object] = {}
     for name, fn in (("merkle trie (in-memory nodes)", bench_merkle.main),
                      ("app in-process (rocksdict on disk)", bench_app.main),
+                     ("state at scale (10k vs 1M accounts, archive and pruned)",
+                      lambda: bench_scale.main([int(a) for a in os.environ.get(
+                          "BENCH_SCALE_ACCOUNTS", "10000 1000000").split()])),
                      ("underwriting service (in-process and over gRPC)", lambda: bench_underwriting.main([])),
                      ("4-validator localnet, end to end", bench_localnet.main)):
         print(f"== {name}")
@@ -54,6 +60,15 @@ def main() -> None:
     with RESULTS.open("a") as fh:
         fh.write("".join(lines))
     print(f"results appended to {RESULTS}")
+    app = sections["app in-process (rocksdict on disk)"]
+    scale = sections["state at scale (10k vs 1M accounts, archive and pruned)"]
+    print("== ratios (issue 8 targets in brackets)")
+    for size, target in (("block_2000", 0.6), ("block_500", 0.5)):
+        print(f"  FinalizeBlock+Commit {size} vs raw verify   {app[size]['ratio_finalize_commit_vs_verify']}  [>= {target}]")
+    print(f"  CheckTx vs raw verify                       {app['block_2000']['ratio_checktx_vs_verify']}  [>= 0.9]")
+    print(f"  RECHECK vs raw verify (no signature)        {app['block_2000']['ratio_recheck_vs_verify']}")
+    if "ratio_block_cost_big_vs_small" in scale:
+        print(f"  1000-tx block, big vs small state (pruned)  {scale['ratio_block_cost_big_vs_small']}  [<= 1.5]")
 
 
 if __name__ == "__main__":

@@ -111,7 +111,11 @@ class DistposABCI(Application):
 
     def commit(self, req: abci.RequestCommit) -> abci.ResponseCommit:
         self.app.commit()
-        return abci.ResponseCommit()
+        # retain_height stays 0: CometBFT keeps every block. The app prunes only its own state ([store]
+        # keep_recent); CometBFT's blocks are what peers catch up from and what replays a restarted app, and
+        # there are no state-sync snapshots yet to replace them. An operator bounds CometBFT's disk with its
+        # own settings ([storage] discard_abci_responses, [tx_index] indexer), documented in bench/RESULTS.md.
+        return abci.ResponseCommit(retain_height=0)
 
     def query(self, req: abci.RequestQuery) -> abci.ResponseQuery:
         try:

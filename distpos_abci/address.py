@@ -12,6 +12,7 @@ checksum and is accepted; any mixed case must match the checksum exactly.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from dataclasses import dataclass
@@ -39,6 +40,7 @@ def compute_account_id(pub_key: bytes) -> AccountId:
     return AccountId(hashlib.sha256(pub_key).digest()[:20])
 
 
+@functools.lru_cache(maxsize=65536)  # pure; the edges (events, CLI, gRPC) render the same hot accounts again and again
 def compute_checksum_hex(chain_id: str, account_hex: str) -> str:
     """Mixed-case form of the 40 lower-case hex digits, checksummed over chain and account."""
     digest = hashlib.sha256(f"{chain_id}{SEPARATOR}{account_hex}".encode()).hexdigest()

@@ -4,9 +4,12 @@ Three views of state:
   committed  the StateStore (last Commit);
   check      a CacheKV over committed, for the mempool, reset at every Commit;
   block      a CacheKV over committed, holding the block being finalized.
-Each transaction runs in its own CacheKV over the block and is written through only
-if it succeeds; a failed message still consumes its nonce (the signature was valid),
+Each transaction's message runs in its own CacheKV over the block and is written through
+only if it succeeds; a failed message still consumes its nonce (the signature was valid),
 so nobody can replay it.
+
+A signature is verified once per node: CheckTx keeps what it decoded and verified in a
+`VerifiedTxCache`, which FinalizeBlock and RECHECK take back (txcache.py).
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from .store import merkle
 from .store.kv import CacheKV, KVStore
 from .store.state import PendingCommit, StateStore
 from .tx import Msg, SignedTx, compute_tx_hash, decode_tx, validate_tx_stateless
+from .txcache import DEFAULT_CAPACITY, VerifiedTxCache
 from .types import AppHash, ChainId, Height, TxHash
 
 log = logging.getLogger("distpos.app")
@@ -121,8 +125,10 @@ class TxView:
 class DistposApp:
     """The state machine behind the ABCI adapter, the gRPC service and the tests."""
 
-    def __init__(self, state: StateStore, modules: list[Module] | None = None) -> None:
+    def __init__(self, state: StateStore, modules: list[Module] | None = None,
+                 verified_cache_size: int = DEFAULT_CAPACITY) -> None:
         self.state = state
+        self.verified = VerifiedTxCache(verified_cache_size)
         self.modules = modules if modules is not None else default_modules()
         self.decoders = {k: v for m in self.modules for k, v in m.decoders.items()}
         self.handlers = {t: m for m in self.modules for t in m.msg_types}
@@ -152,6 +158,7 @@ class DistposApp:
         """Apply genesis (committed with the first block); returns the app hash and any validator set."""
         genesis = parse_genesis(app_state, chain_id, tuple(m.name for m in self.modules))
         self.chain_id = ChainId(chain_id)
+        self.verified.clear()  # entries were checked against the old chain-id
         store = CacheKV(self.state)
         apply_params(store, genesis.params)
         sections = {**genesis.sections, "bank": genesis.accounts}
@@ -170,19 +177,29 @@ class DistposApp:
         return AppHash(root), tuple(initial)
 
     def check_tx(self, raw: bytes, recheck: bool = False) -> TxResult:
-        """Validate raw against the mempool state and apply it there if valid."""
+        """Validate raw against the mempool state and apply it there if valid.
+
+        A RECHECK (after Commit) of bytes this CheckTx accepted re-runs only the stateful checks."""
+        tx_hash = compute_tx_hash(raw)
         try:
-            tx = self.decode_verified_tx(raw)
+            tx = self._take_verified(tx_hash, raw, keep=True) if recheck else None
+            if tx is None:
+                tx = self.decode_verified_tx(raw)
             # A refused transaction leaves the mempool, so it must not consume its nonce there either:
             # run it in its own cache and keep the writes only when CometBFT will keep the tx.
             pending = CacheKV(self.check)
             result = self._run_tx(pending, tx, self._check_context(tx))
             if result.ok:
                 pending.write()
+                self.verified.put(tx)
+            else:
+                self.verified.discard(tx_hash)
             return result
         except DistposError as err:
+            self.verified.discard(tx_hash)
             return TxResult.failure(err)
         except Exception as exc:  # a bug must not take the node down through CheckTx
+            self.verified.discard(tx_hash)
             log.exception("chain=%s internal error in CheckTx", self.chain_id)
             return TxResult(code=1, codespace="distpos", log=f"distpos:1: internal error: {exc!r}")
 
@@ -200,11 +217,10 @@ class DistposApp:
         receipts = ReceiptKeeper(store)
         results = []
         for index, raw in enumerate(txs):
-            result = self._deliver(store, raw, block)
+            tx_hash = compute_tx_hash(raw)
+            result = self._deliver(store, tx_hash, raw, block)
             results.append(result)
-            receipts.apply_receipt(
-                compute_tx_hash(raw), Receipt(height, index, result.code, result.codespace)
-            )
+            receipts.apply_receipt(tx_hash, Receipt(height, index, result.code, result.codespace))
         updates: list[ValidatorUpdate] = []
         for module in self.modules:
             end = module.end_block(store, block)
@@ -240,9 +256,16 @@ class DistposApp:
             tx.signer, tx.pub_key, tx.hash, check=True,
         )
 
-    def _deliver(self, store: CacheKV, raw: bytes, block: BlockInfo) -> TxResult:
+    def _take_verified(self, tx_hash: TxHash, raw: bytes, keep: bool) -> SignedTx | None:
+        """What CheckTx verified for these bytes, or None when they must be verified here. A cached entry
+        passed every stateless check; only the size limit can change since (a params proposal)."""
+        if len(raw) > self.params.max_tx_bytes:
+            return None
+        return self.verified.get(tx_hash, raw) if keep else self.verified.pop(tx_hash, raw)
+
+    def _deliver(self, store: CacheKV, tx_hash: TxHash, raw: bytes, block: BlockInfo) -> TxResult:
         try:
-            tx = self.decode_verified_tx(raw)
+            tx = self._take_verified(tx_hash, raw, keep=False) or self.decode_verified_tx(raw)
             ctx = TxContext(self.chain_id, block.height, block.time_ns, tx.signer, tx.pub_key, tx.hash, check=False)
             return self._run_tx(store, tx, ctx)
         except DistposError as err:
@@ -260,9 +283,7 @@ class DistposApp:
         earlier = ReceiptKeeper(store).get(tx.hash)
         if earlier is not None:
             raise DuplicateTxError(f"transaction {tx.hash.hex()} already has a receipt from height {earlier.height}")
-        ante = CacheKV(store)
-        AuthKeeper(ante).process_nonce(tx.signer, tx.pub_key, tx.nonce)
-        ante.write()
+        AuthKeeper(store).process_nonce(tx.signer, tx.pub_key, tx.nonce)  # checks before it writes: no cache
         tx_event = Event.of("tx", signer=Address(self.chain_id, tx.signer), nonce=tx.nonce)
         msg_store = CacheKV(store)
         try:
@@ -286,7 +307,7 @@ class DistposApp:
         """Decode, verify and run raw against the mempool state without keeping anything; raise the
         DistposError CheckTx would report. The one place off-chain services ask "would the chain take it?"."""
         try:
-            tx = self.decode_verified_tx(raw)
+            tx = self._take_verified(compute_tx_hash(raw), raw, keep=True) or self.decode_verified_tx(raw)
             result = self._run_tx(CacheKV(self.check), tx, self._check_context(tx))
         except DistposError as err:
             raise TxSimulationError(err.codespace, err.code, err.log) from None

@@ -8,6 +8,13 @@
     dir = "data/distpos.db"          # rocksdict directory, relative to the home unless absolute
     [log]
     level = "info"                   # debug | info | warning | error
+    [store]
+    keep_recent = 10000              # heights whose state stays readable, with proofs; 0 = every height (archive).
+                                     # Older trie nodes are deleted in the background after each Commit; a query
+                                     # or proof at a pruned height is refused naming the oldest available one.
+                                     # Relays and light clients must fetch proofs within this window. CometBFT's own
+                                     # blocks are not pruned by the app (ResponseCommit.retain_height = 0): peers
+                                     # and a restarted app replay from them; bound them with CometBFT's settings.
     [underwriting]
     enabled = true                   # serve guarantees (signs only while this node's consensus key is a validator)
     guarantee_blocks = 10            # guarantee lifetime in blocks (capped by the chain's max_guarantee_blocks - 2)
@@ -46,6 +53,7 @@ class NodeConfig:
     underwriting_rpc: str = ""
     credit_limit: int = 0
     metrics_laddr: str = ""
+    keep_recent: int = 10_000
 
     @property
     def db_path(self) -> pathlib.Path:
@@ -63,7 +71,7 @@ def load_config(home: str | pathlib.Path) -> NodeConfig:
             data = tomllib.loads(path.read_text())
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path}: {exc}") from None
-    known = {"abci": {"laddr"}, "grpc": {"laddr"}, "db": {"dir"}, "log": {"level"}, "metrics": {"laddr"},
+    known = {"abci": {"laddr"}, "grpc": {"laddr"}, "db": {"dir"}, "log": {"level"}, "metrics": {"laddr"}, "store": {"keep_recent"},
              "underwriting": {"enabled", "guarantee_blocks", "co_deadline_ms", "rpc", "credit_limit"}}
     for section, values in data.items():
         if section not in known or not isinstance(values, dict):
@@ -78,6 +86,7 @@ def load_config(home: str | pathlib.Path) -> NodeConfig:
         db_dir=pathlib.Path(str(data.get("db", {}).get("dir", NodeConfig.db_dir))),
         log_level=str(data.get("log", {}).get("level", NodeConfig.log_level)),
         metrics_laddr=str(data.get("metrics", {}).get("laddr", "")),
+        keep_recent=_keep_recent(path, data.get("store", {})),
         **_underwriting_config(path, data.get("underwriting", {})),
     )
     if cfg.log_level not in LOG_LEVELS:
@@ -87,6 +96,14 @@ def load_config(home: str | pathlib.Path) -> NodeConfig:
     if cfg.metrics_laddr and not cfg.metrics_laddr.rpartition(":")[2].isdigit():
         raise ConfigError(f"{path}: metrics.laddr must be host:port or empty")
     return cfg
+
+
+def _keep_recent(path: pathlib.Path, section: dict) -> int:
+    """[store] keep_recent: a non-negative integer (0 = archive)."""
+    value = section.get("keep_recent", NodeConfig.keep_recent)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ConfigError(f"{path}: store.keep_recent must be an integer >= 0 (0 keeps every height)")
+    return value
 
 
 def _underwriting_config(path: pathlib.Path, section: dict) -> dict:

@@ -34,7 +34,7 @@ def configure_logging(level: str) -> None:
 async def serve(cfg: NodeConfig, ready: asyncio.Event | None = None, stop: asyncio.Event | None = None) -> None:
     """Run the node until SIGINT/SIGTERM or until `stop` is set."""
     db = Database(cfg.db_path)
-    state = StateStore(db)
+    state = StateStore(db, keep_recent=cfg.keep_recent)
     app = DistposApp(state)
     log.info(
         "chain=%s starting app at height=%d app_hash=%s db=%s",
@@ -71,4 +71,5 @@ async def serve(cfg: NodeConfig, ready: asyncio.Event | None = None, stop: async
             metrics_server.close()
         await grpc_server.stop(grace=1)
         await abci_server.stop()
+        state.close()
         db.close()

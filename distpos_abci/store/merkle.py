@@ -124,8 +124,12 @@ def compute_updated_root(
     reader: NodeReader,
     root: bytes,
     updates: Iterable[tuple[bytes, bytes | None]],
+    orphans: set[bytes] | None = None,
 ) -> tuple[bytes, dict[bytes, bytes]]:
-    """Apply (key, value | None) updates as one batch; return the new root and the nodes to write."""
+    """Apply (key, value | None) updates as one batch; return the new root and the nodes to write.
+
+    With `orphans`, also add to it the hash of every node of the old root that the new root no longer
+    holds (what a pruner may delete once no retained root needs it)."""
     sha = _sha256
     # Later updates of a key win; keyed by key_hash since that is the trie's real key.
     latest: dict[bytes, bytes | None] = {}
@@ -149,6 +153,9 @@ def compute_updated_root(
         live[i + 1] = count
 
     new_nodes: dict[bytes, bytes] = {}
+    track = orphans is not None
+    visited: list[bytes] = []  # existing nodes the walk reached with updates below them
+    kept: list[bytes] = []  # existing nodes the walk returned unchanged
 
     def make_leaf(i: int, value_hash: bytes | None = None) -> bytes:
         value = values[i]
@@ -202,6 +209,8 @@ def compute_updated_root(
 
         if record is None:
             record = _read_node(reader, node)
+        if track:
+            visited.append(node)
 
         if record[0] == _LEAF:
             leaf_key = record[1:33]
@@ -211,6 +220,8 @@ def compute_updated_root(
                     return EMPTY_HASH, _UNKNOWN
                 value_hash = sha(value).digest()
                 if value_hash == record[33:65]:
+                    if track:
+                        kept.append(node)
                     return node, _KIND_LEAF  # unchanged value: keep the stored node
                 return make_leaf(lo, value_hash), _KIND_LEAF
             if live[hi] == live[lo]:
@@ -218,6 +229,8 @@ def compute_updated_root(
                 i = bisect_left(key_hashes, leaf_key, lo, hi)
                 if i < hi and key_hashes[i] == leaf_key:
                     return EMPTY_HASH, _UNKNOWN
+                if track:
+                    kept.append(node)
                 return node, _KIND_LEAF
             # Push the existing leaf down one level as if it sat under an internal node; the
             # recursion re-creates only the internal nodes the final shape needs, and the
@@ -229,6 +242,8 @@ def compute_updated_root(
             else:
                 left, left_kind = update(node, record, lo, mid, depth + 1)
                 right, right_kind = update(EMPTY_HASH, None, mid, hi, depth + 1)
+            if track and node in (left, right):
+                kept.append(node)  # the leaf moved down unchanged
             return combine(left, left_kind, right, right_kind)
 
         if depth >= KEY_BITS:
@@ -239,10 +254,16 @@ def compute_updated_root(
         left, left_kind = update(old_left, None, lo, mid, depth + 1)
         right, right_kind = update(old_right, None, mid, hi, depth + 1)
         if left == old_left and right == old_right:
+            if track:
+                kept.append(node)
             return node, _KIND_INTERNAL
         return combine(left, left_kind, right, right_kind)
 
     new_root, _ = update(root, None, 0, len(items), 0)
+    if track:
+        # Every existing node the walk reached is orphaned, except those that live on unchanged (a leaf
+        # pushed down a level keeps its hash; an untouched subtree keeps its root).
+        orphans.update(set(visited).difference(kept, new_nodes))  # type: ignore[union-attr]
     return new_root, new_nodes
 
 

@@ -5,12 +5,28 @@ with a proof, from the trie root recorded for it. A block's writes are hashed on
 at the end of FinalizeBlock (`prepare_commit`), and persisted in one atomic write at
 Commit (`commit`), so a crash between the two loses nothing: CometBFT replays the
 block, and the app has not applied it yet.
+
+Pruning (`keep_recent` > 0; 0 keeps every height, an archive node): each Commit also records
+which trie nodes left the tree at that height (`o`/`p` tables of db.py); a node re-created
+later loses that record in the same batch that writes it again. A background thread then
+deletes the roots of heights older than the last `keep_recent`, and every node that left the
+tree at or before the oldest kept height. It takes the commit lock for each height it prunes,
+so a Commit waits at most for one height's deletes, and a node is never deleted in between a
+check and a re-creation. Flat state holds only the latest values, so it has no history to
+prune. Reads and proofs at a pruned height raise HeightUnavailableError naming the oldest
+height still readable. Pruning never changes what is hashed: the app hash is the same on an
+archive node and a pruned one. Progress is in the database (`m oldest`), so a restarted node
+resumes where it stopped.
 """
 
 from __future__ import annotations
 
+import itertools
+import logging
+import threading
+import time
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..errors import HeightUnavailableError
 from ..types import AppHash, Height
@@ -19,23 +35,59 @@ from .db import (
     META_APP_HASH,
     META_CHAIN_ID,
     META_HEIGHT,
+    META_OLDEST,
     T_NODE,
+    T_ORPHAN,
+    T_ORPHAN_LIST,
     T_STATE,
     Database,
+    compute_orphan_list_key,
     compute_root_key,
 )
 
+log = logging.getLogger("distpos.store")
+
+PRUNE_CHUNK = 1024  # orphan records checked and deleted per lock hold (about a millisecond)
+PRUNE_PAUSE_S = 0.002  # the pruner thread sleeps this long between chunks, handing the GIL to the app
+
+
+NODE_CACHE_ENTRIES = 300_000  # about 60 MB of internal nodes: the upper 18 levels of a million-account trie
+
 
 class _NodeReader:
-    """Trie nodes from the database (the trie module is pure and needs only `get`)."""
+    """Trie nodes from the database (the trie module is pure and needs only `get`), with a bounded cache.
 
-    __slots__ = ("db",)
+    A node is immutable and named by its hash, so a cached record can never be stale. Only internal nodes are
+    cached: the upper levels of the trie are read by every block, while a leaf is read again only when its
+    key changes again (RocksDB's block cache serves those)."""
 
-    def __init__(self, db: Database) -> None:
+    __slots__ = ("db", "cache", "capacity")
+
+    def __init__(self, db: Database, capacity: int = NODE_CACHE_ENTRIES) -> None:
         self.db = db
+        self.cache: dict[bytes, bytes] = {}
+        self.capacity = capacity
 
     def get(self, node_hash: bytes) -> bytes | None:
-        return self.db.get(T_NODE + node_hash)
+        record = self.cache.get(node_hash)
+        if record is None:
+            record = self.db.get(T_NODE + node_hash)
+            if record is not None and record[0] == 1:
+                self._add(node_hash, record)
+        return record
+
+    def remember(self, nodes: Mapping[bytes, bytes]) -> None:
+        """Cache nodes just committed: the next block walks the same upper levels."""
+        for node_hash, record in nodes.items():
+            if record[0] == 1:
+                self._add(node_hash, record)
+
+    def _add(self, node_hash: bytes, record: bytes) -> None:
+        cache = self.cache
+        if len(cache) >= self.capacity:  # drop the oldest eighth at once: cheap, and keeps the recent ones
+            for stale in list(cache)[: self.capacity // 8 or 1]:
+                del cache[stale]
+        cache[node_hash] = record
 
 
 @dataclass(frozen=True)
@@ -47,18 +99,36 @@ class PendingCommit:
     root: bytes
     nodes: Mapping[bytes, bytes]
     chain_id: str
+    orphans: frozenset[bytes] = field(default_factory=frozenset)  # recorded only when pruning
 
 
 class StateStore:
     """Committed state: a KVReader over the latest height, plus history and proofs."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, keep_recent: int = 0, background: bool = True) -> None:
+        """keep_recent: heights kept readable (0 = all, an archive node); background: prune in a thread
+        (False: at the end of each Commit, for tests and tools)."""
+        if keep_recent < 0:
+            raise ValueError("keep_recent must be >= 0")
         self.db = db
         self.nodes = _NodeReader(db)
         raw_height = db.get(META_HEIGHT)
         self.last_height = Height(int.from_bytes(raw_height, "big") if raw_height else 0)
         self.last_app_hash = AppHash(db.get(META_APP_HASH) or b"")
         self.chain_id = (db.get(META_CHAIN_ID) or b"").decode()
+        raw_oldest = db.get(META_OLDEST)
+        self.oldest_height = Height(int.from_bytes(raw_oldest, "big") if raw_oldest else 1)
+        self.keep_recent = keep_recent
+        self._lock = threading.Lock()  # Commit's write and each pruned height's deletes never interleave
+        self._wake = threading.Condition()
+        self._closed = False
+        self._pruning = False  # the thread is inside prune()
+        self._resumed = False
+        self._pruner: threading.Thread | None = None
+        if keep_recent and background:
+            self._pruner = threading.Thread(target=self._prune_loop, name="distpos-pruner", daemon=True)
+            self._pruner.start()
+            self._signal()  # resume what a previous run left
 
     @property
     def last_root(self) -> bytes:
@@ -83,10 +153,20 @@ class StateStore:
         """The root committed at height; HeightUnavailableError if there is none."""
         if height <= 0 or height > self.last_height:
             raise HeightUnavailableError(f"height {height} not available: last committed height is {self.last_height}")
+        if height < self.oldest_height:
+            raise self._pruned(height)
         root = self.db.get(compute_root_key(height))
         if root is None:
+            if height < self.oldest_height:  # pruned while we looked
+                raise self._pruned(height)
             raise HeightUnavailableError(f"no state recorded for height {height}")
         return root
+
+    def _pruned(self, height: int) -> HeightUnavailableError:
+        return HeightUnavailableError(
+            f"height {height} is pruned: the oldest available height is {self.oldest_height} "
+            f"(this node keeps the last {self.keep_recent} heights; query an archive node for older state)"
+        )
 
     def resolve_height(self, height: int) -> Height:
         """0 means the last committed height; others must be committed and recorded."""
@@ -101,28 +181,144 @@ class StateStore:
         """The value of key after block height."""
         if height == self.last_height:
             return self.get(key)
-        return merkle.get_value(self.nodes, self.get_root(height), key)
+        root = self.get_root(height)
+        try:
+            return merkle.get_value(self.nodes, root, key)
+        except merkle.TrieCorruptError:
+            if height < self.oldest_height:  # the pruner overtook a walk that started in time
+                raise self._pruned(height) from None
+            raise
 
     def get_proof(self, key: bytes, height: int) -> tuple[bytes | None, merkle.MerkleProof]:
         """Value and (non-)membership proof of key against the app hash of height."""
-        return merkle.get_proof(self.nodes, self.get_root(height), key)
+        root = self.get_root(height)
+        try:
+            return merkle.get_proof(self.nodes, root, key)
+        except merkle.TrieCorruptError:
+            if height < self.oldest_height:  # the pruner overtook a walk that started in time
+                raise self._pruned(height) from None
+            raise
 
     # ---- block commit ----
 
     def prepare_commit(self, height: Height, writes: Mapping[bytes, bytes | None], chain_id: str) -> PendingCommit:
         """Hash a block's writes into a new root without writing anything."""
-        root, nodes = merkle.compute_updated_root(self.nodes, self.last_root, writes.items())
-        return PendingCommit(height, dict(writes), root, nodes, chain_id)
+        orphans: set[bytes] | None = set() if self.keep_recent else None
+        root, nodes = merkle.compute_updated_root(self.nodes, self.last_root, writes.items(), orphans)
+        return PendingCommit(height, dict(writes), root, nodes, chain_id, frozenset(orphans or ()))
 
     def commit(self, pending: PendingCommit) -> None:
         """Persist a prepared block in one atomic, synced write."""
-        batch: dict[bytes, bytes | None] = {T_STATE + k: v for k, v in pending.writes.items()}
-        batch.update((T_NODE + h, rec) for h, rec in pending.nodes.items())
-        batch[compute_root_key(pending.height)] = pending.root
-        batch[META_HEIGHT] = pending.height.to_bytes(8, "big")
-        batch[META_APP_HASH] = pending.root
-        batch[META_CHAIN_ID] = pending.chain_id.encode()
-        self.db.write(batch)
+        meta = ((compute_root_key(pending.height), pending.root), (META_HEIGHT, pending.height.to_bytes(8, "big")),
+                (META_APP_HASH, pending.root), (META_CHAIN_ID, pending.chain_id.encode()))
+        parts = [((T_STATE + k, v) for k, v in pending.writes.items()),
+                 ((T_NODE + h, rec) for h, rec in pending.nodes.items()), meta]
+        if self.keep_recent:
+            height = pending.height.to_bytes(8, "big")
+            parts += [((T_ORPHAN + h, None) for h in pending.nodes),  # re-created: no longer an orphan
+                      ((T_ORPHAN + h, height) for h in pending.orphans)]
+            if pending.orphans:
+                parts.append(((compute_orphan_list_key(pending.height), b"".join(sorted(pending.orphans))),))
+        with self._lock:
+            self.db.write(itertools.chain(*parts))
+        self.nodes.remember(pending.nodes)
         self.last_height = pending.height
         self.last_app_hash = AppHash(pending.root)
         self.chain_id = pending.chain_id
+        if self.keep_recent:
+            if self._pruner is None:
+                self.prune()
+            else:
+                self._signal()
+
+    # ---- pruning ----
+
+    def compute_prune_target(self) -> Height:
+        """The oldest height pruning keeps now: the last keep_recent heights (everything when archive)."""
+        if not self.keep_recent:
+            return Height(1)
+        return Height(max(1, self.last_height - self.keep_recent + 1))
+
+    def prune(self) -> int:
+        """Delete the heights below the prune target and the nodes only they held; the heights pruned."""
+        if not self._resumed:  # a stopped run may have left lists at or below the bar: finish them first
+            self._resumed = True
+            bar = compute_orphan_list_key(self.oldest_height)
+            for list_key, _ in list(self.db.iter_from(T_ORPHAN_LIST)):
+                if not list_key.startswith(T_ORPHAN_LIST) or list_key > bar:
+                    break
+                self._drain_orphans(Height(int.from_bytes(list_key[1:], "big")))
+        done = 0
+        target = self.compute_prune_target()
+        while self.oldest_height < target and not self._closed:
+            self._prune_height(self.oldest_height)
+            done += 1
+        return done
+
+    def _prune_height(self, height: Height) -> None:
+        """Forget height: its root, then the nodes that left the tree at height + 1 (no kept root holds them)."""
+        nxt = Height(height + 1)
+        with self._lock:
+            # Raise the bar before anything goes: a reader is refused before it could miss a node.
+            self.oldest_height = nxt
+            self.db.write(((compute_root_key(height), None), (META_OLDEST, nxt.to_bytes(8, "big"))), sync=False)
+        self._drain_orphans(nxt)
+
+    def _drain_orphans(self, height: Height) -> None:
+        """Delete the nodes that left the tree at height and were not re-created since, then their list."""
+        list_key = compute_orphan_list_key(height)
+        listed = self.db.get(list_key)
+        if listed is None:
+            return
+        stamp = height.to_bytes(8, "big")
+        hashes = [listed[i:i + 32] for i in range(0, len(listed), 32)]
+        for start in range(0, len(hashes), PRUNE_CHUNK):
+            chunk = hashes[start:start + PRUNE_CHUNK]
+            with self._lock:
+                stamps = self.db.get_many([T_ORPHAN + h for h in chunk])
+                batch: list[tuple[bytes, bytes | None]] = []
+                for h, found in zip(chunk, stamps):
+                    if found == stamp:  # else re-created since, or orphaned again later
+                        batch += ((T_NODE + h, None), (T_ORPHAN + h, None))
+                self.db.write(batch, sync=False)
+            if threading.current_thread() is self._pruner:
+                time.sleep(PRUNE_PAUSE_S)  # the app's requests come first
+        with self._lock:
+            self.db.write(((list_key, None),), sync=False)
+
+    def _signal(self) -> None:
+        with self._wake:
+            self._wake.notify()
+
+    def _prune_loop(self) -> None:
+        while not self._closed:
+            with self._wake:
+                if self.oldest_height >= self.compute_prune_target():
+                    self._wake.wait(timeout=5)
+            if self._closed:
+                return
+            self._pruning = True
+            try:
+                self.prune()
+            except Exception:  # keep the node running; the next Commit retries
+                log.exception("pruning failed at height %d", self.oldest_height)
+            finally:
+                self._pruning = False
+
+    def wait_pruned(self, timeout: float = 30.0) -> bool:
+        """Block until the pruner has caught up with the last Commit (tests, tools); False on timeout."""
+        deadline = time.monotonic() + timeout
+        while self.oldest_height < self.compute_prune_target() or self._pruning:
+            if time.monotonic() > deadline:
+                return False
+            self._signal()
+            time.sleep(0.01)
+        return True
+
+    def close(self) -> None:
+        """Stop the pruner (the database stays open: its owner closes it)."""
+        self._closed = True
+        if self._pruner is not None:
+            self._signal()
+            self._pruner.join(timeout=30)
+            self._pruner = None
