@@ -31,7 +31,11 @@ def dashboard(network, listen, interval) -> None:
 
     path = pathlib.Path(network)
     run_dir = path.parent if path.name == "network.json" else path
-    if not (run_dir / "network.json").exists():
+    try:
+        present = (run_dir / "network.json").is_file()
+    except (OSError, ValueError):  # a name too long, a NUL byte: not a run directory either
+        present = False
+    if not present:
         raise InvalidInputError(f"no network.json in {run_dir}: give a localnet run directory or its network.json")
     host, port = parse_listen(listen)
     targets = Targets.from_network(load_network(run_dir))
