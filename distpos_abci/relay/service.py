@@ -265,7 +265,7 @@ def build_server(core: RelayCore, limits: RelayLimits, workers: int = 4) -> grpc
 def serve(cfg: RelayConfig) -> None:
     """Run the relay until SIGTERM/SIGINT: gRPC service, metrics endpoint and the worker loop."""
     key = read_key_file(cfg.key_file)
-    endpoint = CometEndpoint(cfg.chain_id, cfg.comet_rpc)
+    endpoint = CometEndpoint(cfg.chain_id, cfg.comet_rpc, events=True)  # NewBlock events drive the worker
     queue = RelayQueue(cfg.db_dir)
     registry = Registry()
     metrics = RelayMetrics(registry, cfg.chain_id, queue)
@@ -290,5 +290,6 @@ def serve(cfg: RelayConfig) -> None:
         relayer.run(cfg.poll_interval_ms / 1000, stopping.is_set)
     finally:
         server.stop(grace=1)
+        endpoint.close()
         queue.close()
         log.info("chain=%s relay stopped", cfg.chain_id)
