@@ -30,6 +30,10 @@ __all__ = ["Block", "ChainEndpoint", "ChainEvent", "CometEndpoint", "Proven", "S
            "get_max_tx_bytes"]
 
 
+# CometBFT's default [rpc] max_request_batch_size: a JSON-RPC batch of more requests is refused whole.
+RPC_BATCH_MAX = 10
+
+
 def get_max_tx_bytes(endpoint: "ChainEndpoint") -> int:
     """The chain's max_tx_bytes parameter, read from its state (the default before genesis wrote one)."""
     raw = endpoint.query(PARAMS_KEY).value
@@ -116,8 +120,12 @@ class CometEndpoint:
         return self.query_many([key], height, prove)[0]
 
     def query_many(self, keys: list[bytes], height: int = 0, prove: bool = False) -> list[Proven]:
-        if not keys:
-            return []
+        out: list[Proven] = []
+        for i in range(0, len(keys), RPC_BATCH_MAX):
+            out += self._query_batch(keys[i:i + RPC_BATCH_MAX], height, prove)
+        return out
+
+    def _query_batch(self, keys: list[bytes], height: int, prove: bool) -> list[Proven]:
         # One JSON-RPC batch (CometBFT answers an array of requests in one HTTP exchange).
         body = json.dumps([{"jsonrpc": "2.0", "id": i, "method": "abci_query",
                             "params": {"path": "/store", "data": k.hex(), "height": str(height), "prove": prove}}
@@ -128,6 +136,10 @@ class CometEndpoint:
                 answers = json.loads(resp.read())
         except (urllib.error.URLError, OSError, ValueError) as exc:
             raise NodeUnreachableError(f"chain {self.chain_id}: CometBFT RPC {self.rpc.url} unreachable: {exc}") from None
+        if isinstance(answers, dict) and "error" in answers:
+            raise NodeUnreachableError(f"chain {self.chain_id}: batch query refused: {answers['error']}")
+        if isinstance(answers, dict):
+            answers = [answers]  # CometBFT answers a batch of one with a plain response
         if not isinstance(answers, list) or len(answers) != len(keys):
             raise NodeUnreachableError(f"chain {self.chain_id}: batch query answered {type(answers).__name__}")
         by_id = {a.get("id"): a for a in answers}
