@@ -15,6 +15,8 @@ and their ratio.
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import statistics
 import tempfile
 import threading
@@ -28,7 +30,8 @@ from distpos_abci.localnet import APP_DISTPOS, TEST_TIMEOUTS, FreePorts, generat
 from distpos_abci.rpc_client import CometRPC
 
 BURST = 200
-BURSTS = 3
+BURSTS = int(os.environ.get("BENCH_BURSTS", "3"))
+KEEP_LOGS = os.environ.get("BENCH_KEEP_LOGS", "")  # a directory to copy the relay logs into
 BURST_TIMEOUT_S = 240.0
 
 
@@ -125,16 +128,15 @@ def main(cometbft_bin: str = "bin/cometbft") -> dict[str, object]:
             local_tps, cross_tps, lat_s, ack_s, missing = [], [], [], [], 0
             seq_done = 0
             for _ in range(BURSTS):
-                # local burst: committed when e2e4 blocks hold BURST more successful txs than before
-                before = max(src.blocks) if src.blocks else 0
+                # local burst: done when e2e4 blocks after t0 hold BURST transfers to the local sink
                 t0 = burst(local_sink)
-                ok = _wait(lambda: sum(b[2] for h, b in src.blocks.items() if h > before) >= BURST, BURST_TIMEOUT_S)
-                if ok:
-                    count, last = 0, 0.0
-                    for h, (t, _, n) in sorted(src.blocks.items()):
-                        if h > before and count < BURST:
-                            count, last = count + n, t
-                    local_tps.append(BURST / max(1e-3, last - t0))
+
+                def local_done() -> list[float]:
+                    return [t for _, (t, events, _) in sorted(src.blocks.items()) if t >= t0 - 1.0
+                            for typ, a in events if typ == "transfer" and a.get("recipient") == local_sink]
+
+                if _wait(lambda: len(local_done()) >= BURST, BURST_TIMEOUT_S):
+                    local_tps.append(BURST / max(1e-3, local_done()[BURST - 1] - t0))
                 time.sleep(1.0)
                 # cross-chain burst: sequences seq_done+1 .. seq_done+BURST
                 wanted = range(seq_done + 1, seq_done + BURST + 1)
@@ -153,6 +155,9 @@ def main(cometbft_bin: str = "bin/cometbft") -> dict[str, object]:
                 seq_done += BURST
                 time.sleep(1.0)
             interval = dst.interval_s()
+            if KEEP_LOGS:
+                for relay in net.relays:
+                    shutil.copy(relay.log_file, os.path.join(KEEP_LOGS, f"{relay.chain_id}-relay.log"))
             src.stop.set()
             dst.stop.set()
     blocks = [x / interval for x in lat_s] if interval else []
