@@ -191,3 +191,9 @@ class CometEndpoint:
     def wait_committed(self, tx_hash: bytes, timeout: float) -> Submitted:
         c = self.rpc.wait_for_tx(tx_hash, timeout=timeout)
         return Submitted(c.code, c.codespace, c.log, c.height)
+
+    def submit(self, tx: bytes) -> Submitted:
+        """broadcast() and wait for the block (tools and tests submitting one transaction by hand)."""
+        from ..tx import compute_tx_hash
+        res = self.broadcast(tx)
+        return res if res.code else self.wait_committed(compute_tx_hash(tx), timeout=30)

@@ -16,6 +16,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -57,7 +58,8 @@ log = logging.getLogger("distpos.relay")
 SCAN_BLOCKS_PER_STEP = 200
 DUPLICATE_CODE = 102  # ReplayedPacketError: someone delivered it first
 WAKE_SLICE_S = 0.02  # how often the idle loop looks at the wake flag between block events
-TX_LIMIT_TTL_S = 60.0  # a chain's max_tx_bytes is re-read this often (governance may change it)
+TX_LIMIT_TTL_S = 60.0
+HANDOVER_THREADS = 4  # SubmitPacket calls in parallel (the destination's gRPC server runs 4 workers)  # a chain's max_tx_bytes is re-read this often (governance may change it)
 
 
 @dataclass(frozen=True)
@@ -124,6 +126,9 @@ class RelayCore:
         self._roots: dict[str, TrustedRoot] = {}  # source -> newest root verified here (headers cost signatures)
         self._admit = threading.Lock()  # capacity check and queueing of one request are one step
         self.wake = threading.Event()  # set when packets were queued: the worker's loop wakes up
+        # (source, seq) -> (root, proof) checked when the packet was handed over: the worker submits with
+        # them, without fetching header and proofs again (bounded like the inbound queue; memory only)
+        self.proven: dict[tuple[str, int], tuple[TrustedRoot, Proven]] = {}
 
     def accept_packets(self, source: str, raws: list[bytes]) -> SubmitResult:
         """Queue the packets a source relay hands over that source's verified state holds, byte for byte.
@@ -195,6 +200,9 @@ class RelayCore:
                 refused.append(Refusal(seq, err.code, err.message))
                 continue
             verified.append((seq, raw))
+            if len(self.proven) >= self.limits.max_inbound_packets:
+                self.proven.pop(next(iter(self.proven)))
+            self.proven[(source, seq)] = (root, proofs[seq])
         return verified, refused
 
     def _root(self, source: str, peer: RelayPeer) -> TrustedRoot:
@@ -276,6 +284,7 @@ class Relayer:
         self._inflight_in: set[tuple[str, int]] = set()  # (source, seq) in a recv tx not yet committed
         self._inflight_out: set[tuple[str, int]] = set()  # (destination, seq) in an ack tx not yet committed
         self._tx_limits: dict[str, tuple[int, float]] = {}  # chain -> (max_tx_bytes, read at)
+        self._handover_pool: ThreadPoolExecutor | None = None
 
     # ---- the loop -------------------------------------------------------------------------------------
 
@@ -477,8 +486,16 @@ class Relayer:
             if target is not None:
                 self._deliver_direct(dest, target, mine)
                 entries = [e for e in entries if e not in mine]
-            for chunk in compute_chunks(entries, self.limits.max_request_packets):
-                self._hand_over(dest, chunk)
+            chunks = compute_chunks(entries, self.limits.max_request_packets)
+            if len(chunks) == 1:
+                self._hand_over(dest, chunks[0])
+            else:  # the destination relay checks them in parallel: a burst is handed over in one round trip
+                list(self._pool().map(lambda c: self._hand_over(dest, c), chunks))
+
+    def _pool(self) -> ThreadPoolExecutor:
+        if self._handover_pool is None:
+            self._handover_pool = ThreadPoolExecutor(HANDOVER_THREADS, thread_name_prefix="relay-handover")
+        return self._handover_pool
 
     def _hand_over(self, dest: str, chunk: list[Entry]) -> None:
         now = self.clock()
@@ -671,10 +688,21 @@ class Relayer:
                     self._failed("deliver", src, f"deliver:{exc.codespace}:{exc.code}")
 
     def _deliver_src(self, src: str, entries: list[Entry]) -> None:
-        dropped = self._deliver(self.ep, src, self.route_peer(src), entries, self.policy,
-                                lambda batch, es: self._submit_recv(src, batch, es))
-        for e in dropped:
-            self.queue.delete(IN, src, e.sequence)
+        """Packets proven at hand-over go in groups of one root each (oldest first), the rest with a fresh proof."""
+        groups: dict[int, list[Entry]] = {}
+        for e in entries:
+            got = self.core.proven.get((src, e.sequence))
+            groups.setdefault(got[0].height if got else 0, []).append(e)
+        for height in sorted(groups, key=lambda h: (h == 0, h)):
+            try:
+                dropped = self._deliver(self.ep, src, self.route_peer(src), groups[height], self.policy,
+                                        lambda batch, es: self._submit_recv(src, batch, es))
+            except DistposError:
+                self._forget_proofs(src, groups[height])  # proven afresh on the retry
+                raise
+            self._forget_proofs(src, dropped)
+            for e in dropped:
+                self.queue.delete(IN, src, e.sequence)
 
     def _deliver(self, target: ChainEndpoint, src: str, source: RelayPeer, entries: list[Entry],
                  policy: Rule | None, submit_batch: Callable[[interchain_pb2.MsgRecvPackets, list[Entry]], bool]) -> list[Entry]:
@@ -696,8 +724,13 @@ class Relayer:
                 live.append(e)
         if not live:
             return done
-        height, update, _ = self._proof_point(src, source, target)
-        proofs = self._proofs(source, [keys.full_outbox_key(target.chain_id, e.sequence) for e in live], height - 1, src)
+        cached = self._handed_over_proofs(src, live, target)
+        if cached is not None:
+            height, update, proofs = cached
+        else:
+            height, update, _ = self._proof_point(src, source, target)
+            proofs = self._proofs(source, [keys.full_outbox_key(target.chain_id, e.sequence) for e in live],
+                                  height - 1, src)
         ready: list[tuple[Entry, bytes, Proven]] = []
         for e, pr in zip(live, proofs):
             if pr.value is None or pr.proof is None:
@@ -754,6 +787,31 @@ class Relayer:
                 break
         return done
 
+    def _handed_over_proofs(self, src: str, live: list[Entry],
+                            target: ChainEndpoint) -> tuple[int, LightBlock | None, list[Proven]] | None:
+        """(height, update, proofs) from the checks made when these packets were handed over, when all of them
+        were proven under one root that the own chain's client holds or one update reaches; else None."""
+        if target is not self.ep:
+            return None
+        got = [self.core.proven.get((src, e.sequence)) for e in live]
+        if not got or any(g is None for g in got) or len({g[0].height for g in got}) != 1:
+            return None
+        root = got[0][0]
+        client = self._client(src)
+        if client is None:
+            return None
+        if client.latest_height >= root.height:
+            update = None
+        elif root.update is not None:
+            update = root.update
+        else:
+            return None
+        return root.height, update, [g[1] for g in got]
+
+    def _forget_proofs(self, src: str, entries: list[Entry]) -> None:
+        for e in entries:
+            self.core.proven.pop((src, e.sequence), None)
+
     def _submit_recv(self, src: str, batch, entries: list[Entry]) -> bool:
         """Hand one MsgRecvPackets to the mempool; its block settles the queue entries (`_recv_done`)."""
         seqs = ",".join(str(e.sequence) for e in entries)
@@ -778,6 +836,7 @@ class Relayer:
             log.warning("chain=%s packets from %s seq=%s: tx dropped before a block; taken up again", self.chain,
                         src, seqs)
         elif out.code == 0:
+            self._forget_proofs(src, entries)
             for e in entries:
                 self.queue.delete(IN, src, e.sequence)
                 self.core.delivered += 1
@@ -785,6 +844,7 @@ class Relayer:
         elif out.code == DUPLICATE_CODE:
             log.info("chain=%s packets from %s seq=%s: duplicate in the block, rechecking", self.chain, src, seqs)
         else:
+            self._forget_proofs(src, entries)  # fetched afresh next round
             self.metrics.error(f"deliver:{out.codespace}:{out.code}")
             log.warning("chain=%s recv of %s seq=%s failed in its block: %s", self.chain, src, seqs, out.log)
 
