@@ -10,7 +10,7 @@ import pathlib
 import platform
 import subprocess
 
-from . import bench_app, bench_localnet, bench_merkle, bench_underwriting
+from . import bench_app, bench_interchain, bench_localnet, bench_merkle, bench_underwriting
 
 RESULTS = pathlib.Path(__file__).with_name("RESULTS.md")
 
@@ -42,7 +42,8 @@ def main() -> None:
     for name, fn in (("merkle trie (in-memory nodes)", bench_merkle.main),
                      ("app in-process (rocksdict on disk)", bench_app.main),
                      ("underwriting service (in-process and over gRPC)", lambda: bench_underwriting.main([])),
-                     ("4-validator localnet, end to end", bench_localnet.main)):
+                     ("4-validator localnet, end to end", bench_localnet.main),
+                     ("cross-chain: 2 chains x 2 validators with relays, bursts of 200", bench_interchain.main)):
         print(f"== {name}")
         sections[name] = fn()
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
