@@ -59,6 +59,7 @@ SCAN_BLOCKS_PER_STEP = 200
 DUPLICATE_CODE = 102  # ReplayedPacketError: someone delivered it first
 WAKE_SLICE_S = 0.02  # how often the idle loop looks at the wake flag between block events
 TX_LIMIT_TTL_S = 60.0
+SETTLE_PROOF_CHUNKS = 4  # a settle round proves at most this many GetProof requests' worth of packets per chain
 HANDOVER_THREADS = 4  # SubmitPacket calls in parallel (the destination's gRPC server runs 4 workers)  # a chain's max_tx_bytes is re-read this often (governance may change it)
 
 
@@ -572,6 +573,9 @@ class Relayer:
             if (e.chain, e.sequence) not in self._inflight_out:
                 by_dest.setdefault(e.chain, []).append(e)
         for dest, entries in by_dest.items():
+            # Bounded work per round (oldest first): under load the rest waits a round or two, the worker
+            # keeps its rounds short for the inbound deliveries.
+            entries = entries[:SETTLE_PROOF_CHUNKS * self.limits.max_proof_keys]
             if self._due("settle", dest):
                 try:
                     self._settle_dest(dest, entries)
