@@ -266,3 +266,35 @@ def test_relay_batches_are_sized_from_the_chains_max_tx_bytes(net):
     ra.ep.commit()
     ra.step()
     assert a.balance(BOB) == 1_000_000 + sum(range(1, 33))
+
+
+# ---- the endpoint wrappers ------------------------------------------------------------------------------
+
+def test_caching_and_metrics_wrap_the_endpoint(net):
+    from distpos_abci.errors import NodeUnreachableError
+    from distpos_abci.relay.wrappers import CachingEndpoint, MeteredEndpoint
+    _, e, a = net
+    inner = MockEndpoint(a)
+    calls = []
+    real = inner.query_many
+    inner.query_many = lambda keys, height=0, prove=False: calls.append((len(keys), height)) or real(keys, height, prove)
+    registry = Registry()
+    ep = MeteredEndpoint(CachingEndpoint(inner), registry)
+    a.block()
+    a.block()
+    h = a.app.last_height
+    k1, k2 = PARAMS_KEY, b"interchain/seq/e2e4"
+    first = ep.query_many([k1, k2], h, True)
+    again = ep.query_many([k2, k1], h, True)
+    assert [p.value for p in again] == [first[1].value, first[0].value] and calls == [(2, h)]  # fixed height: cached
+    ep.query_many([k1], 0)
+    ep.query_many([k1], 0)
+    assert calls[-2:] == [(1, 0), (1, 0)]  # "latest" is never cached
+    assert ep.light_block(h) is ep.light_block(h)
+    inner.down = True
+    with pytest.raises(NodeUnreachableError):
+        ep.latest()
+    text = registry.render()
+    assert 'distpos_relay_endpoint_calls_total{chain_id="a1b2",method="query_many",result="ok"} 4' in text
+    assert 'method="latest",result="client:51"} 1' in text
+    assert ep.chain_id == "a1b2" and ep.c is a  # anything else reaches the wrapped endpoint
