@@ -37,13 +37,16 @@ def _commit() -> str:
         return "unknown"
 
 
-def main() -> None:
+def main(only: list[str] | None = None) -> None:
+    """Run every benchmark, or those whose section name contains one of `only` (`python -m bench.run cross`)."""
     sections: dict[str, object] = {}
     for name, fn in (("merkle trie (in-memory nodes)", bench_merkle.main),
                      ("app in-process (rocksdict on disk)", bench_app.main),
                      ("underwriting service (in-process and over gRPC)", lambda: bench_underwriting.main([])),
                      ("4-validator localnet, end to end", bench_localnet.main),
                      ("cross-chain: 2 chains x 2 validators with relays, bursts of 200", bench_interchain.main)):
+        if only and not any(o in name for o in only):
+            continue
         print(f"== {name}")
         sections[name] = fn()
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
@@ -58,4 +61,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    import sys
+    main(sys.argv[1:])
