@@ -8,7 +8,9 @@ its ack.
 
 Latency: a1b2 credit block time - e2e4 commit block time, also in a1b2 block intervals (the mean interval
 of a1b2's blocks over the run); ack: e2e4 ack block time - a1b2 credit block time.
-Throughput: transfers / (last commit, or last credit, block time - first submission), local and cross-chain,
+Throughput: transfers / (wall time at which the block completing them, local commit or cross-chain credit, was
+seen committed - first submission), local and cross-chain (block times are BFT times, roughly the previous
+block's commit, so they are only used for latencies, where both ends are block times),
 and their ratio: per burst of 200 (where the cross-chain figure pays its latency of a few blocks once per
 200), and sustained over STEADY transfers submitted as fast as the node takes them.
 """
@@ -46,11 +48,15 @@ class Scanner(threading.Thread):
         self.blocks: dict[int, tuple[float, list[tuple[str, dict], ], int]] = {}
         self.stop = threading.Event()
         self.next = 1
+        self.seen: dict[int, float] = {}  # height -> wall time this scanner first saw it committed
 
     def run(self) -> None:
         while not self.stop.is_set():
             try:
                 latest = int(self.rpc.status()["sync_info"]["latest_block_height"])
+                now = time.time()
+                for h in range(self.next, latest + 1):
+                    self.seen.setdefault(h, now)
                 while self.next <= latest and not self.stop.is_set():
                     h = self.next
                     res = self.rpc.call("block_results", height=str(h))
@@ -76,6 +82,10 @@ class Scanner(threading.Thread):
                 if typ == etype and all(a.get(k) == v for k, v in attrs.items()):
                     out.setdefault(int(a["sequence"]), (h, t))
         return out
+
+    def seen_at(self, heights: list[int]) -> list[float]:
+        """Wall times at which these heights were seen committed (for rates against a wall-clock start)."""
+        return [self.seen[h] for h in heights]
 
     def interval_s(self) -> float:
         times = [t for _, (t, _, _) in sorted(self.blocks.items())]
@@ -135,7 +145,7 @@ def main(cometbft_bin: str = "bin/cometbft") -> dict[str, object]:
                 t0 = burst(local_sink, n)
 
                 def local_done() -> list[float]:
-                    return [t for _, (t, events, _) in sorted(src.blocks.items()) if t >= t0 - 1.0
+                    return [src.seen[h] for h, (_, events, _) in sorted(src.blocks.items()) if src.seen[h] >= t0
                             for typ, a in events if typ == "transfer" and a.get("recipient") == local_sink]
 
                 if _wait(lambda: len(local_done()) >= n, BURST_TIMEOUT_S):
@@ -155,7 +165,7 @@ def main(cometbft_bin: str = "bin/cometbft") -> dict[str, object]:
                 sent = src.find("send_packet", destination="a1b2")
                 recv = dst.find("recv_packet", source="e2e4")
                 acked = src.find("acknowledge_packet", destination="a1b2")
-                credited = [recv[s][1] for s in wanted if s in recv]
+                credited = dst.seen_at([recv[s][0] for s in wanted if s in recv])
                 missing += BURST - len(credited)
                 lat_s += [recv[s][1] - sent[s][1] for s in wanted if s in recv and s in sent]
                 ack_s += [acked[s][1] - recv[s][1] for s in wanted if s in recv and s in acked]
@@ -170,7 +180,7 @@ def main(cometbft_bin: str = "bin/cometbft") -> dict[str, object]:
             t0 = burst(recipient, STEADY)
             _wait(lambda: all(s in dst.find("recv_packet", source="e2e4") for s in wanted), BURST_TIMEOUT_S)
             recv = dst.find("recv_packet", source="e2e4")
-            credited = [recv[s][1] for s in wanted if s in recv]
+            credited = dst.seen_at([recv[s][0] for s in wanted if s in recv])
             steady_cross = len(credited) / max(1e-3, max(credited) - t0) if credited else None
             missing += STEADY - len(credited)
             interval = dst.interval_s()
