@@ -291,7 +291,12 @@ class Relayer:
 
     def step(self) -> None:
         """One round: outcomes of own txs, scan, push, deliver inbound, settle (every settle interval),
-        refresh clients."""
+        refresh clients. Nothing before the chain's first block (its state cannot be read yet)."""
+        try:
+            if self.ep.committed_height() < 1:
+                return
+        except DistposError:
+            pass  # unreachable: the steps below count the failure and back off
         for name, fn in (("blocks", self.absorb_blocks), ("scan", self.scan), ("push", self.push_outbound),
                          ("deliver", self.deliver_inbound)):
             self._guard(name, fn)
