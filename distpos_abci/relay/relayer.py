@@ -290,15 +290,17 @@ class Relayer:
     # ---- the loop -------------------------------------------------------------------------------------
 
     def step(self) -> None:
-        """One round: outcomes of own txs, scan, push, deliver inbound, settle (every settle interval),
+        """One round: outcomes of own txs, push, deliver inbound, scan, settle (every settle interval),
         refresh clients. Nothing before the chain's first block (its state cannot be read yet)."""
         try:
             if self.ep.committed_height() < 1:
                 return
         except DistposError:
             pass  # unreachable: the steps below count the failure and back off
-        for name, fn in (("blocks", self.absorb_blocks), ("scan", self.scan), ("push", self.push_outbound),
-                         ("deliver", self.deliver_inbound)):
+        # Push and deliver before the scan: the packets found by this round's scan cannot be proven before the
+        # next block anyway, and the scan's queries would delay the hand-over of those that can.
+        for name, fn in (("blocks", self.absorb_blocks), ("push", self.push_outbound),
+                         ("deliver", self.deliver_inbound), ("scan", self.scan)):
             self._guard(name, fn)
         if self.clock() - self._last_settle >= self.settle_interval_s:
             self._last_settle = self.clock()
