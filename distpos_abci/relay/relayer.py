@@ -60,6 +60,7 @@ DUPLICATE_CODE = 102  # ReplayedPacketError: someone delivered it first
 WAKE_SLICE_S = 0.02  # how often the idle loop looks at the wake flag between block events
 TX_LIMIT_TTL_S = 60.0
 SETTLE_PROOF_CHUNKS = 4  # a settle round proves at most this many GetProof requests' worth of packets per chain
+REMOTE_POLL_S = 0.1  # while acks are owed, how often the destination's height is looked at
 HANDOVER_THREADS = 4  # SubmitPacket calls in parallel (the destination's gRPC server runs 4 workers)  # a chain's max_tx_bytes is re-read this often (governance may change it)
 
 
@@ -286,6 +287,8 @@ class Relayer:
         self._inflight_out: set[tuple[str, int]] = set()  # (destination, seq) in an ack tx not yet committed
         self._tx_limits: dict[str, tuple[int, float]] = {}  # chain -> (max_tx_bytes, read at)
         self._handover_pool: ThreadPoolExecutor | None = None
+        self._awaiting_acks: set[str] = set()  # destinations holding handed-over packets of this chain
+        self._remote_heights: dict[str, int] = {}  # their latest heights, as last seen
 
     # ---- the loop -------------------------------------------------------------------------------------
 
@@ -317,9 +320,30 @@ class Relayer:
             self.core.wake.clear()
             self.step()
             deadline = time.monotonic() + poll_interval_s
+            next_look = time.monotonic() + REMOTE_POLL_S
             while not stop() and not self.core.wake.is_set() and time.monotonic() < deadline:
                 if self.ep.wait_block(seen, WAKE_SLICE_S):
                     break
+                if time.monotonic() >= next_look:
+                    next_look = time.monotonic() + REMOTE_POLL_S
+                    if self._remote_progress():
+                        self._last_settle = 0.0  # acks may be provable now: settle in this round
+                        break
+
+    def _remote_progress(self) -> bool:
+        """True when a chain that owes this relay acks committed a block since the last look (its relay's
+        Status): the acks of packets credited there become provable with that header, so a round runs then
+        rather than at this chain's next block."""
+        moved = False
+        for dest in list(self._awaiting_acks):
+            try:
+                h = self.route_peer(dest).latest_height()
+            except DistposError:
+                continue
+            if h > self._remote_heights.get(dest, 0):
+                moved = moved or dest in self._remote_heights
+                self._remote_heights[dest] = h
+        return moved
 
     def _committed(self) -> int:
         try:
@@ -575,10 +599,16 @@ class Relayer:
     def settle_outbound(self) -> None:
         """Acknowledge (or time out) own packets whose fate is proven on their destination."""
         by_dest: dict[str, list[Entry]] = {}
+        awaiting: set[str] = set()
         for e in self.queue.entries(OUT):
             # NEW entries too: a packet never handed over (destination relay down) still times out and is refunded
             if (e.chain, e.sequence) not in self._inflight_out:
                 by_dest.setdefault(e.chain, []).append(e)
+                if e.state == SUBMITTED:
+                    awaiting.add(e.chain)
+        self._awaiting_acks = set(list(awaiting)[:self.limits.max_retry_entries])
+        for gone in set(self._remote_heights) - awaiting:
+            del self._remote_heights[gone]
         for dest, entries in by_dest.items():
             # Bounded work per round (oldest first): under load the rest waits a round or two, the worker
             # keeps its rounds short for the inbound deliveries.

@@ -298,3 +298,17 @@ def test_caching_and_metrics_wrap_the_endpoint(net):
     assert 'distpos_relay_endpoint_calls_total{chain_id="a1b2",method="query_many",result="ok"} 4' in text
     assert 'method="latest",result="client:51"} 1' in text
     assert ep.chain_id == "a1b2" and ep.c is a  # anything else reaches the wrapped endpoint
+
+
+def test_a_destination_block_wakes_the_source_relay_for_its_acks(net):
+    """While acks are owed, a new block of the destination (its relay's Status) starts a round at once."""
+    tmp, e, a = net
+    clock = Clock()
+    re_, ra = held_pair(tmp, e, a, clock)
+    queue_transfers(re_, e, a, 2)
+    re_.settle_outbound()
+    assert re_._awaiting_acks == {"a1b2"}
+    assert not re_._remote_progress()  # first look: nothing to compare with
+    assert not re_._remote_progress()
+    a.block()
+    assert re_._remote_progress()
