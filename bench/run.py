@@ -13,7 +13,7 @@ import pathlib
 import platform
 import subprocess
 
-from . import bench_app, bench_localnet, bench_merkle, bench_scale, bench_underwriting
+from . import bench_app, bench_interchain, bench_localnet, bench_merkle, bench_scale, bench_underwriting
 
 RESULTS = pathlib.Path(__file__).with_name("RESULTS.md")
 
@@ -40,7 +40,8 @@ def _commit() -> str:
         return "unknown"
 
 
-def main() -> None:
+def main(only: list[str] | None = None) -> None:
+    """Run every benchmark, or those whose section name contains one of `only` (`python -m bench.run cross`)."""
     sections: dict[str, object] = {}
     for name, fn in (("merkle trie (in-memory nodes)", bench_merkle.main),
                      ("app in-process (rocksdict on disk)", bench_app.main),
@@ -48,7 +49,10 @@ def main() -> None:
                       lambda: bench_scale.main([int(a) for a in os.environ.get(
                           "BENCH_SCALE_ACCOUNTS", "10000 1000000").split()])),
                      ("underwriting service (in-process and over gRPC)", lambda: bench_underwriting.main([])),
-                     ("4-validator localnet, end to end", bench_localnet.main)):
+                     ("4-validator localnet, end to end", bench_localnet.main),
+                     ("cross-chain: 2 chains x 2 validators with relays, bursts of 200", bench_interchain.main)):
+        if only and not any(o in name for o in only):
+            continue
         print(f"== {name}")
         sections[name] = fn()
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
@@ -60,8 +64,10 @@ def main() -> None:
     with RESULTS.open("a") as fh:
         fh.write("".join(lines))
     print(f"results appended to {RESULTS}")
-    app = sections["app in-process (rocksdict on disk)"]
-    scale = sections["state at scale (10k vs 1M accounts, archive and pruned)"]
+    app = sections.get("app in-process (rocksdict on disk)")
+    scale = sections.get("state at scale (10k vs 1M accounts, archive and pruned)") or {}
+    if not app:
+        return
     print("== ratios (issue 8 targets in brackets)")
     for size, target in (("block_2000", 0.6), ("block_500", 0.5)):
         print(f"  FinalizeBlock+Commit {size} vs raw verify   {app[size]['ratio_finalize_commit_vs_verify']}  [>= {target}]")
@@ -72,4 +78,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    import sys
+    main(sys.argv[1:])

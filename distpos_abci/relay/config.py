@@ -20,7 +20,7 @@ class RelayConfig:
     metrics: str = ""
     poll_interval_ms: int = 500
     settle_interval_ms: int = 2000
-    max_tx_bytes: int = 8192
+    max_tx_bytes: int = 0
     client_refresh_pct: int = 50
     clients: tuple[str, ...] = field(default_factory=tuple)
     policy_file: str = ""
@@ -70,8 +70,8 @@ def load_config(path: str | pathlib.Path) -> RelayConfig:
         cfg = RelayConfig(**data)
     except TypeError as exc:
         raise RelayConfigError(f"{p}: {exc}") from None
-    if not 1 <= cfg.client_refresh_pct <= 99 or cfg.poll_interval_ms <= 0 or cfg.max_tx_bytes < 1024:
-        raise RelayConfigError(f"{p}: client_refresh_pct 1-99, poll_interval_ms > 0, max_tx_bytes >= 1024")
+    if not 1 <= cfg.client_refresh_pct <= 99 or cfg.poll_interval_ms <= 0 or 0 < cfg.max_tx_bytes < 1024:
+        raise RelayConfigError(f"{p}: client_refresh_pct 1-99, poll_interval_ms > 0, max_tx_bytes 0 (the chain's) or >= 1024")
     ints = [f.name for f in fields(RelayConfig) if f.type in ("int", int)]
     wrong = [n for n in ints if type(getattr(cfg, n)) is not int]
     if wrong:

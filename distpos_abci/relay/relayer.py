@@ -1,6 +1,8 @@
 """The relay worker: watch the own chain's outbox, hand packets to destination relays, deliver packets
 received from source relays into the own chain, settle own packets with acks or timeouts, keep light
-clients fresh. One `step()` does one round of each; `run()` loops.
+clients fresh. One `step()` does one round of each; `run()` runs a round per committed block of the own chain
+(websocket events) or as soon as packets are handed over. Transactions into the own chain are pipelined
+(`submitter.py`): a round does not wait for the previous round's transactions to commit.
 
 Each relay submits transactions to its own chain only, signed with its own key:
   source relay       scan -> push packets to the destination relay -> later: MsgAcknowledge / MsgTimeout
@@ -14,12 +16,10 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Protocol
 
-from ..auth.keeper import AuthRecord
-from ..auth.keys import full_account_key
-from ..address import compute_account_id
 from ..crypto import KeyPair
 from ..errors import (
     DistposError,
@@ -44,19 +44,24 @@ from ..interchain.records import decode_client_state, decode_consensus_state, de
 from ..lightclient.types import LightBlock, light_block_to_proto
 from ..lightclient.verifier import compute_update_path
 from ..metrics import Registry
-from ..tx import build_tx
 from .backoff import compute_handover_delay, exponential_backoff, is_direct_due
-from .endpoint import ChainEndpoint, Proven, Submitted
+from .batch import compute_batches, compute_envelope_bytes
+from .endpoint import ChainEndpoint, Proven, Submitted, TxOutcome, get_max_tx_bytes
 from .limits import RelayLimits, compute_chunks
 from .policy import Rule, allow_all, compute_policy_refusal
 from .queue import IN, OUT, SUBMITTED, Entry, RelayQueue
+from .submitter import Submitter, is_bad_nonce
 from .verify import TrustedRoot, decode_packet_strict, get_trusted_root, is_committed, validate_proofs_answer
 
 log = logging.getLogger("distpos.relay")
 
 SCAN_BLOCKS_PER_STEP = 200
-TX_OVERHEAD = 600  # bytes of the Tx/TxBody envelope around a message, with room to spare
 DUPLICATE_CODE = 102  # ReplayedPacketError: someone delivered it first
+WAKE_SLICE_S = 0.02  # how often the idle loop looks at the wake flag between block events
+TX_LIMIT_TTL_S = 60.0
+SETTLE_PROOF_CHUNKS = 4  # a settle round proves at most this many GetProof requests' worth of packets per chain
+REMOTE_POLL_S = 0.1  # while acks are owed, how often the destination's height is looked at
+HANDOVER_THREADS = 4  # SubmitPacket calls in parallel (the destination's gRPC server runs 4 workers)  # a chain's max_tx_bytes is re-read this often (governance may change it)
 
 
 @dataclass(frozen=True)
@@ -122,6 +127,10 @@ class RelayCore:
         self.delivered = 0
         self._roots: dict[str, TrustedRoot] = {}  # source -> newest root verified here (headers cost signatures)
         self._admit = threading.Lock()  # capacity check and queueing of one request are one step
+        self.wake = threading.Event()  # set when packets were queued: the worker's loop wakes up
+        # (source, seq) -> (root, proof) checked when the packet was handed over: the worker submits with
+        # them, without fetching header and proofs again (bounded like the inbound queue; memory only)
+        self.proven: dict[tuple[str, int], tuple[TrustedRoot, Proven]] = {}
 
     def accept_packets(self, source: str, raws: list[bytes]) -> SubmitResult:
         """Queue the packets a source relay hands over that source's verified state holds, byte for byte.
@@ -140,10 +149,10 @@ class RelayCore:
                 raise InvalidPacketError(f"packet {p.source_chain}->{p.destination_chain} handed over as {source}->{chain}")
         held: list[int] = []
         todo: dict[tuple[int, bytes], Packet] = {}  # distinct (sequence, bytes): a forged twin is judged on its own
-        for raw, p in zip(raws, packets):
+        received = self.endpoint.query_many([keys.full_inbox_key(source, p.sequence) for p in packets])
+        for raw, p, rec in zip(raws, packets, received):
             queued = self.queue.get(IN, source, p.sequence)
-            if (queued is not None and queued.packet == raw) or \
-                    self.endpoint.query(keys.full_inbox_key(source, p.sequence)).value is not None:
+            if (queued is not None and queued.packet == raw) or rec.value is not None:
                 held.append(p.sequence)
             else:
                 todo.setdefault((p.sequence, raw), p)
@@ -156,6 +165,8 @@ class RelayCore:
             for seq, raw in verified:
                 self.queue.put(IN, Entry(source, seq, raw.hex(), self.clock()))
                 log.info("chain=%s inbound packet verified and queued source=%s seq=%d", chain, source, seq)
+        if verified:
+            self.wake.set()  # the worker delivers them now rather than at its next block
         return SubmitResult(len(verified), tuple(sorted(set(held) | {seq for seq, _ in verified})), tuple(refused))
 
     def _check_room(self, source: str, n: int) -> None:
@@ -191,6 +202,9 @@ class RelayCore:
                 refused.append(Refusal(seq, err.code, err.message))
                 continue
             verified.append((seq, raw))
+            if len(self.proven) >= self.limits.max_inbound_packets:
+                self.proven.pop(next(iter(self.proven)))
+            self.proven[(source, seq)] = (root, proofs[seq])
         return verified, refused
 
     def _root(self, source: str, peer: RelayPeer) -> TrustedRoot:
@@ -209,7 +223,7 @@ class RelayCore:
             raise TooManyProofKeysError(f"{len(keys_)} keys in one GetProof, more than {self.limits.max_proof_keys}")
         if height < 0:
             raise InvalidRelayRequestError(f"GetProof at negative height {height}")
-        return [self.endpoint.query(k, height, prove=True) for k in keys_]
+        return self.endpoint.query_many(keys_, height, prove=True)
 
     def light_block(self, height: int) -> LightBlock:
         if height < 0:
@@ -250,11 +264,11 @@ class LocalPeer:
 
 
 class Relayer:
-    """The worker of one chain's relay."""
+    """The worker of one chain's relay: one round per committed block of its chain (or handed-over packets)."""
 
     def __init__(self, endpoint: ChainEndpoint, queue: RelayQueue, key: KeyPair,
                  peers: Callable[[str], RelayPeer], metrics: RelayMetrics | None = None, *,
-                 max_tx_bytes: int = 8192, settle_interval_s: float = 2.0, client_refresh_pct: int = 50,
+                 max_tx_bytes: int = 0, settle_interval_s: float = 2.0, client_refresh_pct: int = 50,
                  clients: tuple[str, ...] = (), policy: Rule = allow_all, limits: RelayLimits = RelayLimits(),
                  direct: Callable[[str], ChainEndpoint | None] | None = None,
                  clock: Callable[[], float] = time.time) -> None:
@@ -263,16 +277,33 @@ class Relayer:
         self.limits, self.direct = limits, direct
         self.core = RelayCore(endpoint, queue, clock, peers=self.route_peer, policy=policy, limits=limits)
         self.metrics = metrics or RelayMetrics(Registry(), self.chain, queue)
-        self.max_tx_bytes, self.settle_interval_s = max_tx_bytes, settle_interval_s
+        self.max_tx_bytes_override, self.settle_interval_s = max_tx_bytes, settle_interval_s
         self.client_refresh_pct, self.clients, self.policy, self.clock = client_refresh_pct, clients, policy, clock
         self._last_settle = 0.0
         self._retry: dict[tuple[str, str], tuple[int, float]] = {}  # (what, chain) -> (attempts, next try)
+        self.own = Submitter(endpoint, key, self._count_tx(""))
+        self._remote: dict[str, Submitter] = {}  # chains this relay delivers into directly
+        self._inflight_in: set[tuple[str, int]] = set()  # (source, seq) in a recv tx not yet committed
+        self._inflight_out: set[tuple[str, int]] = set()  # (destination, seq) in an ack tx not yet committed
+        self._tx_limits: dict[str, tuple[int, float]] = {}  # chain -> (max_tx_bytes, read at)
+        self._handover_pool: ThreadPoolExecutor | None = None
+        self._awaiting_acks: set[str] = set()  # destinations holding handed-over packets of this chain
+        self._remote_heights: dict[str, int] = {}  # their latest heights, as last seen
 
     # ---- the loop -------------------------------------------------------------------------------------
 
     def step(self) -> None:
-        """One round: scan, push, deliver inbound, settle (every settle interval), refresh clients."""
-        for name, fn in (("scan", self.scan), ("push", self.push_outbound), ("deliver", self.deliver_inbound)):
+        """One round: outcomes of own txs, push, deliver inbound, scan, settle (every settle interval),
+        refresh clients. Nothing before the chain's first block (its state cannot be read yet)."""
+        try:
+            if self.ep.committed_height() < 1:
+                return
+        except DistposError:
+            pass  # unreachable: the steps below count the failure and back off
+        # Push and deliver before the scan: the packets found by this round's scan cannot be proven before the
+        # next block anyway, and the scan's queries would delay the hand-over of those that can.
+        for name, fn in (("blocks", self.absorb_blocks), ("push", self.push_outbound),
+                         ("deliver", self.deliver_inbound), ("scan", self.scan)):
             self._guard(name, fn)
         if self.clock() - self._last_settle >= self.settle_interval_s:
             self._last_settle = self.clock()
@@ -280,11 +311,45 @@ class Relayer:
             self._guard("refresh", self.refresh_clients)
 
     def run(self, poll_interval_s: float, stop: Callable[[], bool] = lambda: False) -> None:
+        """Rounds until stop(): each as soon as the own chain commits a block (websocket event) or packets are
+        handed over, at the latest every poll_interval_s."""
         log.info("chain=%s relay worker started; %d outbound, %d inbound pending", self.chain,
                  self.queue.count(OUT), self.queue.count(IN))
         while not stop():
+            seen = self._committed()
+            self.core.wake.clear()
             self.step()
-            time.sleep(poll_interval_s)
+            deadline = time.monotonic() + poll_interval_s
+            next_look = time.monotonic() + REMOTE_POLL_S
+            while not stop() and not self.core.wake.is_set() and time.monotonic() < deadline:
+                if self.ep.wait_block(seen, WAKE_SLICE_S):
+                    break
+                if time.monotonic() >= next_look:
+                    next_look = time.monotonic() + REMOTE_POLL_S
+                    if self._remote_progress():
+                        self._last_settle = 0.0  # acks may be provable now: settle in this round
+                        break
+
+    def _remote_progress(self) -> bool:
+        """True when a chain that owes this relay acks committed a block since the last look (its relay's
+        Status): the acks of packets credited there become provable with that header, so a round runs then
+        rather than at this chain's next block."""
+        moved = False
+        for dest in list(self._awaiting_acks):
+            try:
+                h = self.route_peer(dest).latest_height()
+            except DistposError:
+                continue
+            if h > self._remote_heights.get(dest, 0):
+                moved = moved or dest in self._remote_heights
+                self._remote_heights[dest] = h
+        return moved
+
+    def _committed(self) -> int:
+        try:
+            return self.ep.committed_height()
+        except DistposError:
+            return 0
 
     def _guard(self, name: str, fn: Callable[[], None]) -> None:
         try:
@@ -316,19 +381,54 @@ class Relayer:
     def _succeeded(self, what: str, chain: str) -> None:
         self._retry.pop((what, chain), None)
 
-    # ---- a chain this relay submits to: its own, or a destination it delivers to directly --------------
+    # ---- submitting: pipelined into the own chain, one at a time into another ---------------------------
 
-    def _nonce(self, target: ChainEndpoint) -> int:
-        raw = target.query(full_account_key(compute_account_id(self.key.pub_key))).value
-        return AuthRecord.decode(raw).nonce
+    def _count_tx(self, suffix: str) -> Callable[[str, int, str], None]:
+        def count(field_: str, code: int, codespace: str) -> None:
+            self.metrics.txs.inc(chain_id=self.chain, msg=field_ + suffix,
+                                 result="ok" if code == 0 else f"{codespace}:{code}")
+        return count
+
+    def _submitter(self, target: ChainEndpoint | None) -> Submitter:
+        if target is None or target is self.ep or target.chain_id == self.chain:
+            return self.own
+        sub = self._remote.get(target.chain_id)
+        if sub is None:
+            if len(self._remote) >= self.limits.max_retry_entries:
+                self._remote.pop(next(iter(self._remote)))  # bounded; a forgotten nonce is re-read
+            sub = self._remote[target.chain_id] = Submitter(target, self.key, self._count_tx(f"@{target.chain_id}"))
+        sub.ep = target
+        return sub
 
     def _submit(self, field_: str, msg, target: ChainEndpoint | None = None) -> Submitted:
-        target = target or self.ep
-        tx = build_tx(self.key, target.chain_id, self._nonce(target), field_, msg)
-        res = target.submit(tx)
-        label = field_ if target is self.ep else f"{field_}@{target.chain_id}"
-        self.metrics.txs.inc(chain_id=self.chain, msg=label, result="ok" if res.code == 0 else f"{res.codespace}:{res.code}")
-        return res
+        """Submit msg and wait for its block (client updates, timeouts, direct deliveries: the rare steps)."""
+        return self._submitter(target).send_and_wait(field_, msg)
+
+    def absorb_blocks(self) -> None:
+        """Apply the outcomes of own transactions in the blocks committed since the last round."""
+        top = self.ep.committed_height()
+        if not self.own.inflight or self.own.seen_height == 0:
+            self.own.seen_height = max(self.own.seen_height, top)  # nothing to learn from the blocks between
+            return
+        for h in range(self.own.seen_height + 1, top + 1):
+            self.own.on_block(self.ep.block(h))
+
+    def tx_limit(self, target: ChainEndpoint) -> int:
+        """max_tx_bytes of target: the config's override for the own chain, else the chain's parameter (re-read
+        every TX_LIMIT_TTL_S: governance may change it)."""
+        if self.max_tx_bytes_override and target.chain_id == self.chain:
+            return self.max_tx_bytes_override
+        cached = self._tx_limits.get(target.chain_id)
+        if cached is None or self.clock() - cached[1] > TX_LIMIT_TTL_S:
+            if len(self._tx_limits) >= self.limits.max_retry_entries:
+                self._tx_limits.pop(next(iter(self._tx_limits)))
+            cached = self._tx_limits[target.chain_id] = (get_max_tx_bytes(target), self.clock())
+        return cached[0]
+
+    def _batches(self, target: ChainEndpoint, field_: str, empty_msg, base_bytes: int, update_bytes: int,
+                 entry_bytes: list[int]) -> list[int]:
+        envelope = compute_envelope_bytes(self.key, target.chain_id, field_, empty_msg)
+        return compute_batches(entry_bytes, base_bytes, update_bytes, self.tx_limit(target), envelope)
 
     def _client(self, remote: str, target: ChainEndpoint | None = None):
         raw = (target or self.ep).query(keys.PREFIX + keys.client_key(remote)).value
@@ -371,11 +471,12 @@ class Relayer:
     def scan(self) -> None:
         """Queue the packets committed in blocks since the cursor (the outbox values, exactly).
 
-        Pauses, without advancing the cursor, while the outbound queue holds max_outbound_packets: the packets
-        wait in the chain's outbox, nothing is lost."""
-        latest, _ = self.ep.latest()
+        Reads only committed heights (their events come with the block), one state query per height for all
+        its packets. Pauses, without advancing the cursor, while the outbound queue holds max_outbound_packets:
+        the packets wait in the chain's outbox, nothing is lost."""
+        top = self.ep.committed_height()
         h = self.queue.get_cursor() + 1
-        end = min(latest, h + SCAN_BLOCKS_PER_STEP - 1)
+        end = min(top, h + SCAN_BLOCKS_PER_STEP - 1)
         while h <= end:
             pending = self.queue.count(OUT)
             if pending >= self.limits.max_outbound_packets:
@@ -384,18 +485,18 @@ class Relayer:
                 self.metrics.error(f"scan:{err.codespace}:{err.code}")
                 log.warning("chain=%s %s", self.chain, err.log)
                 return
+            sends = [(ev.attrs["destination"], int(ev.attrs["sequence"])) for ev in self.ep.block(h).events()
+                     if ev.type == "send_packet" and ev.attrs.get("source") == self.chain]
             found = []
-            for ev in self.ep.block_events(h):
-                if ev.type != "send_packet" or ev.attrs.get("source") != self.chain:
-                    continue
-                dest, seq = ev.attrs["destination"], int(ev.attrs["sequence"])
-                raw = self.ep.query(keys.full_outbox_key(dest, seq)).value
-                if raw is not None:  # absent: already settled by another relay
-                    found.append(Entry(dest, seq, raw.hex(), self.clock(), height=h))
-                    log.info("chain=%s packet committed dest=%s seq=%d height=%d", self.chain, dest, seq, h)
+            values = self.ep.query_many([keys.full_outbox_key(dest, seq) for dest, seq in sends])
+            for (dest, seq), pr in zip(sends, values):
+                if pr.value is not None:  # absent: already settled by another relay
+                    found.append(Entry(dest, seq, pr.value.hex(), self.clock(), height=h))
+            if found:
+                log.info("chain=%s %d packets committed at height %d: %s", self.chain, len(found), h,
+                         ",".join(f"{e.chain}/{e.sequence}" for e in found))
             self.queue.record_scan(h, found)
             h += 1
-
     def push_outbound(self) -> None:
         """Hand own packets to their destination's relay until one of them is received there.
 
@@ -404,7 +505,7 @@ class Relayer:
         may have been dropped). After direct_after_attempts hand-overs this relay delivers it itself through the
         destination's node (the routing entry's CometBFT RPC): a relay that drops packets delays them, it never
         makes them time out."""
-        latest, _ = self.ep.latest()
+        latest = self.ep.committed_height()
         now = self.clock()
         by_dest: dict[str, list[Entry]] = {}
         for e in self.queue.entries(OUT):
@@ -417,8 +518,16 @@ class Relayer:
             if target is not None:
                 self._deliver_direct(dest, target, mine)
                 entries = [e for e in entries if e not in mine]
-            for chunk in compute_chunks(entries, self.limits.max_request_packets):
-                self._hand_over(dest, chunk)
+            chunks = compute_chunks(entries, self.limits.max_request_packets)
+            if len(chunks) == 1:
+                self._hand_over(dest, chunks[0])
+            else:  # the destination relay checks them in parallel: a burst is handed over in one round trip
+                list(self._pool().map(lambda c: self._hand_over(dest, c), chunks))
+
+    def _pool(self) -> ThreadPoolExecutor:
+        if self._handover_pool is None:
+            self._handover_pool = ThreadPoolExecutor(HANDOVER_THREADS, thread_name_prefix="relay-handover")
+        return self._handover_pool
 
     def _hand_over(self, dest: str, chunk: list[Entry]) -> None:
         now = self.clock()
@@ -475,7 +584,7 @@ class Relayer:
             e.state = SUBMITTED
             self._reschedule(e, now + compute_handover_delay(e.attempts, True, self.limits.resend_after_s))
 
-    def _submit_recv_direct(self, target: ChainEndpoint, batch, entries: list[Entry]) -> None:
+    def _submit_recv_direct(self, target: ChainEndpoint, batch, entries: list[Entry]) -> bool:
         res = self._submit("recv_packets", batch, target)
         seqs = ",".join(str(e.sequence) for e in entries)
         if res.code == 0:
@@ -485,14 +594,25 @@ class Relayer:
             log.info("chain=%s packets to %s seq=%s: received meanwhile", self.chain, target.chain_id, seqs)
         else:
             raise RelayError(f"direct recv into {target.chain_id} seq={seqs} refused: {res.log}", chain_id=target.chain_id)
+        return True
 
     def settle_outbound(self) -> None:
         """Acknowledge (or time out) own packets whose fate is proven on their destination."""
         by_dest: dict[str, list[Entry]] = {}
+        awaiting: set[str] = set()
         for e in self.queue.entries(OUT):
             # NEW entries too: a packet never handed over (destination relay down) still times out and is refunded
-            by_dest.setdefault(e.chain, []).append(e)
+            if (e.chain, e.sequence) not in self._inflight_out:
+                by_dest.setdefault(e.chain, []).append(e)
+                if e.state == SUBMITTED:
+                    awaiting.add(e.chain)
+        self._awaiting_acks = set(list(awaiting)[:self.limits.max_retry_entries])
+        for gone in set(self._remote_heights) - awaiting:
+            del self._remote_heights[gone]
         for dest, entries in by_dest.items():
+            # Bounded work per round (oldest first): under load the rest waits a round or two, the worker
+            # keeps its rounds short for the inbound deliveries.
+            entries = entries[:SETTLE_PROOF_CHUNKS * self.limits.max_proof_keys]
             if self._due("settle", dest):
                 try:
                     self._settle_dest(dest, entries)
@@ -502,8 +622,9 @@ class Relayer:
 
     def _drop_settled(self, dest: str, entries: list[Entry]) -> list[Entry]:
         live = []
-        for e in entries:
-            if self.ep.query(keys.full_outbox_key(dest, e.sequence)).value is None:
+        found = self.ep.query_many([keys.full_outbox_key(dest, e.sequence) for e in entries])
+        for e, pr in zip(entries, found):
+            if pr.value is None:
                 self.queue.delete(OUT, dest, e.sequence)
                 self.metrics.settled.inc(chain_id=self.chain, outcome="elsewhere")
             else:
@@ -517,27 +638,17 @@ class Relayer:
         peer = self.route_peer(dest)
         height, update, header_time = self._proof_point(dest, peer)
         proofs = self._proofs(peer, [keys.full_inbox_key(self.chain, e.sequence) for e in entries], height - 1, dest)
-        acks = interchain_pb2.MsgAcknowledge(destination_chain=dest, proof_height=height)
-        acked: list[Entry] = []
+        acked: list[tuple[Entry, Proven]] = []
         timeouts: list[tuple[Entry, Proven]] = []
         for e, pr in zip(entries, proofs):
             if pr.proof is None:
                 continue
             if pr.value is not None:
-                if len(acks.acks) < 8:
-                    acks.acks.add(packet=e.packet, ack=pr.value, proof=pr.proof.to_proto())
-                    acked.append(e)
+                acked.append((e, pr))
             elif is_timed_out(decode_packet(e.packet), height, header_time):
                 timeouts.append((e, pr))
         if acked:
-            if update is not None:
-                light_block_to_proto(update, acks.update)
-            res = self._submit("acknowledge", acks)
-            if res.code not in (0,):
-                raise RelayError(f"acknowledge to {dest} refused: {res.log}", chain_id=dest)
-            update = None
-            for e in acked:
-                self._finish(e, "acked")
+            update = None if self._send_acks(dest, height, update, acked) else update
         for e, pr in timeouts:
             m = interchain_pb2.MsgTimeout(destination_chain=dest, proof_height=height, packet=e.packet,
                                           proof=pr.proof.to_proto())
@@ -549,6 +660,50 @@ class Relayer:
             update = None
             self._finish(e, "timed_out")
 
+    def _send_acks(self, dest: str, height: int, update: LightBlock | None, acked: list[tuple[Entry, Proven]]) -> bool:
+        """MsgAcknowledge for every proven ack, in messages that fit, pipelined; True when the update went out."""
+        empty = interchain_pb2.MsgAcknowledge(destination_chain=dest, proof_height=height)
+        update_bytes = 0
+        if update is not None:
+            with_update = interchain_pb2.MsgAcknowledge()
+            light_block_to_proto(update, with_update.update)
+            update_bytes = with_update.ByteSize()
+        sizes = []
+        for e, pr in acked:
+            one = interchain_pb2.MsgAcknowledge()
+            one.acks.add(packet=e.packet, ack=pr.value, proof=pr.proof.to_proto())
+            sizes.append(one.ByteSize())
+        start, sent_update = 0, False
+        for n in self._batches(self.ep, "acknowledge", empty, empty.ByteSize(), update_bytes, sizes):
+            chunk = acked[start:start + n]
+            start += n
+            m = interchain_pb2.MsgAcknowledge(destination_chain=dest, proof_height=height)
+            if update is not None and not sent_update:
+                light_block_to_proto(update, m.update)
+            for e, pr in chunk:
+                m.acks.add(packet=e.packet, ack=pr.value, proof=pr.proof.to_proto())
+            entries = [e for e, _ in chunk]
+            res = self.own.send("acknowledge", m, lambda out, es=entries: self._acks_done(dest, es, out))
+            if res.code != 0:
+                if is_bad_nonce(res):
+                    log.info("chain=%s acks to %s wait for the nonce re-sync: %s", self.chain, dest, res.log)
+                    return sent_update
+                raise RelayError(f"acknowledge to {dest} refused: {res.log}", chain_id=dest)
+            sent_update = update is not None
+            self._inflight_out.update((dest, e.sequence) for e in entries)
+        return sent_update
+
+    def _acks_done(self, dest: str, entries: list[Entry], out: TxOutcome | None) -> None:
+        for e in entries:
+            self._inflight_out.discard((dest, e.sequence))
+        if out is not None and out.code == 0:
+            for e in entries:
+                self._finish(e, "acked")
+        elif out is not None:
+            self.metrics.error(f"settle:{out.codespace}:{out.code}")
+            log.warning("chain=%s acknowledge to %s seq=%s failed in its block: %s", self.chain, dest,
+                        ",".join(str(e.sequence) for e in entries), out.log)
+
     def _finish(self, e: Entry, outcome: str) -> None:
         self.queue.delete(OUT, e.chain, e.sequence)
         self.metrics.settled.inc(chain_id=self.chain, outcome=outcome)
@@ -559,10 +714,12 @@ class Relayer:
     # ---- destination side ----------------------------------------------------------------------------
 
     def deliver_inbound(self) -> None:
-        """Submit queued inbound packets to the own chain, with the source's header, in as few txs as fit."""
+        """Submit queued inbound packets to the own chain, with the source's header, in as few txs as fit;
+        packets whose tx is in flight wait for its block."""
         by_src: dict[str, list[Entry]] = {}
         for e in self.queue.entries(IN):
-            by_src.setdefault(e.chain, []).append(e)
+            if (e.chain, e.sequence) not in self._inflight_in:
+                by_src.setdefault(e.chain, []).append(e)
         for src, entries in by_src.items():
             if self._due("deliver", src):
                 try:
@@ -572,29 +729,49 @@ class Relayer:
                     self._failed("deliver", src, f"deliver:{exc.codespace}:{exc.code}")
 
     def _deliver_src(self, src: str, entries: list[Entry]) -> None:
-        dropped = self._deliver(self.ep, src, self.route_peer(src), entries, self.policy,
-                                lambda batch, es: self._submit_recv(src, batch, es))
-        for e in dropped:
-            self.queue.delete(IN, src, e.sequence)
+        """Packets proven at hand-over go in groups of one root each (oldest first), the rest with a fresh proof."""
+        groups: dict[int, list[Entry]] = {}
+        for e in entries:
+            got = self.core.proven.get((src, e.sequence))
+            groups.setdefault(got[0].height if got else 0, []).append(e)
+        for height in sorted(groups, key=lambda h: (h == 0, h)):
+            try:
+                dropped = self._deliver(self.ep, src, self.route_peer(src), groups[height], self.policy,
+                                        lambda batch, es: self._submit_recv(src, batch, es))
+            except DistposError:
+                self._forget_proofs(src, groups[height])  # proven afresh on the retry
+                raise
+            self._forget_proofs(src, dropped)
+            for e in dropped:
+                self.queue.delete(IN, src, e.sequence)
 
     def _deliver(self, target: ChainEndpoint, src: str, source: RelayPeer, entries: list[Entry],
-                 policy: Rule | None, submit_batch: Callable[[interchain_pb2.MsgRecvPackets, list[Entry]], None]) -> list[Entry]:
+                 policy: Rule | None, submit_batch: Callable[[interchain_pb2.MsgRecvPackets, list[Entry]], bool]) -> list[Entry]:
         """Submit src's packets of entries into target, proven by source, in batches that fit; return the entries
         that need no delivery (received already, timed out on target, refused by policy).
 
-        Timeout and policy are decided on the proven bytes, exactly the bytes submitted, never on queued ones."""
+        Timeout and policy are decided on the proven bytes, exactly the bytes submitted, never on queued ones.
+        All packets are proven at one height of src (whatever heights committed them), one GetProof per
+        max_proof_keys; the first message carries the light-client update. submit_batch answers whether to go
+        on with the next message (not after a refusal: the later ones depend on the first's update)."""
         target_height, target_time = target.latest()
         done: list[Entry] = []
         live: list[Entry] = []
-        for e in entries:
-            if target.query(keys.full_inbox_key(src, e.sequence)).value is not None:
+        received = target.query_many([keys.full_inbox_key(src, e.sequence) for e in entries])
+        for e, rec in zip(entries, received):
+            if rec.value is not None:
                 done.append(e)  # already received (by us before a crash, or another relay)
             else:
                 live.append(e)
         if not live:
             return done
-        height, update, _ = self._proof_point(src, source, target)
-        proofs = self._proofs(source, [keys.full_outbox_key(target.chain_id, e.sequence) for e in live], height - 1, src)
+        cached = self._handed_over_proofs(src, live, target)
+        if cached is not None:
+            height, update, proofs = cached
+        else:
+            height, update, _ = self._proof_point(src, source, target)
+            proofs = self._proofs(source, [keys.full_outbox_key(target.chain_id, e.sequence) for e in live],
+                                  height - 1, src)
         ready: list[tuple[Entry, bytes, Proven]] = []
         for e, pr in zip(live, proofs):
             if pr.value is None or pr.proof is None:
@@ -625,36 +802,92 @@ class Relayer:
                 done.append(e)
                 continue
             ready.append((e, raw, pr))
-        batch = interchain_pb2.MsgRecvPackets(source_chain=src, proof_height=height)
+        if not ready:
+            return done
+        empty = interchain_pb2.MsgRecvPackets(source_chain=src, proof_height=height)
+        update_bytes = 0
         if update is not None:
-            light_block_to_proto(update, batch.update)
-        in_batch: list[Entry] = []
-        for e, raw, pr in ready:
-            batch.packets.add(packet=raw, proof=pr.proof.to_proto())
-            if in_batch and (batch.ByteSize() > self.max_tx_bytes - TX_OVERHEAD or len(batch.packets) > 16):
-                del batch.packets[-1]
-                submit_batch(batch, in_batch)
-                batch = interchain_pb2.MsgRecvPackets(source_chain=src, proof_height=height)
-                in_batch = []
+            with_update = interchain_pb2.MsgRecvPackets()
+            light_block_to_proto(update, with_update.update)
+            update_bytes = with_update.ByteSize()
+        sizes = []
+        for _, raw, pr in ready:
+            one = interchain_pb2.MsgRecvPackets()
+            one.packets.add(packet=raw, proof=pr.proof.to_proto())
+            sizes.append(one.ByteSize())
+        start = 0
+        for n in self._batches(target, "recv_packets", empty, empty.ByteSize(), update_bytes, sizes):
+            chunk = ready[start:start + n]
+            batch = interchain_pb2.MsgRecvPackets(source_chain=src, proof_height=height)
+            if update is not None and start == 0:
+                light_block_to_proto(update, batch.update)
+            for _, raw, pr in chunk:
                 batch.packets.add(packet=raw, proof=pr.proof.to_proto())
-            in_batch.append(e)
-        if in_batch:
-            submit_batch(batch, in_batch)
+            start += n
+            if not submit_batch(batch, [e for e, _, _ in chunk]):
+                break
         return done
 
-    def _submit_recv(self, src: str, batch, entries: list[Entry]) -> None:
-        res = self._submit("recv_packets", batch)
+    def _handed_over_proofs(self, src: str, live: list[Entry],
+                            target: ChainEndpoint) -> tuple[int, LightBlock | None, list[Proven]] | None:
+        """(height, update, proofs) from the checks made when these packets were handed over, when all of them
+        were proven under one root that the own chain's client holds or one update reaches; else None."""
+        if target is not self.ep:
+            return None
+        got = [self.core.proven.get((src, e.sequence)) for e in live]
+        if not got or any(g is None for g in got) or len({g[0].height for g in got}) != 1:
+            return None
+        root = got[0][0]
+        client = self._client(src)
+        if client is None:
+            return None
+        if client.latest_height >= root.height:
+            update = None
+        elif root.update is not None:
+            update = root.update
+        else:
+            return None
+        return root.height, update, [g[1] for g in got]
+
+    def _forget_proofs(self, src: str, entries: list[Entry]) -> None:
+        for e in entries:
+            self.core.proven.pop((src, e.sequence), None)
+
+    def _submit_recv(self, src: str, batch, entries: list[Entry]) -> bool:
+        """Hand one MsgRecvPackets to the mempool; its block settles the queue entries (`_recv_done`)."""
         seqs = ",".join(str(e.sequence) for e in entries)
+        res = self.own.send("recv_packets", batch, lambda out: self._recv_done(src, entries, out))
         if res.code == 0:
+            self._inflight_in.update((src, e.sequence) for e in entries)
+            log.info("chain=%s submitted packets from %s seq=%s", self.chain, src, seqs)
+            return True
+        if is_bad_nonce(res):  # not sent: the same packets go in the next round's tx, once
+            log.info("chain=%s packets from %s seq=%s wait for the nonce re-sync: %s", self.chain, src, seqs, res.log)
+            return False
+        if res.code == DUPLICATE_CODE:  # someone was faster with one of them: the next round filters
+            log.info("chain=%s packets from %s seq=%s: duplicate, rechecking", self.chain, src, seqs)
+            return False
+        raise RelayError(f"recv of {src} seq={seqs} refused: {res.log}", chain_id=src)
+
+    def _recv_done(self, src: str, entries: list[Entry], out: TxOutcome | None) -> None:
+        for e in entries:
+            self._inflight_in.discard((src, e.sequence))
+        seqs = ",".join(str(e.sequence) for e in entries)
+        if out is None:
+            log.warning("chain=%s packets from %s seq=%s: tx dropped before a block; taken up again", self.chain,
+                        src, seqs)
+        elif out.code == 0:
+            self._forget_proofs(src, entries)
             for e in entries:
                 self.queue.delete(IN, src, e.sequence)
                 self.core.delivered += 1
-            log.info("chain=%s received packets from %s seq=%s at height %d", self.chain, src, seqs, res.height)
-            return
-        if res.code == DUPLICATE_CODE:  # someone was faster with one of them: the next round filters
-            log.info("chain=%s packets from %s seq=%s: duplicate, rechecking", self.chain, src, seqs)
-            return
-        raise RelayError(f"recv of {src} seq={seqs} refused: {res.log}", chain_id=src)
+            log.info("chain=%s received packets from %s seq=%s", self.chain, src, seqs)
+        elif out.code == DUPLICATE_CODE:
+            log.info("chain=%s packets from %s seq=%s: duplicate in the block, rechecking", self.chain, src, seqs)
+        else:
+            self._forget_proofs(src, entries)  # fetched afresh next round
+            self.metrics.error(f"deliver:{out.codespace}:{out.code}")
+            log.warning("chain=%s recv of %s seq=%s failed in its block: %s", self.chain, src, seqs, out.log)
 
     # ---- light clients ---------------------------------------------------------------------------------
 
@@ -679,6 +912,7 @@ class Relayer:
             if res.code != 0:
                 raise RelayError(f"client update of {remote} refused: {res.log}", chain_id=remote)
             log.info("chain=%s light client of %s refreshed to height %d", self.chain, remote, lb.height)
+
 
 
 def lookup_route(endpoint: ChainEndpoint, remote: str):

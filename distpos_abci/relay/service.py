@@ -32,6 +32,7 @@ from .endpoint import CometEndpoint, Proven
 from .policy import load_policy
 from .queue import IN, OUT, RelayQueue
 from .limits import RelayLimits
+from .wrappers import CachingEndpoint, MeteredEndpoint
 from .relayer import Refusal, RelayCore, Relayer, RelayMetrics, SubmitResult, lookup_route
 
 log = logging.getLogger("distpos.relay")
@@ -265,9 +266,10 @@ def build_server(core: RelayCore, limits: RelayLimits, workers: int = 4) -> grpc
 def serve(cfg: RelayConfig) -> None:
     """Run the relay until SIGTERM/SIGINT: gRPC service, metrics endpoint and the worker loop."""
     key = read_key_file(cfg.key_file)
-    endpoint = CometEndpoint(cfg.chain_id, cfg.comet_rpc)
+    comet = CometEndpoint(cfg.chain_id, cfg.comet_rpc, events=True)  # NewBlock events drive the worker
     queue = RelayQueue(cfg.db_dir)
     registry = Registry()
+    endpoint = MeteredEndpoint(CachingEndpoint(comet), registry)
     metrics = RelayMetrics(registry, cfg.chain_id, queue)
     limits = cfg.limits()
     routes = RouteDirectory(endpoint, limits)
@@ -290,5 +292,6 @@ def serve(cfg: RelayConfig) -> None:
         relayer.run(cfg.poll_interval_ms / 1000, stopping.is_set)
     finally:
         server.stop(grace=1)
+        comet.close()
         queue.close()
         log.info("chain=%s relay stopped", cfg.chain_id)

@@ -24,6 +24,7 @@ from ..errors import (
 from ..gen.distpos.v1 import interchain_pb2
 from ..interchain import Packet, decode_packet, keys
 from ..interchain.records import decode_client_state, decode_consensus_state
+from ..lightclient.types import LightBlock
 from ..lightclient.verifier import compute_update_path
 from ..store.merkle import verify_membership
 from .endpoint import ChainEndpoint, Proven
@@ -41,6 +42,7 @@ class TrustedRoot:
     height: int
     app_hash: bytes
     time_ns: int
+    update: LightBlock | None = None  # the verified header, when one update brings the own chain's client to it
 
 
 def decode_packet_strict(raw: bytes, what: str = "packet") -> Packet:
@@ -77,7 +79,8 @@ def get_trusted_root(own: ChainEndpoint, source: str, peer: RelayPeer) -> Truste
         raise SourceHeaderUnverifiedError(f"header {latest} of {source} does not verify: {exc.log}",
                                           chain_id=source) from None
     header = path[-1].signed_header.header
-    return TrustedRoot(source, header.height, bytes(header.app_hash), header.time_ns)
+    return TrustedRoot(source, header.height, bytes(header.app_hash), header.time_ns,
+                       path[-1] if len(path) == 1 else None)
 
 
 def validate_proofs_answer(asked: list[bytes], got: list[Proven], chain_id: str) -> None:

@@ -250,6 +250,51 @@ def test_relay_killed_mid_flight_delivers_exactly_once(two_chains):
     assert balance(net, 1, a_carol) == carol0 + sum(amounts)
 
 
+def _free_port() -> int:
+    import socket
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_two_relays_per_chain_credit_every_packet_exactly_once(two_chains, tmp_path):
+    """Issue 9: a second relay process on each chain (own key, own queue), both pipelining at once. Both scan,
+    hand over and settle the same packets; the chain refuses what the other was faster with (102, or its ack
+    already settled), so each transfer is credited exactly once and every escrow settles."""
+    from distpos_abci.localnet.interchain import Relay, compute_relay_toml
+    net = two_chains
+    extra = []
+    for i, relay in enumerate(net.relays):
+        home = tmp_path / f"second-{relay.chain_id}"
+        home.mkdir()
+        second = Relay(relay.chain_id, str(home), _free_port(), _free_port(), relay.comet_rpc)
+        second.path("relay.key").write_text(KeyPair.generate().seed.hex() + "\n")
+        second.config_file.write_text(compute_relay_toml(second, []))
+        assert start_relay(net, second) is not None
+        extra.append(second)
+    try:
+        a_bob, e_carol = demo(net, 1, "bob"), demo(net, 0, "carol")
+        bob0, carol0 = balance(net, 1, a_bob), balance(net, 0, e_carol)
+        supplies = (supply(net, 0), supply(net, 1))
+        for n in range(1, 13):
+            send(net, 0, "alice", a_bob, n)
+        for n in range(1, 5):
+            send(net, 1, "carol", e_carol, 100 * n)
+        wait_until(lambda: balance(net, 1, a_bob) == bob0 + sum(range(1, 13)), timeout=120, what="e2e4 -> a1b2")
+        wait_until(lambda: balance(net, 0, e_carol) == carol0 + 1000, timeout=120, what="a1b2 -> e2e4")
+        wait_until(lambda: not pending(net, 0, "a1b2").pending and not pending(net, 1, "e2e4").pending,
+                   timeout=120, what="acks settled")
+        time.sleep(3)  # late duplicates would land now
+        assert balance(net, 1, a_bob) == bob0 + sum(range(1, 13)) and balance(net, 0, e_carol) == carol0 + 1000
+        assert (supply(net, 0), supply(net, 1)) == supplies
+        assert pending(net, 0, "a1b2").escrow == 0 and pending(net, 1, "e2e4").escrow == 0
+        for relay in (*net.relays, *extra):
+            assert "Traceback" not in relay.log_file.read_text(), relay.log_file
+    finally:
+        for second in extra:
+            stop_relay(second)
+
+
 def test_relay_refuses_forged_packets_and_overlong_requests(two_chains):
     """Issue 7: a real relay queues only what the source chain committed (checked against headers verified by
     the light client) and bounds its requests; refusals carry their status and relay code."""
