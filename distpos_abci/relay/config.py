@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pathlib
+import re
 import tomllib
 from dataclasses import dataclass, field, fields
 
@@ -48,13 +49,40 @@ class RelayConfig:
                               "policy_file": rel(self.policy_file)})
 
 
+def compute_key_line(text: str, key: str) -> int:
+    """The 1-based line where key is assigned in the TOML text (0 when not found)."""
+    pattern = re.compile(rf"^\s*{re.escape(key)}\s*=")
+    return next((i for i, line in enumerate(text.splitlines(), 1) if pattern.match(line)), 0)
+
+
+def validate_key_types(data: dict, text: str, where: str) -> None:
+    """Raise RelayConfigError naming the first key whose value has the wrong type, and its line."""
+    for f in fields(RelayConfig):
+        if f.name not in data:
+            continue
+        value = data[f.name]
+        if f.name == "clients":
+            ok, want = isinstance(value, list) and all(isinstance(v, str) for v in value), "a list of chain-ids"
+        elif f.type in ("int", int):
+            ok, want = isinstance(value, int) and not isinstance(value, bool), "an integer"
+        else:
+            ok, want = isinstance(value, str), "a string"
+        if not ok:
+            line = compute_key_line(text, f.name)
+            at = f"{where}:{line}" if line else where
+            raise RelayConfigError(f"{at}: {f.name} must be {want}, got {value!r}")
+
+
 def load_config(path: str | pathlib.Path) -> RelayConfig:
-    """The config at path; raise RelayConfigError naming the problem."""
+    """The config at path; raise RelayConfigError naming the problem, the key and its line."""
     p = pathlib.Path(path)
     try:
-        data = tomllib.loads(p.read_text())
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise RelayConfigError(f"cannot read relay config {p}: {exc}") from None
+        text = p.read_text()
+        data = tomllib.loads(text)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RelayConfigError(f"cannot read relay config {p}: {type(exc).__name__}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise RelayConfigError(f"{p}: not valid TOML: {exc}") from None
     data = data.get("relay", data)
     known = {f.name for f in fields(RelayConfig)}
     unknown = sorted(set(data) - known)
@@ -64,6 +92,7 @@ def load_config(path: str | pathlib.Path) -> RelayConfig:
                      ("chain_id", "comet_rpc", "listen", "key_file", "db_dir") and f.name not in data)
     if missing:
         raise RelayConfigError(f"{p}: missing required keys {', '.join(missing)}")
+    validate_key_types(data, text, str(p))
     if "clients" in data:
         data["clients"] = tuple(data["clients"])
     try:
