@@ -795,6 +795,24 @@ class InvalidRelayRequestError(RelayError):
     retryable = False
 
 
+class HeightOutOfRangeError(RelayError):
+    """GetProof or GetHeaders for a height this relay's chain has not committed (or below 1): asking again
+    will not help until the chain gets there."""
+
+    code = 187
+    grpc_status = "OUT_OF_RANGE"
+    retryable = False
+
+
+class QueryRefusedError(RelayError):
+    """A chain's node answered a state query with a refusal (a pruned or future height, a bad path): the node is
+    reachable, and the same query will be refused again."""
+
+    code = 188
+    grpc_status = "FAILED_PRECONDITION"
+    retryable = False
+
+
 def all_error_classes() -> list[type[DistposError]]:
     """Every concrete error class, for the uniqueness test and the docs table."""
     out: list[type[DistposError]] = []

@@ -16,7 +16,7 @@ import urllib.request
 from typing import Protocol
 
 from ..codec import decode_canonical
-from ..errors import DistposError, InvalidPeerResponseError, NodeUnreachableError
+from ..errors import DistposError, InvalidPeerResponseError, NodeUnreachableError, QueryRefusedError
 from ..gen.distpos.v1 import state_pb2
 from ..lightclient.rpc_json import light_block_from_json, parse_rfc3339_ns
 from ..lightclient.types import LightBlock
@@ -102,7 +102,8 @@ class CometEndpoint:
 
     def _proven(self, key: bytes, res: dict) -> Proven:
         if int(res.get("code") or 0):
-            raise NodeUnreachableError(f"chain {self.chain_id}: query failed: {res.get('log')}")
+            raise QueryRefusedError(f"chain {self.chain_id}: the node refused the query: {res.get('log')}",
+                                    chain_id=self.chain_id)
         value = base64.b64decode(res.get("value") or "") if res.get("info") == "exists" else None
         proof = None
         ops = (res.get("proofOps") or {}).get("ops") or []
@@ -146,8 +147,12 @@ class CometEndpoint:
         out = []
         for i, k in enumerate(keys):
             a = by_id.get(i) or {}
-            if "error" in a or "result" not in a:
-                raise NodeUnreachableError(f"chain {self.chain_id}: abci_query failed: {a.get('error')}")
+            if "error" in a:
+                raise QueryRefusedError(f"chain {self.chain_id}: abci_query refused: {a.get('error')}",
+                                        chain_id=self.chain_id)
+            if "result" not in a:
+                raise InvalidPeerResponseError(f"chain {self.chain_id}: abci_query answered without a result",
+                                               chain_id=self.chain_id)
             out.append(self._proven(k, a["result"]["response"]))
         return out
 

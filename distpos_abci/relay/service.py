@@ -15,6 +15,7 @@ from ..crypto import KeyPair
 from ..codec import decode_canonical, encode_canonical
 from ..errors import (
     DistposError,
+    HeightOutOfRangeError,
     InvalidPeerResponseError,
     InvalidRelayRequestError,
     PeerRefusedError,
@@ -70,7 +71,17 @@ class RelayServicer:
             out.refused.add(sequence=r.sequence, code=r.code, reason=r.reason)
         return out
 
+    def _validate_height(self, height: int, what: str, lowest: int) -> None:
+        """Below `lowest`: a malformed request; above the committed height: out of range (not retryable)."""
+        if height < lowest:
+            raise InvalidRelayRequestError(f"{what} at height {height}: heights start at {lowest}")
+        top = self.core.latest_height()
+        if height > top:
+            raise HeightOutOfRangeError(f"{what} at height {height}: {self.core.endpoint.chain_id} has committed "
+                                        f"heights up to {top}", chain_id=self.core.endpoint.chain_id)
+
     def GetProof(self, request: relay_pb2.GetProofRequest) -> relay_pb2.GetProofResponse:  # noqa: N802
+        self._validate_height(request.height, "proofs", 0)  # 0 = the latest state
         out = relay_pb2.GetProofResponse(height=request.height)
         for p in self.core.get_proofs([bytes(k) for k in request.keys], request.height):
             v = out.values.add(key=p.key, value=p.value or b"", exists=p.value is not None)
@@ -79,6 +90,7 @@ class RelayServicer:
         return out
 
     def GetHeaders(self, request: relay_pb2.GetHeadersRequest) -> ClientUpdate:  # noqa: N802
+        self._validate_height(request.height, "header", 1)
         msg = ClientUpdate()
         light_block_to_proto(self.core.light_block(request.height), msg)
         return msg

@@ -92,6 +92,15 @@ def test_invalid_undecodable_and_non_canonical_requests_are_invalid_argument(ser
         == grpc.StatusCode.INVALID_ARGUMENT
 
 
+def test_invalid_impossible_height_is_out_of_range_not_retryable(served):
+    """Issue 10: a height the chain has not committed was answered UNAVAILABLE (retry!); it is OUT_OF_RANGE."""
+    _, _, _, address = served
+    for method, request in (("GetHeaders", relay_pb2.GetHeadersRequest(height=10**9)),
+                            ("GetProof", relay_pb2.GetProofRequest(height=10**9))):
+        err = raw_call(address, method, request.SerializeToString())
+        assert err.code() == grpc.StatusCode.OUT_OF_RANGE and err.details().startswith("relay:187:")
+
+
 def test_unexpected_failure_is_internal_never_unknown(served):
     _, _, ra, address = served
 
