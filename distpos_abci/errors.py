@@ -145,6 +145,20 @@ class HeightUnavailableError(DistposError):
     grpc_status = "OUT_OF_RANGE"
 
 
+class InvalidPageKeyError(InvalidInputError):
+    """A list query's page_key that this query never hands out (not the text of one of its natural keys)."""
+
+    codespace = "query"
+    code = 33
+
+
+class PageLimitTooLargeError(InvalidInputError):
+    """A list query's limit above pagination.MAX_LIMIT."""
+
+    codespace = "query"
+    code = 34
+
+
 # ---- genesis and configuration (operator errors; never reach a user tx) --------------
 
 class GenesisError(DistposError):

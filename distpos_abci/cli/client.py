@@ -59,6 +59,27 @@ def grpc_call(grpc_addr: str, stub_class, method: str, request, timeout: float =
             raise compute_grpc_error(grpc_addr, exc) from None
 
 
+def fetch_pages(call: Callable, request, field: str, page):
+    """A paginated list query from page.page_key with page.limit; with page.follow_all, every later page too,
+    returned as one answer holding the items of all of them (other fields, next_page_key included, from the last).
+    `call(request)` makes one call; `field` names the repeated field."""
+    request.page_key, request.limit = page.page_key, page.limit
+    answer = call(request)
+    items = list(getattr(answer, field))
+    while page.follow_all and answer.next_page_key:
+        request.page_key = answer.next_page_key
+        answer = call(request)
+        items.extend(getattr(answer, field))
+    del getattr(answer, field)[:]
+    getattr(answer, field).extend(items)
+    return answer
+
+
+def compute_more_hint(next_page_key: str) -> str:
+    """The text-output line telling a user how to ask for the next page ("" when this was the last)."""
+    return f"\nmore: --page-key {next_page_key}" if next_page_key else ""
+
+
 # ---- input --------------------------------------------------------------------------------------------------
 
 def parse_cli_amount(text: str) -> int:

@@ -12,6 +12,7 @@ import click
 from ..address import validate_chain_id
 from ..errors import InvalidInputError
 from ..keyring import Keyring
+from ..pagination import DEFAULT_LIMIT, MAX_LIMIT
 from .clientconfig import (
     DEFAULT_HOME,
     KEYRING_BACKENDS,
@@ -126,6 +127,32 @@ chain_id_option = click.option(
     "--chain-id", "chain_id", envvar="DISTPOS_CHAIN_ID", default=None, callback=_chain_id,
     help="Chain the transaction is for (env DISTPOS_CHAIN_ID; client.toml chain-id). Never read from the node.",
 )
+
+
+@dataclass(frozen=True)
+class PageRequest:
+    """Which page of a list query to ask for (distpos_abci/pagination.py), and whether to follow later pages."""
+
+    page_key: str = ""
+    limit: int = 0
+    follow_all: bool = False
+
+
+def page_options(f):
+    """Add --page-key, --limit and --all, passed to f as `page: PageRequest`."""
+    @functools.wraps(f)
+    def wrapper(*args, page_key, limit, follow_all, **kwargs):
+        return f(*args, page=PageRequest(page_key, limit, follow_all), **kwargs)
+
+    for option in (click.option("--all", "follow_all", is_flag=True,
+                                help="Follow next_page_key to the last page and print every item."),
+                   click.option("--limit", type=click.IntRange(0, MAX_LIMIT), default=0,
+                                help=f"Items per page (0 = the node's default, {DEFAULT_LIMIT}; at most {MAX_LIMIT})."),
+                   click.option("--page-key", default="",
+                                help="Start after this key: the next_page_key of an earlier answer (default: the "
+                                     "first page).")):
+        wrapper = option(wrapper)
+    return wrapper
 
 
 @dataclass(frozen=True)

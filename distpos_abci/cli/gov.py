@@ -1,4 +1,4 @@
-"""`distpos tx gov propose|vote` and `distpos query gov proposals|proposal|params`."""
+"""`distpos tx gov propose|vote` and `distpos query gov proposals|proposal|votes|params`."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from ..gov import build_proposal_message, build_submit_proposal_tx, build_vote_t
 from ..gov.keeper import STATUS_NAMES
 from ..types import MAX_AMOUNT
 from ..gov.msgs import NOT_PROPOSABLE, OPTION_NAMES, VOTE_OPTIONS
-from .client import get_event_attribute, grpc_call, parse_positive_id, sign_send_wait
-from .common import FILE, grpc_option, output_option, tx_options
+from .client import compute_more_hint, fetch_pages, get_event_attribute, grpc_call, parse_positive_id, sign_send_wait
+from .common import FILE, PageRequest, grpc_option, output_option, page_options, tx_options
 from .output import emit
 
 PROPOSAL_KEYS = {"title", "summary", "deposit", "messages"}
@@ -142,17 +142,19 @@ def query_group() -> None:
 @query_group.command("proposals")
 @click.option("--status", type=click.Choice(sorted(STATUSES)), default=None, help="Only proposals with this status.")
 @grpc_option
+@page_options
 @output_option
-def proposals(status, grpc_addr, output) -> None:
-    """Every proposal, oldest first."""
-    r = call_gov(grpc_addr, "Proposals", gov_pb2.QueryProposalsRequest(status=STATUSES.get(status or "", 0)))
+def proposals(status, grpc_addr, page, output) -> None:
+    """Proposals, oldest first, a page at a time."""
+    r = fetch_pages(lambda q: call_gov(grpc_addr, "Proposals", q),
+                    gov_pb2.QueryProposalsRequest(status=STATUSES.get(status or "", 0)), "proposals", page)
     rows = [proposal_json(p) for p in r.proposals]
     if output == "json":
-        emit({"height": r.height, "proposals": rows}, output)
+        emit({"height": r.height, "proposals": rows, "next_page_key": r.next_page_key}, output)
         return
     lines = [f"{'id':>4} {'status':<9} {'voting_end':>10}  title"]
     lines += [f"{p['id']:>4} {p['status']:<9} {p['voting_end_height']:>10}  {p['title']}" for p in rows]
-    emit({}, output, text="\n".join(lines))
+    emit({}, output, text="\n".join(lines) + compute_more_hint(r.next_page_key))
 
 
 @query_group.command("proposal")
@@ -163,12 +165,39 @@ def proposal(proposal_id, grpc_addr, output) -> None:
     """One proposal with its tally (current while voting) and votes."""
     pid = parse_positive_id(proposal_id, "proposal id")
     r = call_gov(grpc_addr, "Proposal", gov_pb2.QueryProposalRequest(proposal_id=pid))
-    votes = call_gov(grpc_addr, "Votes", gov_pb2.QueryVotesRequest(proposal_id=pid)).votes
+    votes = _votes(grpc_addr, pid, PageRequest(follow_all=True)).votes
     data = proposal_json(r.proposal)
     data["tally"] = {"yes": r.tally.yes, "no": r.tally.no, "abstain": r.tally.abstain, "total": r.tally.total}
-    data["votes"] = [{"voter": v.voter, "option": OPTION_NAMES.get(v.option, "?"), "height": v.height} for v in votes]
+    data["votes"] = [vote_json(v) for v in votes]
     data["height"] = r.height
     emit(data, output)
+
+
+def vote_json(v: gov_pb2.Vote) -> dict:
+    """A vote as JSON."""
+    return {"voter": v.voter, "option": OPTION_NAMES.get(v.option, "?"), "height": v.height}
+
+
+def _votes(grpc_addr: str, pid: int, page: PageRequest):
+    return fetch_pages(lambda q: call_gov(grpc_addr, "Votes", q), gov_pb2.QueryVotesRequest(proposal_id=pid),
+                       "votes", page)
+
+
+@query_group.command("votes")
+@click.argument("proposal_id", metavar="ID")
+@grpc_option
+@page_options
+@output_option
+def votes_(proposal_id, grpc_addr, page, output) -> None:
+    """Votes on proposal ID by voter address, a page at a time."""
+    r = _votes(grpc_addr, parse_positive_id(proposal_id, "proposal id"), page)
+    rows = [vote_json(v) for v in r.votes]
+    if output == "json":
+        emit({"votes": rows, "next_page_key": r.next_page_key}, output)
+        return
+    lines = [f"{'voter':<58} {'option':<8} {'height':>8}"]
+    lines += [f"{v['voter']:<58} {v['option']:<8} {v['height']:>8}" for v in rows]
+    emit({}, output, text="\n".join(lines) + compute_more_hint(r.next_page_key))
 
 
 @query_group.command("params")

@@ -28,8 +28,8 @@ from ..lightclient.rpc_json import parse_rfc3339_ns
 from ..lightclient.types import validator_set_to_proto
 from ..rpc_client import CometRPC
 from ..tx import build_tx
-from .client import grpc_call, parse_cli_amount, run_tx
-from .common import FILE, chain_id_option, grpc_option, output_option, tx_options
+from .client import compute_more_hint, fetch_pages, grpc_call, parse_cli_amount, run_tx
+from .common import FILE, chain_id_option, grpc_option, output_option, page_options, tx_options
 from .output import emit
 
 
@@ -258,18 +258,25 @@ def route(chain_id, grpc_addr, output) -> None:
 
 @query_group.command("routes")
 @grpc_option
+@page_options
 @output_option
-def routes(grpc_addr, output) -> None:
-    """Every routing entry."""
-    r = call_interchain(grpc_addr, "ListRoutes", interchain_pb2.QueryRoutesRequest())
-    emit(_dict(r), output, text="\n".join(f"{x.chain_id}: relay {x.relay_grpc}, rpc {x.comet_rpc}" for x in r.routes))
+def routes(grpc_addr, page, output) -> None:
+    """Routing entries by chain-id, a page at a time."""
+    r = fetch_pages(lambda q: call_interchain(grpc_addr, "ListRoutes", q), interchain_pb2.QueryRoutesRequest(),
+                    "routes", page)
+    emit(_dict(r), output, text="\n".join(f"{x.chain_id}: relay {x.relay_grpc}, rpc {x.comet_rpc}" for x in r.routes)
+         + compute_more_hint(r.next_page_key))
 
 
 @query_group.command("packets")
 @click.argument("destination", callback=_remote_chain)
 @grpc_option
+@page_options
 @output_option
-def packets(destination, grpc_addr, output) -> None:
-    """Packets to DESTINATION still pending (not acknowledged or timed out)."""
-    r = call_interchain(grpc_addr, "ListPackets", interchain_pb2.QueryPacketsRequest(destination_chain=destination))
-    emit(_dict(r), output, text=f"next sequence {r.next_sequence}, {len(r.pending)} pending, escrow {r.escrow}")
+def packets(destination, grpc_addr, page, output) -> None:
+    """Packets to DESTINATION still pending (not acknowledged or timed out), by sequence, a page at a time."""
+    r = fetch_pages(lambda q: call_interchain(grpc_addr, "ListPackets", q),
+                    interchain_pb2.QueryPacketsRequest(destination_chain=destination), "pending", page)
+    emit(_dict(r), output, text=f"next sequence {r.next_sequence}, {len(r.pending)} pending"
+                                f"{' on this page' if r.next_page_key else ''}, escrow {r.escrow}"
+                                + compute_more_hint(r.next_page_key))

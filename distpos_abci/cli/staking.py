@@ -1,5 +1,5 @@
 """`distpos tx staking create-validator|bond|unbond|withdraw|unjail` and
-`distpos query staking validators|validator|params`."""
+`distpos query staking validators|validator|unbondings|params`."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from ..address import parse_address
 from ..errors import InvalidInputError
 from ..gen.distpos.v1 import staking_pb2, staking_pb2_grpc
 from ..staking import build_bond_tx, build_create_validator_tx, build_unbond_tx, build_unjail_tx, build_withdraw_tx
-from .client import grpc_call, parse_cli_amount, run_tx
-from .common import FILE, grpc_option, output_option, tx_options
+from .client import compute_more_hint, fetch_pages, grpc_call, parse_cli_amount, run_tx
+from .common import FILE, PageRequest, grpc_option, output_option, page_options, tx_options
 from .output import emit
 
 
@@ -119,18 +119,20 @@ def query_group() -> None:
 
 @query_group.command("validators")
 @grpc_option
+@page_options
 @output_option
-def validators(grpc_addr, output) -> None:
-    """Every validator: stake, power, jail, endpoint."""
-    r = call_staking(grpc_addr, "Validators", staking_pb2.QueryValidatorsRequest())
+def validators(grpc_addr, page, output) -> None:
+    """Validators by operator address, a page at a time: stake, power, jail, endpoint."""
+    r = fetch_pages(lambda q: call_staking(grpc_addr, "Validators", q), staking_pb2.QueryValidatorsRequest(),
+                    "validators", page)
     rows = [validator_json(v) for v in r.validators]
     if output == "json":
-        emit({"height": r.height, "validators": rows}, output)
+        emit({"height": r.height, "validators": rows, "next_page_key": r.next_page_key}, output)
         return
     lines = [f"{'operator':<58} {'power':>7} {'bonded':>12} {'unbonding':>10} {'jailed_until':>12}  moniker"]
     lines += [f"{v['operator']:<58} {v['power']:>7} {v['bonded']:>12} {v['unbonding']:>10} {v['jailed_until']:>12}"
               f"  {v['moniker']}" for v in rows]
-    emit({}, output, text="\n".join(lines))
+    emit({}, output, text="\n".join(lines) + compute_more_hint(r.next_page_key))
 
 
 @query_group.command("validator")
@@ -145,14 +147,41 @@ def validator(operator, grpc_addr, unbondings, signing_info, output) -> None:
     r = call_staking(grpc_addr, "Validator", staking_pb2.QueryValidatorRequest(operator_address=operator))
     data = validator_json(r.validator)
     if unbondings:
-        u = call_staking(grpc_addr, "Unbondings", staking_pb2.QueryUnbondingsRequest(operator_address=operator))
-        data["unbondings"] = [{"amount": str(e.amount), "complete_height": e.complete_height,
-                               "start_height": e.start_height} for e in u.entries]
+        every = _unbondings(grpc_addr, operator, PageRequest(follow_all=True))
+        data["unbondings"] = [unbonding_json(e) for e in every.entries]
     if signing_info:
         s = call_staking(grpc_addr, "SigningInfo", staking_pb2.QuerySigningInfoRequest(operator_address=operator)).info
         data["signing_info"] = {"window_start": s.window_start, "missed_in_window": s.missed_in_window,
                                 "jail_count": s.jail_count, "total_missed": s.total_missed}
     emit(data, output)
+
+
+def unbonding_json(e) -> dict:
+    """An UnbondingEntry as JSON."""
+    return {"amount": str(e.amount), "complete_height": e.complete_height, "start_height": e.start_height}
+
+
+def _unbondings(grpc_addr: str, operator: str, page: PageRequest):
+    return fetch_pages(lambda q: call_staking(grpc_addr, "Unbondings", q),
+                       staking_pb2.QueryUnbondingsRequest(operator_address=operator), "entries", page)
+
+
+@query_group.command("unbondings")
+@click.argument("operator", metavar="OPERATOR_ADDRESS")
+@grpc_option
+@page_options
+@output_option
+def unbondings_(operator, grpc_addr, page, output) -> None:
+    """A validator's unbonding entries, earliest completion first, a page at a time."""
+    parse_address(operator)
+    r = _unbondings(grpc_addr, operator, page)
+    rows = [unbonding_json(e) for e in r.entries]
+    if output == "json":
+        emit({"operator": operator, "unbondings": rows, "next_page_key": r.next_page_key}, output)
+        return
+    lines = [f"{'amount':>12} {'start_height':>12} {'complete_height':>15}"]
+    lines += [f"{e['amount']:>12} {e['start_height']:>12} {e['complete_height']:>15}" for e in rows]
+    emit({}, output, text="\n".join(lines) + compute_more_hint(r.next_page_key))
 
 
 @query_group.command("params")

@@ -28,6 +28,7 @@ from ..gen.distpos.v1 import (
     underwriting_pb2,
     underwriting_pb2_grpc,
 )
+from ..pagination import MAX_LIMIT
 from ..rpc_client import CometRPC
 
 GRPC_TIMEOUT = 2.0
@@ -89,6 +90,17 @@ def _call(channel: grpc.Channel, stub_cls, method: str, request):
     return getattr(stub_cls(channel), method)(request, timeout=GRPC_TIMEOUT)
 
 
+def collect_pages(channel: grpc.Channel, stub_cls, method: str, request, field_name: str) -> list:
+    """Every item of a paginated list query (distpos_abci/pagination.py), following next_page_key."""
+    request.limit, items = MAX_LIMIT, []
+    while True:
+        answer = _call(channel, stub_cls, method, request)
+        items.extend(getattr(answer, field_name))
+        if not answer.next_page_key:
+            return items
+        request.page_key = answer.next_page_key
+
+
 def _node_view(node: NodeTarget) -> dict:
     try:
         status = CometRPC(node.rpc_url, timeout=GRPC_TIMEOUT).status()
@@ -127,8 +139,8 @@ def _chain_view(chain: ChainTarget, peers: list[str], first_seen: FirstSeen, now
     try:
         with grpc.insecure_channel(grpc_node.grpc_address) as ch:
             view["supply"] = _call(ch, query_pb2_grpc.QueryStub, "Status", query_pb2.QueryStatusRequest()).total_supply
-            vals = _call(ch, staking_pb2_grpc.StakingStub, "Validators", staking_pb2.QueryValidatorsRequest())
-            for v in vals.validators:
+            for v in collect_pages(ch, staking_pb2_grpc.StakingStub, "Validators", staking_pb2.QueryValidatorsRequest(),
+                               "validators"):
                 cap = capacities.get(v.validator.operator_address, {})
                 view["validators"].append({
                     "operator": v.validator.operator_address, "moniker": v.validator.moniker,
@@ -147,9 +159,8 @@ def _chain_view(chain: ChainTarget, peers: list[str], first_seen: FirstSeen, now
                     "frozen": c.client_frozen_height > 0, "client_height": c.client_height,
                     "min_balance": lim.min_balance, "settle_threshold": lim.settle_threshold,
                     "per_packet_max": lim.per_packet_max, "top_up_due": c.reserve < lim.settle_threshold})
-                packets = _call(ch, interchain_pb2_grpc.InterchainStub, "ListPackets",
-                                interchain_pb2.QueryPacketsRequest(destination_chain=peer))
-                for p in packets.pending:
+                for p in collect_pages(ch, interchain_pb2_grpc.InterchainStub, "ListPackets",
+                                   interchain_pb2.QueryPacketsRequest(destination_chain=peer), "pending"):
                     key = f"{chain.chain_id}/{peer}/{p.sequence}"
                     view["packets"].append({"key": key, "source": chain.chain_id, "destination": peer,
                                             "sequence": p.sequence, "amount": p.amount, "sender": p.sender,

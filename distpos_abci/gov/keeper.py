@@ -27,7 +27,7 @@ from ..events import Event
 from ..gen.distpos.v1 import gov_pb2
 from ..staking import StakingKeeper
 from ..staking.keeper import compute_power
-from ..store.kv import KVReader, KVStore, PrefixStore
+from ..store.kv import KVReader, KVStore, PrefixStore, iter_prefix_after
 from ..types import Amount, ChainId, Height
 from . import keys
 from .msgs import OPTION_NAMES, YES, NO, ABSTAIN
@@ -180,9 +180,10 @@ class GovKeeper:
             raise UnknownProposalError(f"no proposal {proposal_id}")
         return p
 
-    def get_proposals(self, status: int = 0) -> Iterator[ProposalRecord]:
-        """Every proposal (or those with status), by id."""
-        for _, raw in self.store.iter_prefix(keys.PROPOSAL):
+    def get_proposals(self, status: int = 0, after: int | None = None) -> Iterator[ProposalRecord]:
+        """Every proposal (or those with status), by id; only those with an id above `after`, if given."""
+        start = None if after is None else after.to_bytes(8, "big")
+        for _, raw in iter_prefix_after(self.store, keys.PROPOSAL, start):
             p = ProposalRecord.decode(raw)
             if not status or p.status == status:
                 yield p
@@ -193,7 +194,12 @@ class GovKeeper:
 
     def get_votes(self, proposal_id: int) -> list[VoteRecord]:
         """A proposal's votes, ordered by voter account."""
-        return [VoteRecord.decode(raw) for _, raw in self.store.iter_prefix(keys.votes_prefix(proposal_id))]
+        return list(self.iter_votes(proposal_id))
+
+    def iter_votes(self, proposal_id: int, after: bytes | None = None) -> Iterator[VoteRecord]:
+        """A proposal's votes, ordered by voter account; only those after voter account `after`, if given."""
+        for _, raw in iter_prefix_after(self.store, keys.votes_prefix(proposal_id), after):
+            yield VoteRecord.decode(raw)
 
     def get_powers(self) -> dict[bytes, int]:
         """Bonded power of every validator now, by operator account (0 while jailed)."""

@@ -8,6 +8,7 @@ from ..address import Address, validate_chain_id
 from ..errors import NoCorrespondentError
 from ..gen.distpos.v1 import interchain_pb2, interchain_pb2_grpc
 from ..interchain import InterchainView, keys
+from ..pagination import compute_page, parse_chain_id_key, parse_uint_key, validate_limit
 
 
 class InterchainServicer(interchain_pb2_grpc.InterchainServicer):
@@ -40,11 +41,18 @@ class InterchainServicer(interchain_pb2_grpc.InterchainServicer):
         return self._view().get_route(validate_chain_id(request.chain_id)).to_proto()
 
     async def ListRoutes(self, request, context):  # noqa: N802
-        return interchain_pb2.QueryRoutesResponse(routes=[r.to_proto() for r in self._view().list_routes()])
+        limit = validate_limit(request.limit)
+        page = compute_page(self._view().iter_routes(parse_chain_id_key(request.page_key)), limit, lambda r: r.chain_id)
+        return interchain_pb2.QueryRoutesResponse(routes=[r.to_proto() for r in page.items],
+                                                  next_page_key=page.next_page_key)
 
     async def ListPackets(self, request, context):  # noqa: N802
         destination = validate_chain_id(request.destination_chain)
+        limit = validate_limit(request.limit)
+        after = parse_uint_key(request.page_key, "a packet sequence in decimal")
         view = self._view()
-        pending = [interchain_pb2.Packet.FromString(p.encode()) for p in view.list_outbox(destination)]
+        page = compute_page(view.iter_outbox(destination, after), limit, lambda p: str(p.sequence))
         return interchain_pb2.QueryPacketsResponse(
-            next_sequence=view.get_next_sequence(destination), pending=pending, escrow=view.get_escrow())
+            next_sequence=view.get_next_sequence(destination), escrow=view.get_escrow(),
+            pending=[interchain_pb2.Packet.FromString(p.encode()) for p in page.items],
+            next_page_key=page.next_page_key)

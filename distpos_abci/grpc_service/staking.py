@@ -7,6 +7,7 @@ import time
 from ..address import parse_address
 from ..errors import InvalidInputError, NotFoundError, UnderwritingDisabledError
 from ..gen.distpos.v1 import staking_pb2, staking_pb2_grpc, underwriting_pb2, underwriting_pb2_grpc
+from ..pagination import compute_page, compute_pair_key, parse_address_key, parse_pair_key, validate_limit
 from ..staking import StakingKeeper, ValidatorRecord
 from ..underwriting import UnderwritingKeeper
 from ..underwriting.service import CoordinatorAuth, UnderwritingService
@@ -36,9 +37,13 @@ class StakingServicer(staking_pb2_grpc.StakingServicer):
         return keeper, v
 
     async def Validators(self, request, context):  # noqa: N802 (gRPC method name)
+        limit = validate_limit(request.limit)
+        after = parse_address_key(request.page_key, self.app.chain_id)
         keeper = self._keeper()
+        page = compute_page(keeper.get_validators(after), limit, lambda v: str(v.operator))
         return staking_pb2.QueryValidatorsResponse(
-            validators=[validator_view(keeper, v) for v in keeper.get_validators()], height=self.app.last_height)
+            validators=[validator_view(keeper, v) for v in page.items], height=self.app.last_height,
+            next_page_key=page.next_page_key)
 
     async def Validator(self, request, context):  # noqa: N802
         keeper, v = self._operator(request.operator_address)
@@ -50,9 +55,13 @@ class StakingServicer(staking_pb2_grpc.StakingServicer):
             underwriting_json=UnderwritingKeeper(self.app.state, self.app.chain_id).get_params().encode().decode())
 
     async def Unbondings(self, request, context):  # noqa: N802
+        limit = validate_limit(request.limit)
+        after = parse_pair_key(request.page_key, "<complete_height>:<seq> of an unbonding entry")
         keeper, v = self._operator(request.operator_address)
-        return staking_pb2.QueryUnbondingsResponse(entries=[
-            staking_pb2.UnbondingEntry.FromString(e.encode()) for e in keeper.get_unbondings(v.operator.account)])
+        page = compute_page(keeper.iter_unbondings(v.operator.account, after), limit, lambda e: compute_pair_key(*e[0]))
+        return staking_pb2.QueryUnbondingsResponse(
+            entries=[staking_pb2.UnbondingEntry.FromString(e.encode()) for _, e in page.items],
+            next_page_key=page.next_page_key)
 
     async def SigningInfo(self, request, context):  # noqa: N802
         keeper, v = self._operator(request.operator_address)

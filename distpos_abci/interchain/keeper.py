@@ -7,6 +7,7 @@ accounts: a sender, the escrow account and the correspondent accounts; total sup
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import replace
 
 from ..address import Address
@@ -53,7 +54,7 @@ from ..lightclient import (
 from ..lightclient.types import ValidatorSet
 from ..lightclient.verifier import MAX_CLOCK_DRIFT_NS
 from ..store import merkle
-from ..store.kv import KVReader, KVStore, PrefixStore
+from ..store.kv import KVReader, KVStore, PrefixStore, iter_prefix_after
 from ..types import AccountId, Amount, ChainId, Height
 from . import keys
 from .policy import compute_failure_window, compute_refusal, compute_window
@@ -142,7 +143,12 @@ class InterchainView:
         return decode_route(raw)
 
     def list_routes(self) -> list[Route]:
-        return [decode_route(v) for _, v in self.store.iter_prefix(keys.ROUTE)]
+        return list(self.iter_routes())
+
+    def iter_routes(self, after: str | None = None) -> Iterator[Route]:
+        """Routing entries by chain-id; only those after chain-id `after`, if given."""
+        for _, v in iter_prefix_after(self.store, keys.ROUTE, None if after is None else after.encode()):
+            yield decode_route(v)
 
     def get_next_sequence(self, destination: str) -> int:
         raw = self.store.get(keys.next_sequence_key(destination))
@@ -153,7 +159,14 @@ class InterchainView:
 
     def list_outbox(self, destination: str) -> list[Packet]:
         """Packets to destination not yet acknowledged or timed out, in sequence order."""
-        return [decode_packet(v) for _, v in self.store.iter_prefix(keys.outbox_prefix(destination))]
+        return list(self.iter_outbox(destination))
+
+    def iter_outbox(self, destination: str, after: int | None = None) -> Iterator[Packet]:
+        """Packets to destination not yet acknowledged or timed out, in sequence order; only those with a
+        sequence above `after`, if given."""
+        start = None if after is None else after.to_bytes(8, "big")
+        for _, v in iter_prefix_after(self.store, keys.outbox_prefix(destination), start):
+            yield decode_packet(v)
 
     def get_inbox(self, source: str, sequence: int) -> Ack | None:
         raw = self.store.get(keys.inbox_key(source, sequence))

@@ -25,7 +25,7 @@ from ..errors import (
 from ..events import Event
 from ..gen.distpos.v1 import staking_pb2
 from ..module import BlockInfo, ValidatorUpdate
-from ..store.kv import KVReader, KVStore, PrefixStore
+from ..store.kv import KVReader, KVStore, PrefixStore, iter_prefix_after
 from ..types import AccountId, Amount, ChainId, Height
 from . import keys
 from .params import PPM, StakingParams
@@ -206,9 +206,9 @@ class StakingKeeper:
         raw = self.store.get(keys.consensus_key(cons_address))
         return AccountId(raw) if raw is not None else None
 
-    def get_validators(self) -> Iterator[ValidatorRecord]:
-        """Every validator, ordered by operator account."""
-        for _, raw in self.store.iter_prefix(keys.VALIDATOR):
+    def get_validators(self, after: AccountId | None = None) -> Iterator[ValidatorRecord]:
+        """Every validator, ordered by operator account (only those after operator account `after`, if given)."""
+        for _, raw in iter_prefix_after(self.store, keys.VALIDATOR, after):
             yield ValidatorRecord.decode(raw)
 
     def get_power(self, operator: AccountId) -> int:
@@ -219,6 +219,14 @@ class StakingKeeper:
     def get_unbondings(self, operator: AccountId) -> list[UnbondingEntry]:
         """The validator's unbonding entries, earliest completion first."""
         return [UnbondingEntry.decode(raw) for _, raw in self.store.iter_prefix(keys.unbonding_prefix(operator))]
+
+    def iter_unbondings(self, operator: AccountId,
+                        after: tuple[int, int] | None = None) -> Iterator[tuple[tuple[int, int], UnbondingEntry]]:
+        """The validator's unbonding entries keyed by (complete height, seq), in that order; only those after
+        `after`, if given."""
+        start = None if after is None else after[0].to_bytes(8, "big") + after[1].to_bytes(8, "big")
+        for key, raw in iter_prefix_after(self.store, keys.unbonding_prefix(operator), start):
+            yield (int.from_bytes(key[-16:-8], "big"), int.from_bytes(key[-8:], "big")), UnbondingEntry.decode(raw)
 
     def get_signing_info(self, operator: AccountId) -> SigningInfo:
         """Downtime accounting of a validator."""

@@ -17,7 +17,9 @@ class KVReader(Protocol):
 
     def get(self, key: bytes) -> bytes | None: ...
 
-    def iter_prefix(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]: ...
+    def iter_prefix(self, prefix: bytes, start: bytes = b"") -> Iterator[tuple[bytes, bytes]]:
+        """Items whose key begins with prefix and is >= prefix + start, in key order."""
+        ...
 
 
 class KVStore(KVReader, Protocol):
@@ -48,10 +50,11 @@ class CacheKV:
     def delete(self, key: bytes) -> None:
         self.writes[key] = _DELETED
 
-    def iter_prefix(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
+    def iter_prefix(self, prefix: bytes, start: bytes = b"") -> Iterator[tuple[bytes, bytes]]:
         """Merged, key-ordered view of the parent and the buffered writes."""
-        mine = sorted((k, v) for k, v in self.writes.items() if k.startswith(prefix))
-        theirs = self.parent.iter_prefix(prefix)
+        low = prefix + start
+        mine = sorted((k, v) for k, v in self.writes.items() if k.startswith(prefix) and k >= low)
+        theirs = self.parent.iter_prefix(prefix, start) if start else self.parent.iter_prefix(prefix)
         i = 0
         nxt = next(theirs, None)
         while i < len(mine) or nxt is not None:
@@ -95,7 +98,16 @@ class PrefixStore:
     def delete(self, key: bytes) -> None:
         self.parent.delete(self.prefix + key)
 
-    def iter_prefix(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
+    def iter_prefix(self, prefix: bytes, start: bytes = b"") -> Iterator[tuple[bytes, bytes]]:
         n = len(self.prefix)
-        for key, value in self.parent.iter_prefix(self.prefix + prefix):
+        full = self.prefix + prefix
+        for key, value in self.parent.iter_prefix(full, start) if start else self.parent.iter_prefix(full):
             yield key[n:], value
+
+
+def iter_prefix_after(store: KVReader, prefix: bytes, after: bytes | None) -> Iterator[tuple[bytes, bytes]]:
+    """Items under prefix in key order, only those whose key is strictly greater than prefix + after (if given).
+
+    `after + 0x00` is the least key above `after`, so the store seeks to it instead of reading past the earlier
+    items: a cursor for pagination (distpos_abci/pagination.py)."""
+    return store.iter_prefix(prefix, after + b"\x00") if after is not None else store.iter_prefix(prefix)

@@ -140,10 +140,10 @@ class StateStore:
     def get(self, key: bytes) -> bytes | None:
         return self.db.get(T_STATE + key)
 
-    def iter_prefix(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
-        start = T_STATE + prefix
-        for key, value in self.db.iter_from(start):
-            if not key.startswith(start):
+    def iter_prefix(self, prefix: bytes, start: bytes = b"") -> Iterator[tuple[bytes, bytes]]:
+        lead = T_STATE + prefix
+        for key, value in self.db.iter_from(lead + start):
+            if not key.startswith(lead):
                 return
             yield key[1:], value
 

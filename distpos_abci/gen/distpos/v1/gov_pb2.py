@@ -24,17 +24,17 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14\x64istpos/v1/gov.proto\x12\ndistpos.v1\".\n\x0fProposalMessage\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x0c\"\x85\x01\n\x11MsgSubmitProposal\x12\x10\n\x08proposer\x18\x01 \x01(\t\x12\r\n\x05title\x18\x02 \x01(\t\x12\x0f\n\x07summary\x18\x03 \x01(\t\x12-\n\x08messages\x18\x04 \x03(\x0b\x32\x1b.distpos.v1.ProposalMessage\x12\x0f\n\x07\x64\x65posit\x18\x05 \x01(\x04\"U\n\x07MsgVote\x12\r\n\x05voter\x18\x01 \x01(\t\x12\x13\n\x0bproposal_id\x18\x02 \x01(\x04\x12&\n\x06option\x18\x03 \x01(\x0e\x32\x16.distpos.v1.VoteOption\"I\n\x0fMsgUpdateParams\x12\x11\n\tauthority\x18\x01 \x01(\t\x12\x0e\n\x06module\x18\x02 \x01(\t\x12\x13\n\x0bparams_json\x18\x03 \x01(\t\"F\n\x0bTallyResult\x12\x0b\n\x03yes\x18\x01 \x01(\x04\x12\n\n\x02no\x18\x02 \x01(\x04\x12\x0f\n\x07\x61\x62stain\x18\x03 \x01(\x04\x12\r\n\x05total\x18\x04 \x01(\x04\"\xd9\x02\n\x08Proposal\x12\n\n\x02id\x18\x01 \x01(\x04\x12\x10\n\x08proposer\x18\x02 \x01(\t\x12\r\n\x05title\x18\x03 \x01(\t\x12\x0f\n\x07summary\x18\x04 \x01(\t\x12-\n\x08messages\x18\x05 \x03(\x0b\x32\x1b.distpos.v1.ProposalMessage\x12\x0f\n\x07\x64\x65posit\x18\x06 \x01(\x04\x12*\n\x06status\x18\x07 \x01(\x0e\x32\x1a.distpos.v1.ProposalStatus\x12\x15\n\rsubmit_height\x18\x08 \x01(\x03\x12\x19\n\x11voting_end_height\x18\t \x01(\x03\x12\x12\n\nend_height\x18\n \x01(\x03\x12,\n\x0b\x66inal_tally\x18\x0b \x01(\x0b\x32\x17.distpos.v1.TallyResult\x12\x14\n\x0c\x66\x61ilure_code\x18\x0c \x01(\r\x12\x19\n\x11\x66\x61ilure_codespace\x18\r \x01(\t\"b\n\x04Vote\x12\x13\n\x0bproposal_id\x18\x01 \x01(\x04\x12\r\n\x05voter\x18\x02 \x01(\t\x12&\n\x06option\x18\x03 \x01(\x0e\x32\x16.distpos.v1.VoteOption\x12\x0e\n\x06height\x18\x04 \x01(\x03\"C\n\x15QueryProposalsRequest\x12*\n\x06status\x18\x01 \x01(\x0e\x32\x1a.distpos.v1.ProposalStatus\"Q\n\x16QueryProposalsResponse\x12\'\n\tproposals\x18\x01 \x03(\x0b\x32\x14.distpos.v1.Proposal\x12\x0e\n\x06height\x18\x02 \x01(\x03\"+\n\x14QueryProposalRequest\x12\x13\n\x0bproposal_id\x18\x01 \x01(\x04\"w\n\x15QueryProposalResponse\x12&\n\x08proposal\x18\x01 \x01(\x0b\x32\x14.distpos.v1.Proposal\x12&\n\x05tally\x18\x02 \x01(\x0b\x32\x17.distpos.v1.TallyResult\x12\x0e\n\x06height\x18\x03 \x01(\x03\"(\n\x11QueryVotesRequest\x12\x13\n\x0bproposal_id\x18\x01 \x01(\x04\"5\n\x12QueryVotesResponse\x12\x1f\n\x05votes\x18\x01 \x03(\x0b\x32\x10.distpos.v1.Vote\"\x17\n\x15QueryGovParamsRequest\"-\n\x16QueryGovParamsResponse\x12\x13\n\x0bparams_json\x18\x01 \x01(\t*\xa3\x01\n\x0eProposalStatus\x12\x1f\n\x1bPROPOSAL_STATUS_UNSPECIFIED\x10\x00\x12\x1a\n\x16PROPOSAL_STATUS_VOTING\x10\x01\x12\x1a\n\x16PROPOSAL_STATUS_PASSED\x10\x02\x12\x1c\n\x18PROPOSAL_STATUS_REJECTED\x10\x03\x12\x1a\n\x16PROPOSAL_STATUS_FAILED\x10\x04*k\n\nVoteOption\x12\x1b\n\x17VOTE_OPTION_UNSPECIFIED\x10\x00\x12\x13\n\x0fVOTE_OPTION_YES\x10\x01\x12\x12\n\x0eVOTE_OPTION_NO\x10\x02\x12\x17\n\x13VOTE_OPTION_ABSTAIN\x10\x03\x32\xc3\x02\n\x03Gov\x12R\n\tProposals\x12!.distpos.v1.QueryProposalsRequest\x1a\".distpos.v1.QueryProposalsResponse\x12O\n\x08Proposal\x12 .distpos.v1.QueryProposalRequest\x1a!.distpos.v1.QueryProposalResponse\x12\x46\n\x05Votes\x12\x1d.distpos.v1.QueryVotesRequest\x1a\x1e.distpos.v1.QueryVotesResponse\x12O\n\x06Params\x12!.distpos.v1.QueryGovParamsRequest\x1a\".distpos.v1.QueryGovParamsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14\x64istpos/v1/gov.proto\x12\ndistpos.v1\".\n\x0fProposalMessage\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x0c\"\x85\x01\n\x11MsgSubmitProposal\x12\x10\n\x08proposer\x18\x01 \x01(\t\x12\r\n\x05title\x18\x02 \x01(\t\x12\x0f\n\x07summary\x18\x03 \x01(\t\x12-\n\x08messages\x18\x04 \x03(\x0b\x32\x1b.distpos.v1.ProposalMessage\x12\x0f\n\x07\x64\x65posit\x18\x05 \x01(\x04\"U\n\x07MsgVote\x12\r\n\x05voter\x18\x01 \x01(\t\x12\x13\n\x0bproposal_id\x18\x02 \x01(\x04\x12&\n\x06option\x18\x03 \x01(\x0e\x32\x16.distpos.v1.VoteOption\"I\n\x0fMsgUpdateParams\x12\x11\n\tauthority\x18\x01 \x01(\t\x12\x0e\n\x06module\x18\x02 \x01(\t\x12\x13\n\x0bparams_json\x18\x03 \x01(\t\"F\n\x0bTallyResult\x12\x0b\n\x03yes\x18\x01 \x01(\x04\x12\n\n\x02no\x18\x02 \x01(\x04\x12\x0f\n\x07\x61\x62stain\x18\x03 \x01(\x04\x12\r\n\x05total\x18\x04 \x01(\x04\"\xd9\x02\n\x08Proposal\x12\n\n\x02id\x18\x01 \x01(\x04\x12\x10\n\x08proposer\x18\x02 \x01(\t\x12\r\n\x05title\x18\x03 \x01(\t\x12\x0f\n\x07summary\x18\x04 \x01(\t\x12-\n\x08messages\x18\x05 \x03(\x0b\x32\x1b.distpos.v1.ProposalMessage\x12\x0f\n\x07\x64\x65posit\x18\x06 \x01(\x04\x12*\n\x06status\x18\x07 \x01(\x0e\x32\x1a.distpos.v1.ProposalStatus\x12\x15\n\rsubmit_height\x18\x08 \x01(\x03\x12\x19\n\x11voting_end_height\x18\t \x01(\x03\x12\x12\n\nend_height\x18\n \x01(\x03\x12,\n\x0b\x66inal_tally\x18\x0b \x01(\x0b\x32\x17.distpos.v1.TallyResult\x12\x14\n\x0c\x66\x61ilure_code\x18\x0c \x01(\r\x12\x19\n\x11\x66\x61ilure_codespace\x18\r \x01(\t\"b\n\x04Vote\x12\x13\n\x0bproposal_id\x18\x01 \x01(\x04\x12\r\n\x05voter\x18\x02 \x01(\t\x12&\n\x06option\x18\x03 \x01(\x0e\x32\x16.distpos.v1.VoteOption\x12\x0e\n\x06height\x18\x04 \x01(\x03\"d\n\x15QueryProposalsRequest\x12*\n\x06status\x18\x01 \x01(\x0e\x32\x1a.distpos.v1.ProposalStatus\x12\x10\n\x08page_key\x18\x02 \x01(\t\x12\r\n\x05limit\x18\x03 \x01(\r\"h\n\x16QueryProposalsResponse\x12\'\n\tproposals\x18\x01 \x03(\x0b\x32\x14.distpos.v1.Proposal\x12\x0e\n\x06height\x18\x02 \x01(\x03\x12\x15\n\rnext_page_key\x18\x03 \x01(\t\"+\n\x14QueryProposalRequest\x12\x13\n\x0bproposal_id\x18\x01 \x01(\x04\"w\n\x15QueryProposalResponse\x12&\n\x08proposal\x18\x01 \x01(\x0b\x32\x14.distpos.v1.Proposal\x12&\n\x05tally\x18\x02 \x01(\x0b\x32\x17.distpos.v1.TallyResult\x12\x0e\n\x06height\x18\x03 \x01(\x03\"I\n\x11QueryVotesRequest\x12\x13\n\x0bproposal_id\x18\x01 \x01(\x04\x12\x10\n\x08page_key\x18\x02 \x01(\t\x12\r\n\x05limit\x18\x03 \x01(\r\"L\n\x12QueryVotesResponse\x12\x1f\n\x05votes\x18\x01 \x03(\x0b\x32\x10.distpos.v1.Vote\x12\x15\n\rnext_page_key\x18\x02 \x01(\t\"\x17\n\x15QueryGovParamsRequest\"-\n\x16QueryGovParamsResponse\x12\x13\n\x0bparams_json\x18\x01 \x01(\t*\xa3\x01\n\x0eProposalStatus\x12\x1f\n\x1bPROPOSAL_STATUS_UNSPECIFIED\x10\x00\x12\x1a\n\x16PROPOSAL_STATUS_VOTING\x10\x01\x12\x1a\n\x16PROPOSAL_STATUS_PASSED\x10\x02\x12\x1c\n\x18PROPOSAL_STATUS_REJECTED\x10\x03\x12\x1a\n\x16PROPOSAL_STATUS_FAILED\x10\x04*k\n\nVoteOption\x12\x1b\n\x17VOTE_OPTION_UNSPECIFIED\x10\x00\x12\x13\n\x0fVOTE_OPTION_YES\x10\x01\x12\x12\n\x0eVOTE_OPTION_NO\x10\x02\x12\x17\n\x13VOTE_OPTION_ABSTAIN\x10\x03\x32\xc3\x02\n\x03Gov\x12R\n\tProposals\x12!.distpos.v1.QueryProposalsRequest\x1a\".distpos.v1.QueryProposalsResponse\x12O\n\x08Proposal\x12 .distpos.v1.QueryProposalRequest\x1a!.distpos.v1.QueryProposalResponse\x12\x46\n\x05Votes\x12\x1d.distpos.v1.QueryVotesRequest\x1a\x1e.distpos.v1.QueryVotesResponse\x12O\n\x06Params\x12!.distpos.v1.QueryGovParamsRequest\x1a\".distpos.v1.QueryGovParamsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'distpos.v1.gov_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_PROPOSALSTATUS']._serialized_start=1390
-  _globals['_PROPOSALSTATUS']._serialized_end=1553
-  _globals['_VOTEOPTION']._serialized_start=1555
-  _globals['_VOTEOPTION']._serialized_end=1662
+  _globals['_PROPOSALSTATUS']._serialized_start=1502
+  _globals['_PROPOSALSTATUS']._serialized_end=1665
+  _globals['_VOTEOPTION']._serialized_start=1667
+  _globals['_VOTEOPTION']._serialized_end=1774
   _globals['_PROPOSALMESSAGE']._serialized_start=36
   _globals['_PROPOSALMESSAGE']._serialized_end=82
   _globals['_MSGSUBMITPROPOSAL']._serialized_start=85
@@ -50,21 +50,21 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_VOTE']._serialized_start=802
   _globals['_VOTE']._serialized_end=900
   _globals['_QUERYPROPOSALSREQUEST']._serialized_start=902
-  _globals['_QUERYPROPOSALSREQUEST']._serialized_end=969
-  _globals['_QUERYPROPOSALSRESPONSE']._serialized_start=971
-  _globals['_QUERYPROPOSALSRESPONSE']._serialized_end=1052
-  _globals['_QUERYPROPOSALREQUEST']._serialized_start=1054
-  _globals['_QUERYPROPOSALREQUEST']._serialized_end=1097
-  _globals['_QUERYPROPOSALRESPONSE']._serialized_start=1099
-  _globals['_QUERYPROPOSALRESPONSE']._serialized_end=1218
-  _globals['_QUERYVOTESREQUEST']._serialized_start=1220
-  _globals['_QUERYVOTESREQUEST']._serialized_end=1260
-  _globals['_QUERYVOTESRESPONSE']._serialized_start=1262
-  _globals['_QUERYVOTESRESPONSE']._serialized_end=1315
-  _globals['_QUERYGOVPARAMSREQUEST']._serialized_start=1317
-  _globals['_QUERYGOVPARAMSREQUEST']._serialized_end=1340
-  _globals['_QUERYGOVPARAMSRESPONSE']._serialized_start=1342
-  _globals['_QUERYGOVPARAMSRESPONSE']._serialized_end=1387
-  _globals['_GOV']._serialized_start=1665
-  _globals['_GOV']._serialized_end=1988
+  _globals['_QUERYPROPOSALSREQUEST']._serialized_end=1002
+  _globals['_QUERYPROPOSALSRESPONSE']._serialized_start=1004
+  _globals['_QUERYPROPOSALSRESPONSE']._serialized_end=1108
+  _globals['_QUERYPROPOSALREQUEST']._serialized_start=1110
+  _globals['_QUERYPROPOSALREQUEST']._serialized_end=1153
+  _globals['_QUERYPROPOSALRESPONSE']._serialized_start=1155
+  _globals['_QUERYPROPOSALRESPONSE']._serialized_end=1274
+  _globals['_QUERYVOTESREQUEST']._serialized_start=1276
+  _globals['_QUERYVOTESREQUEST']._serialized_end=1349
+  _globals['_QUERYVOTESRESPONSE']._serialized_start=1351
+  _globals['_QUERYVOTESRESPONSE']._serialized_end=1427
+  _globals['_QUERYGOVPARAMSREQUEST']._serialized_start=1429
+  _globals['_QUERYGOVPARAMSREQUEST']._serialized_end=1452
+  _globals['_QUERYGOVPARAMSRESPONSE']._serialized_start=1454
+  _globals['_QUERYGOVPARAMSRESPONSE']._serialized_end=1499
+  _globals['_GOV']._serialized_start=1777
+  _globals['_GOV']._serialized_end=2100
 # @@protoc_insertion_point(module_scope)

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x64istpos/v1/staking.proto\x12\ndistpos.v1\"\x80\x01\n\x12MsgCreateValidator\x12\x18\n\x10operator_address\x18\x01 \x01(\t\x12\x19\n\x11\x63onsensus_pub_key\x18\x02 \x01(\x0c\x12\x12\n\nself_stake\x18\x03 \x01(\x04\x12\x10\n\x08\x65ndpoint\x18\x04 \x01(\t\x12\x0f\n\x07moniker\x18\x05 \x01(\t\"3\n\x07MsgBond\x12\x18\n\x10operator_address\x18\x01 \x01(\t\x12\x0e\n\x06\x61mount\x18\x02 \x01(\x04\"5\n\tMsgUnbond\x12\x18\n\x10operator_address\x18\x01 \x01(\t\x12\x0e\n\x06\x61mount\x18\x02 \x01(\x04\"\'\n\x0bMsgWithdraw\x12\x18\n\x10operator_address\x18\x01 \x01(\t\"%\n\tMsgUnjail\x12\x18\n\x10operator_address\x18\x01 \x01(\t\"\xad\x01\n\tValidator\x12\x18\n\x10operator_address\x18\x01 \x01(\t\x12\x19\n\x11\x63onsensus_pub_key\x18\x02 \x01(\x0c\x12\x0e\n\x06\x62onded\x18\x03 \x01(\x04\x12\x11\n\tunbonding\x18\x04 \x01(\x04\x12\x14\n\x0cjailed_until\x18\x05 \x01(\x03\x12\x10\n\x08\x65ndpoint\x18\x06 \x01(\t\x12\x0f\n\x07moniker\x18\x07 \x01(\t\x12\x0f\n\x07slashed\x18\x08 \x01(\x04\"\x9a\x01\n\x0eUnbondingEntry\x12\x18\n\x10operator_address\x18\x01 \x01(\t\x12\x0e\n\x06\x61mount\x18\x02 \x01(\x04\x12\x17\n\x0f\x63omplete_height\x18\x03 \x01(\x03\x12\x14\n\x0cstart_height\x18\x04 \x01(\x03\x12\x15\n\rstart_time_ns\x18\x05 \x01(\x03\x12\x18\n\x10\x63omplete_time_ns\x18\x06 \x01(\x03\"\x81\x01\n\x0bSigningInfo\x12\x18\n\x10operator_address\x18\x01 \x01(\t\x12\x14\n\x0cwindow_start\x18\x02 \x01(\x03\x12\x18\n\x10missed_in_window\x18\x03 \x01(\x04\x12\x12\n\njail_count\x18\x04 \x01(\x04\x12\x14\n\x0ctotal_missed\x18\x05 \x01(\x04\"c\n\rValidatorView\x12(\n\tvalidator\x18\x01 \x01(\x0b\x32\x15.distpos.v1.Validator\x12\r\n\x05power\x18\x02 \x01(\x03\x12\x19\n\x11\x63onsensus_address\x18\x03 \x01(\t\"\x18\n\x16QueryValidatorsRequest\"X\n\x17QueryValidatorsResponse\x12-\n\nvalidators\x18\x01 \x03(\x0b\x32\x19.distpos.v1.ValidatorView\x12\x0e\n\x06height\x18\x02 \x01(\x03\"1\n\x15QueryValidatorRequest\x12\x18\n\x10operator_address\x18\x01 \x01(\t\"V\n\x16QueryValidatorResponse\x12,\n\tvalidator\x18\x01 \x01(\x0b\x32\x19.distpos.v1.ValidatorView\x12\x0e\n\x06height\x18\x02 \x01(\x03\"\x1b\n\x19QueryStakingParamsRequest\"M\n\x1aQueryStakingParamsResponse\x12\x14\n\x0cstaking_json\x18\x01 \x01(\t\x12\x19\n\x11underwriting_json\x18\x02 \x01(\t\"2\n\x16QueryUnbondingsRequest\x12\x18\n\x10operator_address\x18\x01 \x01(\t\"F\n\x17QueryUnbondingsResponse\x12+\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x1a.distpos.v1.UnbondingEntry\"3\n\x17QuerySigningInfoRequest\x12\x18\n\x10operator_address\x18\x01 \x01(\t\"A\n\x18QuerySigningInfoResponse\x12%\n\x04info\x18\x01 \x01(\x0b\x32\x17.distpos.v1.SigningInfo2\xbe\x03\n\x07Staking\x12U\n\nValidators\x12\".distpos.v1.QueryValidatorsRequest\x1a#.distpos.v1.QueryValidatorsResponse\x12R\n\tValidator\x12!.distpos.v1.QueryValidatorRequest\x1a\".distpos.v1.QueryValidatorResponse\x12W\n\x06Params\x12%.distpos.v1.QueryStakingParamsRequest\x1a&.distpos.v1.QueryStakingParamsResponse\x12U\n\nUnbondings\x12\".distpos.v1.QueryUnbondingsRequest\x1a#.distpos.v1.QueryUnbondingsResponse\x12X\n\x0bSigningInfo\x12#.distpos.v1.QuerySigningInfoRequest\x1a$.distpos.v1.QuerySigningInfoResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x64istpos/v1/staking.proto\x12\ndistpos.v1\"\x80\x01\n\x12MsgCreateValidator\x12\x18\n\x10operator_address\x18\x01 \x01(\t\x12\x19\n\x11\x63onsensus_pub_key\x18\x02 \x01(\x0c\x12\x12\n\nself_stake\x18\x03 \x01(\x04\x12\x10\n\x08\x65ndpoint\x18\x04 \x01(\t\x12\x0f\n\x07moniker\x18\x05 \x01(\t\"3\n\x07MsgBond\x12\x18\n\x10operator_address\x18\x01 \x01(\t\x12\x0e\n\x06\x61mount\x18\x02 \x01(\x04\"5\n\tMsgUnbond\x12\x18\n\x10operator_address\x18\x01 \x01(\t\x12\x0e\n\x06\x61mount\x18\x02 \x01(\x04\"\'\n\x0bMsgWithdraw\x12\x18\n\x10operator_address\x18\x01 \x01(\t\"%\n\tMsgUnjail\x12\x18\n\x10operator_address\x18\x01 \x01(\t\"\xad\x01\n\tValidator\x12\x18\n\x10operator_address\x18\x01 \x01(\t\x12\x19\n\x11\x63onsensus_pub_key\x18\x02 \x01(\x0c\x12\x0e\n\x06\x62onded\x18\x03 \x01(\x04\x12\x11\n\tunbonding\x18\x04 \x01(\x04\x12\x14\n\x0cjailed_until\x18\x05 \x01(\x03\x12\x10\n\x08\x65ndpoint\x18\x06 \x01(\t\x12\x0f\n\x07moniker\x18\x07 \x01(\t\x12\x0f\n\x07slashed\x18\x08 \x01(\x04\"\x9a\x01\n\x0eUnbondingEntry\x12\x18\n\x10operator_address\x18\x01 \x01(\t\x12\x0e\n\x06\x61mount\x18\x02 \x01(\x04\x12\x17\n\x0f\x63omplete_height\x18\x03 \x01(\x03\x12\x14\n\x0cstart_height\x18\x04 \x01(\x03\x12\x15\n\rstart_time_ns\x18\x05 \x01(\x03\x12\x18\n\x10\x63omplete_time_ns\x18\x06 \x01(\x03\"\x81\x01\n\x0bSigningInfo\x12\x18\n\x10operator_address\x18\x01 \x01(\t\x12\x14\n\x0cwindow_start\x18\x02 \x01(\x03\x12\x18\n\x10missed_in_window\x18\x03 \x01(\x04\x12\x12\n\njail_count\x18\x04 \x01(\x04\x12\x14\n\x0ctotal_missed\x18\x05 \x01(\x04\"c\n\rValidatorView\x12(\n\tvalidator\x18\x01 \x01(\x0b\x32\x15.distpos.v1.Validator\x12\r\n\x05power\x18\x02 \x01(\x03\x12\x19\n\x11\x63onsensus_address\x18\x03 \x01(\t\"9\n\x16QueryValidatorsRequest\x12\x10\n\x08page_key\x18\x01 \x01(\t\x12\r\n\x05limit\x18\x02 \x01(\r\"o\n\x17QueryValidatorsResponse\x12-\n\nvalidators\x18\x01 \x03(\x0b\x32\x19.distpos.v1.ValidatorView\x12\x0e\n\x06height\x18\x02 \x01(\x03\x12\x15\n\rnext_page_key\x18\x03 \x01(\t\"1\n\x15QueryValidatorRequest\x12\x18\n\x10operator_address\x18\x01 \x01(\t\"V\n\x16QueryValidatorResponse\x12,\n\tvalidator\x18\x01 \x01(\x0b\x32\x19.distpos.v1.ValidatorView\x12\x0e\n\x06height\x18\x02 \x01(\x03\"\x1b\n\x19QueryStakingParamsRequest\"M\n\x1aQueryStakingParamsResponse\x12\x14\n\x0cstaking_json\x18\x01 \x01(\t\x12\x19\n\x11underwriting_json\x18\x02 \x01(\t\"S\n\x16QueryUnbondingsRequest\x12\x18\n\x10operator_address\x18\x01 \x01(\t\x12\x10\n\x08page_key\x18\x02 \x01(\t\x12\r\n\x05limit\x18\x03 \x01(\r\"]\n\x17QueryUnbondingsResponse\x12+\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x1a.distpos.v1.UnbondingEntry\x12\x15\n\rnext_page_key\x18\x02 \x01(\t\"3\n\x17QuerySigningInfoRequest\x12\x18\n\x10operator_address\x18\x01 \x01(\t\"A\n\x18QuerySigningInfoResponse\x12%\n\x04info\x18\x01 \x01(\x0b\x32\x17.distpos.v1.SigningInfo2\xbe\x03\n\x07Staking\x12U\n\nValidators\x12\".distpos.v1.QueryValidatorsRequest\x1a#.distpos.v1.QueryValidatorsResponse\x12R\n\tValidator\x12!.distpos.v1.QueryValidatorRequest\x1a\".distpos.v1.QueryValidatorResponse\x12W\n\x06Params\x12%.distpos.v1.QueryStakingParamsRequest\x1a&.distpos.v1.QueryStakingParamsResponse\x12U\n\nUnbondings\x12\".distpos.v1.QueryUnbondingsRequest\x1a#.distpos.v1.QueryUnbondingsResponse\x12X\n\x0bSigningInfo\x12#.distpos.v1.QuerySigningInfoRequest\x1a$.distpos.v1.QuerySigningInfoResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -50,25 +50,25 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_VALIDATORVIEW']._serialized_start=824
   _globals['_VALIDATORVIEW']._serialized_end=923
   _globals['_QUERYVALIDATORSREQUEST']._serialized_start=925
-  _globals['_QUERYVALIDATORSREQUEST']._serialized_end=949
-  _globals['_QUERYVALIDATORSRESPONSE']._serialized_start=951
-  _globals['_QUERYVALIDATORSRESPONSE']._serialized_end=1039
-  _globals['_QUERYVALIDATORREQUEST']._serialized_start=1041
-  _globals['_QUERYVALIDATORREQUEST']._serialized_end=1090
-  _globals['_QUERYVALIDATORRESPONSE']._serialized_start=1092
-  _globals['_QUERYVALIDATORRESPONSE']._serialized_end=1178
-  _globals['_QUERYSTAKINGPARAMSREQUEST']._serialized_start=1180
-  _globals['_QUERYSTAKINGPARAMSREQUEST']._serialized_end=1207
-  _globals['_QUERYSTAKINGPARAMSRESPONSE']._serialized_start=1209
-  _globals['_QUERYSTAKINGPARAMSRESPONSE']._serialized_end=1286
-  _globals['_QUERYUNBONDINGSREQUEST']._serialized_start=1288
-  _globals['_QUERYUNBONDINGSREQUEST']._serialized_end=1338
-  _globals['_QUERYUNBONDINGSRESPONSE']._serialized_start=1340
-  _globals['_QUERYUNBONDINGSRESPONSE']._serialized_end=1410
-  _globals['_QUERYSIGNINGINFOREQUEST']._serialized_start=1412
-  _globals['_QUERYSIGNINGINFOREQUEST']._serialized_end=1463
-  _globals['_QUERYSIGNINGINFORESPONSE']._serialized_start=1465
-  _globals['_QUERYSIGNINGINFORESPONSE']._serialized_end=1530
-  _globals['_STAKING']._serialized_start=1533
-  _globals['_STAKING']._serialized_end=1979
+  _globals['_QUERYVALIDATORSREQUEST']._serialized_end=982
+  _globals['_QUERYVALIDATORSRESPONSE']._serialized_start=984
+  _globals['_QUERYVALIDATORSRESPONSE']._serialized_end=1095
+  _globals['_QUERYVALIDATORREQUEST']._serialized_start=1097
+  _globals['_QUERYVALIDATORREQUEST']._serialized_end=1146
+  _globals['_QUERYVALIDATORRESPONSE']._serialized_start=1148
+  _globals['_QUERYVALIDATORRESPONSE']._serialized_end=1234
+  _globals['_QUERYSTAKINGPARAMSREQUEST']._serialized_start=1236
+  _globals['_QUERYSTAKINGPARAMSREQUEST']._serialized_end=1263
+  _globals['_QUERYSTAKINGPARAMSRESPONSE']._serialized_start=1265
+  _globals['_QUERYSTAKINGPARAMSRESPONSE']._serialized_end=1342
+  _globals['_QUERYUNBONDINGSREQUEST']._serialized_start=1344
+  _globals['_QUERYUNBONDINGSREQUEST']._serialized_end=1427
+  _globals['_QUERYUNBONDINGSRESPONSE']._serialized_start=1429
+  _globals['_QUERYUNBONDINGSRESPONSE']._serialized_end=1522
+  _globals['_QUERYSIGNINGINFOREQUEST']._serialized_start=1524
+  _globals['_QUERYSIGNINGINFOREQUEST']._serialized_end=1575
+  _globals['_QUERYSIGNINGINFORESPONSE']._serialized_start=1577
+  _globals['_QUERYSIGNINGINFORESPONSE']._serialized_end=1642
+  _globals['_STAKING']._serialized_start=1645
+  _globals['_STAKING']._serialized_end=2091
 # @@protoc_insertion_point(module_scope)
