@@ -242,7 +242,7 @@ def message_seeds() -> list[tuple[str, bytes]]:
         ("withdraw", staking_pb2.MsgWithdraw(operator_address=addr(OPERATOR))),
         ("unjail", staking_pb2.MsgUnjail(operator_address=addr(OPERATOR))),
         ("underwritten", underwriting_pb2.MsgUnderwrittenTx(tx=inner, guarantees=[gs[0].to_proto()])),
-        ("claim", underwriting_pb2.MsgClaim(guarantees=[gs[0].to_proto()])),
+        ("claim", underwriting_pb2.MsgClaim(guarantees=[gs[0].to_proto()], tx=inner)),
         ("capacity_evidence", underwriting_pb2.MsgCapacityEvidence(guarantees=[g.to_proto() for g in gs[1:]])),
         ("deposit_collateral", underwriting_pb2.MsgDepositCollateral(payer=addr(ALICE), underwriter=addr(OPERATOR),
                                                                      amount=10**6)),
@@ -267,7 +267,7 @@ def tx_seeds() -> list[bytes]:
         build_withdraw_tx(OPERATOR, CHAIN, 3),
         build_unjail_tx(OPERATOR, CHAIN, 4),
         build_underwritten_tx(OPERATOR, CHAIN, 5, inner, gs[:1]),
-        build_claim_tx(BOB, CHAIN, 0, gs[:1]),
+        build_claim_tx(BOB, CHAIN, 0, gs[:1], inner),
         build_capacity_evidence_tx(BOB, CHAIN, 1, gs[1:]),
     ]
     for field, msg in _proven_packet_msgs():

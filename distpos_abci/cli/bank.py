@@ -59,7 +59,9 @@ def _send_underwritten(raw: bytes, grpc_addr: str, co_underwrite: bool, no_wait:
     """Get the guarantee (printing how long it took), then wait for the chain to settle it."""
     started = time.monotonic()
     guarantees, ms, node_us = request_guarantee(grpc_addr, raw, co_underwrite=co_underwrite)
-    data.update(guarantee_ms=round(ms, 2), node_us=node_us, guarantees=[g.to_json() for g in guarantees])
+    # `tx` is the payment as signed: a claim shows it as the payer's consent (`tx underwriting claim`).
+    data.update(guarantee_ms=round(ms, 2), node_us=node_us, guarantees=[g.to_json() for g in guarantees],
+                tx=raw.hex())
     head = (f"guaranteed {data['hash']} in {ms:.1f} ms by {len(guarantees)} validator(s) "
             f"({', '.join(f'{g.underwriter}: {g.amount}' for g in guarantees)}; expires at height "
             f"{guarantees[0].expiry_height})")

@@ -30,28 +30,31 @@ def tx_group() -> None:
 @click.argument("guarantees_file", metavar="GUARANTEES_JSON", type=FILE)
 @tx_options
 def claim(from_key, guarantees_file, settings) -> None:
-    """Claim the payout of guarantees (the `guarantees` printed by `tx bank send --underwrite -o json`)."""
-    gs = load_guarantees(guarantees_file)
-    run_tx(settings, from_key, lambda k, c, n: build_claim_tx(k, c, n, gs),
+    """Claim the payout of guarantees: the JSON `tx bank send --underwrite -o json` prints (its `guarantees` and the
+    signed payment `tx`, the payer's consent)."""
+    gs, guaranteed_tx = load_guarantees(guarantees_file)
+    run_tx(settings, from_key, lambda k, c, n: build_claim_tx(k, c, n, gs, guaranteed_tx),
            f"claim of {gs[0].total} paid to {gs[0].beneficiary}")
 
 
-def load_guarantees(path: pathlib.Path) -> list[Guarantee]:
-    """Guarantees from a JSON file: a list, or an object with a `guarantees` list, as the CLI prints them."""
+def load_guarantees(path: pathlib.Path) -> tuple[list[Guarantee], bytes]:
+    """Guarantees and the guaranteed transaction from a JSON object with `guarantees` and `tx` (hex), as
+    `tx bank send --underwrite -o json` prints them."""
     try:
         data = json.loads(path.read_text())
-        items = data["guarantees"] if isinstance(data, dict) else data
+        items = data["guarantees"]
+        guaranteed_tx = bytes.fromhex(data["tx"])
         gs = [decode_guarantee(underwriting_pb2.Guarantee(
             tx_hash=bytes.fromhex(g["tx_hash"]), amount=int(g["amount"]), total=int(g["total"]),
             beneficiary=g["beneficiary"], underwriter=g["underwriter"], chain_id=g["chain_id"],
             expiry_height=int(g["expiry_height"]), issued_height=int(g["issued_height"]),
             payer=g["payer"], nonce=int(g["nonce"]), signature=bytes.fromhex(g["signature"]))) for g in items]
     except (OSError, ValueError, KeyError, TypeError, AttributeError, DistposError):
-        gs = []
-    if not gs:
+        gs, guaranteed_tx = [], b""
+    if not gs or not guaranteed_tx:
         raise InvalidInputError(f"cannot read guarantees from {path}: want the JSON `tx bank send --underwrite -o json` "
-                                f"prints (a list of guarantees, or an object with `guarantees`)")
-    return gs
+                                f"prints (an object with `guarantees` and the signed payment `tx` in hex)")
+    return gs, guaranteed_tx
 
 
 def _collateral_command(name: str, kind: str, with_amount: bool, doc: str, describe: str):

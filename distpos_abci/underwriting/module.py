@@ -102,6 +102,7 @@ class UnderwritingModule(Module):
             return self._deliver_underwritten(store, keeper, ctx, msg)
         if isinstance(msg, MsgClaim):
             keeper.validate_guarantees(msg.guarantees)
+            self._validate_guaranteed_tx(msg.guarantees, msg.tx)
             return keeper.process_settlement(msg.guarantees, ctx.height, claim=True)
         if isinstance(msg, MsgCapacityEvidence):
             return keeper.process_capacity_evidence(msg.guarantees, ctx.height)
@@ -113,6 +114,28 @@ class UnderwritingModule(Module):
             return keeper.process_withdraw_collateral(msg.payer, msg.underwriter, ctx.height)
         raise NotImplementedError(type(msg).__name__)
 
+    def _validate_guaranteed_tx(self, gs, raw: bytes) -> None:
+        """Raise unless raw is the payment the guarantees cover, signed by their payer: its hash, signer and nonce
+        are the guarantees', and it is a MsgSend of their total to their beneficiary. A carrier runs these bytes; a
+        claim shows them as the payer's consent, so no underwriter can guarantee a payment the payer never signed
+        and pay it out of the payer's collateral."""
+        if self.runner is None:
+            raise RuntimeError("underwriting module not bound to an app")
+        g = gs[0]
+        if g.tx_hash != compute_tx_hash(raw):
+            raise GuaranteeMismatchError("guarantees name another transaction than the one given")
+        inner = self.runner.decode_verified_tx(raw)
+        send = inner.msg
+        if not isinstance(send, MsgSend):
+            raise GuaranteeMismatchError(f"only a send can be underwritten, not {type(send).__name__}")
+        if (inner.signer, inner.nonce) != (g.payer.account, g.nonce):
+            raise GuaranteeMismatchError(f"guarantees cover nonce {g.nonce} of {g.payer}; the transaction is "
+                                         f"another account's or nonce's")
+        if send.recipient != g.beneficiary or send.amount != g.total:
+            raise GuaranteeMismatchError(
+                f"guarantees cover {g.total} to {g.beneficiary}; the send pays {send.amount} to {send.recipient}"
+            )
+
     def _deliver_underwritten(self, store: KVStore, keeper: UnderwritingKeeper, ctx: TxContext,
                               msg: MsgUnderwrittenTx) -> list[Event]:
         """Run the guaranteed transaction (up to expiry), then settle by what the payer's nonce did: the carried
@@ -121,20 +144,8 @@ class UnderwritingModule(Module):
             raise RuntimeError("underwriting module not bound to an app")
         gs = msg.guarantees
         g = gs[0]
-        if g.tx_hash != compute_tx_hash(msg.tx):
-            raise GuaranteeMismatchError("guarantees name another transaction than the one carried")
         keeper.validate_guarantees(gs)
-        inner = self.runner.decode_verified_tx(msg.tx)
-        send = inner.msg
-        if not isinstance(send, MsgSend):
-            raise GuaranteeMismatchError(f"only a send can be underwritten, not {type(send).__name__}")
-        if (inner.signer, inner.nonce) != (g.payer.account, g.nonce):
-            raise GuaranteeMismatchError(f"guarantees cover nonce {g.nonce} of {g.payer}; the carried transaction is "
-                                         f"another account's or nonce's")
-        if send.recipient != g.beneficiary or send.amount != g.total:
-            raise GuaranteeMismatchError(
-                f"guarantees cover {g.total} to {g.beneficiary}; the send pays {send.amount} to {send.recipient}"
-            )
+        self._validate_guaranteed_tx(gs, msg.tx)
         keeper.validate_carriable(gs, ctx.height)
         carried = Event.of("underwritten_tx", payer=g.payer, nonce=g.nonce, guarantees=len(gs), amount=g.total)
         inner_store = CacheKV(store)

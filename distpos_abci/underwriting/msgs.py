@@ -27,9 +27,11 @@ class MsgUnderwrittenTx:
 
 @dataclass(frozen=True, slots=True)
 class MsgClaim:
-    """Claim the payout of a transaction's guarantees; the beneficiary is paid, whoever submits it."""
+    """Claim the payout of a payment's guarantees; the beneficiary is paid, whoever submits it. `tx` is the
+    payment as the payer signed it: the payer's consent, checked like a carrier's."""
 
     guarantees: tuple[Guarantee, ...]
+    tx: bytes
 
     def validate_basic(self, chain_id: str, signer: AccountId) -> None:
         """Anyone may claim on the beneficiary's behalf."""
@@ -136,7 +138,9 @@ def decode_underwritten(m: underwriting_pb2.MsgUnderwrittenTx) -> MsgUnderwritte
 
 def decode_claim(m: underwriting_pb2.MsgClaim) -> MsgClaim:
     """Typed MsgClaim."""
-    return MsgClaim(_guarantees(m.guarantees, "claim"))
+    if not m.tx:
+        raise GuaranteeMismatchError("claim: carries no transaction (the payer-signed payment the guarantees cover)")
+    return MsgClaim(_guarantees(m.guarantees, "claim"), m.tx)
 
 
 def decode_capacity_evidence(m: underwriting_pb2.MsgCapacityEvidence) -> MsgCapacityEvidence:
@@ -156,9 +160,11 @@ def build_underwritten_tx(key: KeyPair, chain_id: str, nonce: int, inner_tx: byt
     return build_tx(key, chain_id, nonce, "underwritten", msg)
 
 
-def build_claim_tx(key: KeyPair, chain_id: str, nonce: int, guarantees: list[Guarantee] | tuple[Guarantee, ...]) -> bytes:
-    """Encode and sign a claim."""
-    return build_tx(key, chain_id, nonce, "claim", underwriting_pb2.MsgClaim(guarantees=[g.to_proto() for g in guarantees]))
+def build_claim_tx(key: KeyPair, chain_id: str, nonce: int, guarantees: list[Guarantee] | tuple[Guarantee, ...],
+                   guaranteed_tx: bytes) -> bytes:
+    """Encode and sign a claim of guarantees over guaranteed_tx (the payment as the payer signed it)."""
+    msg = underwriting_pb2.MsgClaim(guarantees=[g.to_proto() for g in guarantees], tx=guaranteed_tx)
+    return build_tx(key, chain_id, nonce, "claim", msg)
 
 
 def build_capacity_evidence_tx(key: KeyPair, chain_id: str, nonce: int, guarantees: list[Guarantee]) -> bytes:

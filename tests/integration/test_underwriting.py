@@ -138,7 +138,7 @@ def test_double_spend_pays_the_beneficiary_from_collateral_exactly_once(distpos_
     wait_until(lambda: collateral(net, carol_addr, 1).collateral.locked == 0, "collateral not seized")
     # Neither a claim nor a second carrier pays again: CheckTx already refuses both as replays.
     nonce = account(net, alice_addr).nonce
-    for raw in (build_claim_tx(alice.keypair, chain, nonce, [g]),
+    for raw in (build_claim_tx(alice.keypair, chain, nonce, [g], guaranteed),
                 build_underwritten_tx(alice.keypair, chain, nonce, guaranteed, [g])):
         with pytest.raises(TxRejectedError) as info:
             commit(net, raw)
@@ -163,7 +163,7 @@ def test_co_underwritten_payment_withheld_is_claimed_from_every_share(distpos_ne
     ops = operators(net)
     assert shares == {ops[0]: 1000, ops[2]: 3000, ops[1]: 1500}  # own share first, then most collateral first
     path = tmp_path / "guarantees.json"
-    path.write_text(json.dumps({"guarantees": [g.to_json() for g in guarantees]}))
+    path.write_text(json.dumps({"guarantees": [g.to_json() for g in guarantees], "tx": raw.hex()}))
     carol_before = account(net, carol).balance
     wait_past(net, guarantees[0].expiry_height)
     cli = [find_app_bin(), "tx", "underwriting", "claim", "alice", str(path), "--keyring-dir", net.keyring_dir,

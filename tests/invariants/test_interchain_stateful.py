@@ -258,9 +258,9 @@ class TwoChains(RuleBasedStateMachine):
     @rule(pick=st.integers(0, 100))
     def claim(self, pick):
         from distpos_abci.underwriting import build_claim_tx
-        chain, _, gs = self.guaranteed[pick % len(self.guaranteed)]
+        chain, raw, gs = self.guaranteed[pick % len(self.guaranteed)]
         c = self.c[chain]
-        self.step(chain, build_claim_tx(key(RELAYER), chain, c.nonce(key(RELAYER)), gs))
+        self.step(chain, build_claim_tx(key(RELAYER), chain, c.nonce(key(RELAYER)), gs, raw))
 
     # ---- invariants
 

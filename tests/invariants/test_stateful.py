@@ -181,7 +181,7 @@ class Underwriting(RuleBasedStateMachine):
         raw, gs = self.guaranteed[i % len(self.guaranteed)]
         n = self.nonce(CARRIER)
         tx = (build_underwritten_tx(key(CARRIER), CHAIN, n, raw, list(gs)) if carrier
-              else build_claim_tx(key(CARRIER), CHAIN, n, list(gs)))
+              else build_claim_tx(key(CARRIER), CHAIN, n, list(gs), raw))
         self.submit(tx)
 
     @rule(blocks=st.integers(1, 4))
@@ -216,22 +216,26 @@ class Underwriting(RuleBasedStateMachine):
 
     @invariant()
     def nothing_is_paid_twice(self):
+        """Every guarantee set handed out is settled at most once per share and never pays beyond its total
+        (with what the nonce itself paid the beneficiary). A validator may guarantee a nonce again once an
+        earlier guarantee of it lapsed unclaimed (its claim window closed); settlements name the transaction
+        hash of the set that settled, so each set is checked against its own."""
         ledger, auth = UnderwritingKeeper(self.app.state, CHAIN), AuthKeeper(self.app.state)
         seen = set()
         for _, gs in self.guaranteed:
             g = gs[0]
+            mine = {s.underwriter: s for s in ledger.get_settlements(g.payer.account, g.nonce)
+                    if s.tx_hash == g.tx_hash and s.beneficiary == str(g.beneficiary)}
             for share in gs:
-                s = ledger.get_settlement(g.payer.account, g.nonce, share.underwriter.account)
-                assert s is None or s.amount <= share.amount
-            key_ = (g.payer.account, g.nonce, g.beneficiary.account, tuple(sorted(s.underwriter.account for s in gs)))
+                s = mine.get(str(share.underwriter))
+                assert s is None or s.amount <= share.amount, (s, share)
+            key_ = (g.tx_hash, tuple(sorted(x.underwriter.account for x in gs)))
             if key_ in seen:
                 continue
             seen.add(key_)
             payment = auth.get_payment(g.payer.account, g.nonce)
             paid = payment[1] if payment and payment[0] == g.beneficiary.account else 0
-            payouts = sum(s.amount for s in ledger.get_settlements(g.payer.account, g.nonce)
-                          if s.beneficiary == str(g.beneficiary) and any(
-                              s.underwriter == str(x.underwriter) for x in gs))
+            payouts = sum(s.amount for u, s in mine.items() if any(u == str(x.underwriter) for x in gs))
             assert paid + payouts <= max(g.total, paid), (g, paid, payouts)
 
     @invariant()

@@ -27,6 +27,7 @@ from distpos_abci.errors import (
     UnknownValidatorError,
 )
 from distpos_abci.staking import StakingKeeper
+from distpos_abci.tx import compute_tx_hash
 from distpos_abci.underwriting import (
     COLLATERAL_POOL,
     PAID,
@@ -52,6 +53,7 @@ def chain(harness):
     c = Chain(harness)
     c.block()
     c.payer_nonce = 0
+    c.signed = {}
     assert codes(c.block(deposit(c, 1, 1000))) == [0]
     c.carrier_nonce = 0
     return c
@@ -65,6 +67,7 @@ def deposit(chain, validator, amount, action="deposit"):
 
 def send(chain, to, amount, memo="", nonce=None):
     raw = build_send_tx(key(PAYER), CHAIN, chain.payer_nonce if nonce is None else nonce, addr(to), amount, memo)
+    chain.signed[compute_tx_hash(raw)] = raw
     return raw
 
 
@@ -74,8 +77,9 @@ def carry(chain, raw, gs):
     return tx
 
 
-def claim(chain, gs):
-    tx = build_claim_tx(CARRIER, CHAIN, chain.carrier_nonce, gs)
+def claim(chain, gs, raw=None):
+    """A claim of gs over the payment they cover (found by hash among the sends this test signed)."""
+    tx = build_claim_tx(CARRIER, CHAIN, chain.carrier_nonce, gs, raw if raw is not None else chain.signed[gs[0].tx_hash])
     chain.carrier_nonce += 1
     return tx
 
@@ -383,3 +387,23 @@ def test_check_tx_of_a_carrier_mirrors_delivery(chain):
     raw = send(chain, 4, 100)
     assert chain.app.check_tx(carry(chain, raw, [guarantee(1, raw, 100, addr(4))])).code == 0
     assert chain.app.check_tx(send(chain, 4, 100)).code == BadNonceError.code  # nonce used by the carrier
+
+
+def test_attack_underwriter_forges_a_guarantee_against_the_payers_collateral(chain):
+    """An underwriter holds the payer's collateral. It signs a guarantee the payer never asked for, naming a
+    friend as beneficiary of a nonce the payer already used, and claims it: on the code before claims carried the
+    payer-signed payment, the friend was paid from the payer's collateral."""
+    paid = send(chain, 4, 500)
+    assert codes(chain.block(paid)) == [0]
+    friend = 6
+    forged_payment = build_send_tx(key(friend), CHAIN, 1, addr(friend), 900)  # not the payer's signature
+    g = dataclasses.replace(guarantee(1, paid, 900, addr(friend), total=900, expiry=4), signature=b"")
+    from distpos_abci.underwriting import sign_guarantee
+    from tests.staking.helpers import cons_key
+    g = sign_guarantee(cons_key(1), g)  # the underwriter's own, valid signature over a payment nobody signed
+    while chain.app.last_height < 5:
+        chain.block()
+    for shown in (paid, forged_payment):  # the payer's real payment (to 4), or a payment the payer did not sign
+        res = chain.block(claim(chain, [g], shown))
+        assert codes(res) == [GuaranteeMismatchError.code]
+    assert collateral(chain, 1).locked == 1000 and bal(chain, friend) == 0
