@@ -116,14 +116,15 @@ class UnderwritingServicer(underwriting_pb2_grpc.UnderwritingServicer):
     async def Collateral(self, request, context):  # noqa: N802
         payer = self.app.local_address(request.payer)
         svc = self.service
+        own = svc.capacity().operator if svc is not None else None  # this node's validator, if it underwrites
         if request.underwriter:
             underwriter = self.app.local_address(request.underwriter)
-        elif svc is not None and svc.capacity().operator is not None:
-            underwriter = svc.capacity().operator
+        elif own is not None:
+            underwriter = own
         else:
             raise InvalidInputError("underwriter: give an address (this node is not an underwriting validator)")
         c = UnderwritingKeeper(self.app.state, self.app.chain_id).get_collateral(payer.account, underwriter.account)
-        mine = svc is not None and svc.capacity().operator == underwriter
+        mine = own is not None and own == underwriter
         promised = svc.promised(payer.account) if mine else 0
         return underwriting_pb2.CollateralResponse(
             payer=str(payer), underwriter=str(underwriter), promised=promised, height=self.app.last_height,

@@ -139,6 +139,11 @@ def compute_free_capacity(bonded: int, committed: int) -> int:
     return max(0, bonded - committed)
 
 
+def compute_credit_free(credit_limit: int, bonded: int, credit_used: int) -> int:
+    """Credit a node may still extend: within its credit_limit and the stake not already backing credit."""
+    return max(0, min(credit_limit - credit_used, compute_free_capacity(bonded, credit_used)))
+
+
 def compute_cover(amount: int, collateral_free: int, credit_free: int) -> tuple[int, int]:
     """How much of amount this node can take: (covered by the payer's collateral, on credit). Collateral first."""
     covered = min(amount, max(0, collateral_free))
@@ -235,8 +240,7 @@ class UnderwritingService:
 
     def credit_free(self, v: ValidatorRecord) -> int:
         """Credit this node may still extend: within credit_limit and the stake not already backing credit."""
-        used = self.credit_used()
-        return max(0, min(self.credit_limit - used, compute_free_capacity(self._stake(v), used)))
+        return compute_credit_free(self.credit_limit, self._stake(v), self.credit_used())
 
     def capacity(self) -> CapacityView:
         """Bonded stake, what is promised, what is free."""
@@ -248,7 +252,7 @@ class UnderwritingService:
         committed = self.committed()
         signed = tuple(r.guarantee for r in self.reservations.values() if r.guarantee is not None)
         reserved = sum(r.amount for r in self.reservations.values() if r.guarantee is None)
-        free = max(0, min(self.credit_limit - self.credit_used(), bonded - self.credit_used()))
+        free = compute_credit_free(self.credit_limit, bonded, self.credit_used())
         return CapacityView(operator, bonded, committed - reserved, reserved, free, self.app.last_height, signed)
 
     # ---- checks
