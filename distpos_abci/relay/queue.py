@@ -85,15 +85,20 @@ class RelayQueue:
         with self.lock:
             self.db.write({_key(table, chain, seq): None})
 
-    def entries(self, table: bytes) -> list[Entry]:
-        """Every entry of a table, ordered by chain then sequence."""
+    def entries(self, table: bytes, chain: str | None = None) -> list[Entry]:
+        """Every entry of a table (of one other chain when given), ordered by chain then sequence."""
+        prefix = table if chain is None else table + chain.encode() + b"/"
         with self.lock:
             out = []
-            for k, v in self.db.iter_from(table):
-                if not k.startswith(table):
+            for k, v in self.db.iter_from(prefix):
+                if not k.startswith(prefix):
                     break
                 out.append(Entry(**json.loads(v)))
             return out
+
+    def chains(self, table: bytes) -> list[str]:
+        """The other chains with entries in table, sorted."""
+        return sorted({e.chain for e in self.entries(table)})
 
     def count(self, table: bytes) -> int:
         return len(self.entries(table))

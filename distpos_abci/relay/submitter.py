@@ -14,6 +14,7 @@ blocks passed without it (then it was dropped: its packets are taken up again, t
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -50,6 +51,8 @@ class InFlight:
 class Submitter:
     """Sends the relay's transactions to one chain without waiting for them to commit.
 
+    Shared by the relay's workers: one key has one nonce sequence, so signing and broadcasting are one step
+    under a lock (a tx with nonce n+1 must reach the mempool after the one with n), and so is applying a block.
     `count(field, code, codespace)` is told every result: a CheckTx refusal, or a committed outcome."""
 
     def __init__(self, endpoint, key: KeyPair, count: Callable[[str, int, str], None] = lambda *_: None) -> None:
@@ -58,6 +61,7 @@ class Submitter:
         self.inflight: dict[bytes, InFlight] = {}
         self.seen_height = 0  # the last block whose outcomes were applied
         self.sent = 0
+        self.lock = threading.RLock()
 
     def read_chain_nonce(self) -> int:
         """The committed nonce of the relay's account."""
@@ -67,49 +71,71 @@ class Submitter:
     def send(self, field: str, msg, done: Done = lambda _: None) -> Submitted:
         """Sign msg with the next nonce and broadcast it; CheckTx's answer. On a pass, `done` is called later
         with the committed outcome (or None if it never commits)."""
+        return self._send(field, msg, done)[0]
+
+    def _send(self, field: str, msg, done: Done) -> tuple[Submitted, bytes]:
+        with self.lock:
+            return self._send_locked(field, msg, done)
+
+    def _send_locked(self, field: str, msg, done: Done) -> tuple[Submitted, bytes]:
         if self.nonce is None:
             if self.inflight:
-                return NONCE_PENDING
+                return NONCE_PENDING, b""
             self.nonce = self.read_chain_nonce()
             log.info("chain=%s relay nonce synced from the chain: %d", self.ep.chain_id, self.nonce)
         if self.seen_height == 0:
             self.seen_height = self.ep.committed_height()
         tx = build_tx(self.key, self.ep.chain_id, self.nonce, field, msg)
         res = self.ep.broadcast(tx)
+        tx_hash = compute_tx_hash(tx)
         if res.code == 0:
-            self.inflight[compute_tx_hash(tx)] = InFlight(self.nonce, field, self.seen_height, done)
+            self.inflight[tx_hash] = InFlight(self.nonce, field, self.seen_height, done)
             self.nonce += 1
             self.sent += 1
-            return res
+            return res, tx_hash
         self.count(field, res.code, res.codespace)
         if is_bad_nonce(res):
             log.warning("chain=%s nonce %d refused (%s); re-syncing once nothing is in flight", self.ep.chain_id,
                         self.nonce, res.log)
             self.nonce = None
-        return res
+        return res, tx_hash
 
     def send_and_wait(self, field: str, msg, timeout: float = 30.0) -> Submitted:
         """send() (once more after a bad-nonce re-sync), then wait for the block that holds it: for the rare
         steps that need the outcome before going on."""
-        before = set(self.inflight)
-        res = self.send(field, msg)
+        res, tx_hash = self._send(field, msg, lambda _: None)
         if is_bad_nonce(res) and not self.inflight:
-            res = self.send(field, msg)
+            res, tx_hash = self._send(field, msg, lambda _: None)
         if res.code != 0:
             return res
-        tx_hash = next(h for h in self.inflight if h not in before)
         try:
             out = self.ep.wait_committed(tx_hash, timeout)
         except Exception:
-            self.inflight.pop(tx_hash, None)
-            self.nonce = None  # it may never commit: re-read before the next send
+            with self.lock:
+                self.inflight.pop(tx_hash, None)
+                self.nonce = None  # it may never commit: re-read before the next send
             raise
-        self.inflight.pop(tx_hash, None)
-        self.count(field, out.code, out.codespace)
+        with self.lock:
+            counted = self.inflight.pop(tx_hash, None) is None  # its block was applied meanwhile (and counted)
+        if not counted:
+            self.count(field, out.code, out.codespace)
         return out
+
+    def absorb(self, top: int, block: Callable[[int], Block]) -> None:
+        """Apply the blocks committed up to height top (read with block(h)), from the last one applied."""
+        with self.lock:
+            if not self.inflight or self.seen_height == 0:
+                self.seen_height = max(self.seen_height, top)  # nothing to learn from the blocks between
+                return
+            for h in range(self.seen_height + 1, top + 1):
+                self.on_block(block(h))
 
     def on_block(self, block: Block) -> None:
         """Apply the outcomes of own transactions in a committed block; expire those left behind."""
+        with self.lock:
+            self._on_block(block)
+
+    def _on_block(self, block: Block) -> None:
         self.seen_height = max(self.seen_height, block.height)
         for tx in block.txs:
             f = self.inflight.pop(tx.hash, None)

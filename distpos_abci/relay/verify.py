@@ -31,7 +31,7 @@ from .endpoint import ChainEndpoint, Proven
 from .limits import MAX_PACKET_BYTES
 
 if TYPE_CHECKING:  # the protocol lives with the worker; only its shape is needed here
-    from .relayer import RelayPeer
+    from .core import RelayPeer
 
 
 @dataclass(frozen=True)

@@ -288,5 +288,5 @@ def test_retry_map_is_bounded(net):
     clock = Clock()
     re_, _, _ = pair(net, clock, e_kw={"limits": RelayLimits(max_retry_entries=3)})
     for i in range(10):
-        re_._failed("push", f"c{i}", "push:test")
+        re_.failed("push", f"c{i}", "push:test")
     assert len(re_._retry) == 3

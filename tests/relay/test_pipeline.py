@@ -307,8 +307,9 @@ def test_a_destination_block_wakes_the_source_relay_for_its_acks(net):
     re_, ra = held_pair(tmp, e, a, clock)
     queue_transfers(re_, e, a, 2)
     re_.settle_outbound()
-    assert re_._awaiting_acks == {"a1b2"}
-    assert not re_._remote_progress()  # first look: nothing to compare with
-    assert not re_._remote_progress()
+    worker = re_.worker("out", "a1b2")
+    assert worker.wants_remote_poll()  # its packets were handed over: acks are owed
+    assert not worker.remote_progress()  # first look: nothing to compare with
+    assert not worker.remote_progress()
     a.block()
-    assert re_._remote_progress()
+    assert worker.remote_progress() and worker.last_settle == 0.0  # the next round settles

@@ -108,8 +108,8 @@ def test_relay_killed_and_restarted_delivers_exactly_once(net):
     re_.push_outbound()
     assert ra.queue.count(IN) == 1
     # the destination relay dies after submitting (its queue entry survives: deletion happens after commit)
-    ra._submit_recv_orig = ra._submit_recv
-    ra._submit_recv = lambda src, batch, entries: ra._submit("recv_packets", batch)  # commit, then "crash"
+    worker = ra.worker("in", "e2e4")
+    worker._submit_recv = lambda batch, entries: ra.submit_and_wait("recv_packets", batch)  # commit, then "crash"
     ra.deliver_inbound()
     assert a.balance(BOB) == 1_000_000 + 1234
     ra.queue.close()
