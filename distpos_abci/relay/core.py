@@ -123,10 +123,11 @@ class RelayCore:
                 raise InvalidPacketError(f"packet {p.source_chain}->{p.destination_chain} handed over as {source}->{chain}")
         held: list[int] = []
         todo: dict[tuple[int, bytes], Packet] = {}  # distinct (sequence, bytes): a forged twin is judged on its own
-        received = self.endpoint.query_many([keys.full_inbox_key(source, p.sequence) for p in packets])
-        for raw, p, rec in zip(raws, packets, received):
+        # The chain is not asked whether they were received: the worker asks right before submitting (a packet
+        # received meanwhile is dropped there), so a hand-over costs the own node no query.
+        for raw, p in zip(raws, packets):
             queued = self.queue.get(IN, source, p.sequence)
-            if (queued is not None and queued.packet == raw) or rec.value is not None:
+            if queued is not None and queued.packet == raw:
                 held.append(p.sequence)
             else:
                 todo.setdefault((p.sequence, raw), p)

@@ -21,6 +21,8 @@ import json
 import logging
 import threading
 from collections.abc import Callable
+from ..codec import encode_canonical
+from ..gen.distpos.v1 import interchain_pb2
 from ..lightclient.rpc_json import parse_rfc3339_ns
 from .backoff import exponential_backoff
 from .types import Block, ChainEvent, TxOutcome
@@ -43,6 +45,19 @@ def compute_block(block: dict, results: dict) -> Block:
                              r.get("log") or "", events))
     header = block["header"]
     return Block(int(header["height"]), parse_rfc3339_ns(header["time"]), tuple(txs))
+
+
+def compute_sent_packet(attrs: dict[str, str]) -> bytes | None:
+    """The bytes the app committed in its outbox for a `send_packet` event: the packet rebuilt from the event's
+    attributes and encoded canonically (pure). None when a field is missing or malformed: the caller then reads
+    the outbox. Saves the scan one state query per packet; the destination relay still proves these bytes."""
+    try:
+        return encode_canonical(interchain_pb2.Packet(
+            sequence=int(attrs["sequence"]), source_chain=attrs["source"], destination_chain=attrs["destination"],
+            sender=attrs["sender"], recipient=attrs["recipient"], amount=int(attrs["amount"]),
+            timeout_height=int(attrs["timeout_height"]), timeout_time_ns=int(attrs["timeout_time_ns"])))
+    except (KeyError, ValueError):
+        return None
 
 
 def compute_new_block_event(message: dict) -> Block | None:

@@ -40,6 +40,7 @@ from .core import (
     lookup_route,
 )
 from .endpoint import ChainEndpoint, Proven, Submitted, get_max_tx_bytes
+from .events import compute_sent_packet
 from .limits import RelayLimits
 from .policy import Rule, allow_all, compute_policy_refusal
 from .queue import IN, OUT, Entry, RelayQueue
@@ -202,8 +203,10 @@ class Relayer:
             return 0
 
     def provable_height(self) -> int:
-        """The own chain's newest height with a header: a packet committed below it can be proven now."""
-        return self.ep.committed_height()
+        """The own chain's newest stored height: its header (and commit) exists, so a packet committed below it
+        can be proven now. The node stores a block before executing it and publishes its event after: this is
+        the stored height (`/status`), not the evented one, which comes an execution later."""
+        return max(self.ep.committed_height(), self.ep.latest()[0])
 
     def guard(self, name: str, fn: Callable[[], None]) -> None:
         """Run fn; a failure is counted and logged, never ends the loop that called it."""
@@ -335,8 +338,8 @@ class Relayer:
     def scan(self) -> None:
         """Queue the packets committed in blocks since the cursor (the outbox values, exactly).
 
-        Reads only committed heights (their events come with the block), one state query per height for all
-        its packets. Pauses, without advancing the cursor, while the outbound queue holds max_outbound_packets:
+        Reads only committed heights; the packets are rebuilt from their `send_packet` events (the outbox bytes,
+        which the destination relay proves before taking them), without a state query. Pauses, without advancing the cursor, while the outbound queue holds max_outbound_packets:
         the packets wait in the chain's outbox, nothing is lost."""
         top = self.ep.committed_height()
         h = self.queue.get_cursor() + 1
@@ -349,13 +352,15 @@ class Relayer:
                 self.metrics.error(f"scan:{err.codespace}:{err.code}")
                 log.warning("chain=%s %s", self.chain, err.log)
                 return
-            sends = [(ev.attrs["destination"], int(ev.attrs["sequence"])) for ev in self.ep.block(h).events()
+            sends = [ev.attrs for ev in self.ep.block(h).events()
                      if ev.type == "send_packet" and ev.attrs.get("source") == self.chain]
-            found = []
-            values = self.ep.query_many([keys.full_outbox_key(dest, seq) for dest, seq in sends])
-            for (dest, seq), pr in zip(sends, values):
-                if pr.value is not None:  # absent: already settled by another relay
-                    found.append(Entry(dest, seq, pr.value.hex(), self.clock(), height=h))
+            raws = [compute_sent_packet(a) for a in sends]
+            unread = [i for i, raw in enumerate(raws) if raw is None]  # an event without every field: read it
+            for i, pr in zip(unread, self.ep.query_many(
+                    [keys.full_outbox_key(sends[i]["destination"], int(sends[i]["sequence"])) for i in unread])):
+                raws[i] = pr.value  # absent: already settled by another relay
+            found = [Entry(a["destination"], int(a["sequence"]), raw.hex(), self.clock(), height=h)
+                     for a, raw in zip(sends, raws) if raw is not None]
             if found:
                 log.info("chain=%s %d packets committed at height %d: %s", self.chain, len(found), h,
                          ",".join(f"{e.chain}/{e.sequence}" for e in found))

@@ -38,7 +38,8 @@ log = logging.getLogger("distpos.relay")
 
 SETTLE_PROOF_CHUNKS = 4  # a settle round proves at most this many GetProof requests' worth of packets
 REMOTE_POLL_S = 0.1  # while acks are owed, how often the destination's height is looked at
-WAKE_SLICE_S = 0.05  # the longest a worker sleeps between looks at its stop flag
+HEADER_POLL_S = 0.05  # while own packets wait for the next header, how often the own node's height is looked at
+WAKE_SLICE_S = 0.05  # the longest a worker sleeps between looks (stop flag, heights it waits for)
 
 
 class PairWorker:
@@ -60,11 +61,9 @@ class PairWorker:
     def round(self) -> None:
         raise NotImplementedError
 
-    def wants_remote_poll(self) -> bool:
-        """True while a remote block would make progress possible (looked at every REMOTE_POLL_S)."""
-        return False
-
-    def remote_progress(self) -> bool:
+    def look(self) -> bool:
+        """Between wake-ups, every WAKE_SLICE_S: True when something the pair waits for happened (a height on
+        this or the remote chain), so its round runs now."""
         return False
 
     def start(self, poll_interval_s: float, stop: Callable[[], bool]) -> None:
@@ -79,14 +78,9 @@ class PairWorker:
             self.sup.guard(self.name, self.round)
             self.rounds += 1
             deadline = time.monotonic() + poll_interval_s
-            next_look = time.monotonic() + REMOTE_POLL_S
             while not stop() and time.monotonic() < deadline:
-                if self.wake.wait(WAKE_SLICE_S):
+                if self.wake.wait(WAKE_SLICE_S) or self.look():
                     break
-                if self.wants_remote_poll() and time.monotonic() >= next_look:
-                    next_look = time.monotonic() + REMOTE_POLL_S
-                    if self.remote_progress():
-                        break
 
 
 class OutboundWorker(PairWorker):
@@ -100,6 +94,8 @@ class OutboundWorker(PairWorker):
         self.last_settle = 0.0
         self.awaiting = False  # dest holds handed-over packets: its next block may make acks provable
         self.remote_height = 0
+        self.header_wait = 0  # lowest height of an own packet waiting for the header above it (0: none)
+        self._next_remote_look = self._next_header_look = 0.0
 
     def round(self) -> None:
         self.sup.guard("push", self.push)
@@ -120,7 +116,9 @@ class OutboundWorker(PairWorker):
         sup = self.sup
         latest = sup.provable_height()
         now = sup.clock()
-        entries = [e for e in sup.queue.entries(OUT, self.remote) if e.height < latest and e.next_try <= now]
+        queued = sup.queue.entries(OUT, self.remote)
+        self.header_wait = min((e.height for e in queued if e.height >= latest), default=0)
+        entries = [e for e in queued if e.height < latest and e.next_try <= now]
         if not entries:
             return
         limit = sup.limits.direct_after_attempts
@@ -207,8 +205,21 @@ class OutboundWorker(PairWorker):
 
     # ---- settling: acks and timeouts ---------------------------------------------------------------------
 
-    def wants_remote_poll(self) -> bool:
-        return self.awaiting
+    def look(self) -> bool:
+        """The own node stored the header that makes waiting packets provable (polled: its block's event comes
+        only after the node executed it), or dest committed a block that may make acks provable."""
+        now = time.monotonic()
+        if self.header_wait and now >= self._next_header_look:
+            self._next_header_look = now + HEADER_POLL_S
+            try:
+                if self.sup.ep.latest()[0] > self.header_wait:
+                    return True
+            except DistposError:
+                pass
+        if self.awaiting and now >= self._next_remote_look:
+            self._next_remote_look = now + REMOTE_POLL_S
+            return self.remote_progress()
+        return False
 
     def remote_progress(self) -> bool:
         """True when dest committed a block since the last look (its relay's Status): the acks of packets

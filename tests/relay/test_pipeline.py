@@ -308,7 +308,7 @@ def test_a_destination_block_wakes_the_source_relay_for_its_acks(net):
     queue_transfers(re_, e, a, 2)
     re_.settle_outbound()
     worker = re_.worker("out", "a1b2")
-    assert worker.wants_remote_poll()  # its packets were handed over: acks are owed
+    assert worker.awaiting  # its packets were handed over: acks are owed
     assert not worker.remote_progress()  # first look: nothing to compare with
     assert not worker.remote_progress()
     a.block()
