@@ -13,12 +13,23 @@ seen committed - first submission), local and cross-chain (block times are BFT t
 block's commit, so they are only used for latencies, where both ends are block times),
 and their ratio: per burst of 200 (where the cross-chain figure pays its latency of a few blocks once per
 200), and sustained over STEADY transfers submitted as fast as the node takes them.
+
+Steady load: PACED_S seconds of cross-chain transfers submitted at half the local burst rate, evenly paced;
+its latencies are reported apart (the target holds for bursts and for this load).
+
+Where the time goes (`stages`): per packet, wall times from the bench's scanners (a height is "stored" when
+`/status` first reports it) and from the relays' logs (each line is stamped when the relay did the step):
+commit of H -> the source relay's scan of H (its NewBlock event) / -> header H+1 stored (the earliest the
+packet is provable) -> the destination relay verified and queued it (hand-over: header, proof, check) ->
+its MsgRecvPackets submitted -> the credit block stored. Each is the p50/p95 of that step, in seconds.
 """
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
+import re
 import shutil
 import statistics
 import tempfile
@@ -37,6 +48,68 @@ STEADY = 1000
 BURSTS = int(os.environ.get("BENCH_BURSTS", "3"))
 KEEP_LOGS = os.environ.get("BENCH_KEEP_LOGS", "")  # a directory to copy the relay logs into
 BURST_TIMEOUT_S = 240.0
+PACED_S = 6.0  # seconds of steady cross-chain load at half the local rate
+
+LOG_STAMP = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) ")
+LOG_STAGES = {  # stage -> (which relay's log, pattern; group 1 lists the sequences)
+    "scanned": (0, re.compile(r"packets committed at height \d+: (\S+)")),
+    "queued": (1, re.compile(r"inbound packet verified and queued source=\S+ seq=(\d+)")),
+    "submitted": (1, re.compile(r"submitted packets from \S+ seq=([\d,]+)")),
+}
+
+
+def read_stage_times(log_files: list[str]) -> dict[str, dict[int, float]]:
+    """stage -> sequence -> wall time of the first log line reporting that step for that sequence."""
+    out: dict[str, dict[int, float]] = {name: {} for name in LOG_STAGES}
+    texts = [open(f, errors="replace").read().splitlines() for f in log_files]
+    for name, (which, pattern) in LOG_STAGES.items():
+        for line in texts[which]:
+            m, stamp = pattern.search(line), LOG_STAMP.match(line)
+            if not m or not stamp:
+                continue
+            t = datetime.datetime.strptime(stamp.group(1), "%Y-%m-%d %H:%M:%S,%f").timestamp()
+            for item in m.group(1).split(","):
+                out[name].setdefault(int(item.rsplit("/", 1)[-1]), t)
+    return out
+
+
+def compute_stages(seqs, sent: dict, recv: dict, src_seen: dict, dst_seen: dict,
+                   logged: dict[str, dict[int, float]]) -> dict[str, object]:
+    """p50/p95 (s) of each step of the packets in seqs (see the module text)."""
+    steps: dict[str, list[float]] = {k: [] for k in ("commit_to_scanned", "commit_to_header", "header_to_queued",
+                                                     "queued_to_submitted", "submitted_to_credit_stored")}
+    for s in seqs:
+        if s not in sent or s not in recv:
+            continue
+        h, d = sent[s][0], recv[s][0]
+        commit, header, credit = src_seen.get(h), src_seen.get(h + 1), dst_seen.get(d)
+        scanned, queued, submitted = (logged[k].get(s) for k in ("scanned", "queued", "submitted"))
+        for name, a, b in (("commit_to_scanned", commit, scanned), ("commit_to_header", commit, header),
+                           ("header_to_queued", header, queued), ("queued_to_submitted", queued, submitted),
+                           ("submitted_to_credit_stored", submitted, credit)):
+            if a is not None and b is not None:
+                steps[name].append(b - a)
+    return {k: [round(_pct(v, 0.5), 3), round(_pct(v, 0.95), 3)] if v else None for k, v in steps.items()}
+
+
+def read_cpu_seconds(run_dir: str) -> dict[str, float]:
+    """CPU seconds (user + system) used so far by the network's processes, by role (relay, cometbft, app)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out = {"relays": 0.0, "cometbft": 0.0, "apps": 0.0}
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            cmd = open(f"/proc/{pid}/cmdline", "rb").read().replace(b"\0", b" ").decode(errors="replace")
+            if run_dir not in cmd:
+                continue
+            fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        cpu = (int(fields[11]) + int(fields[12])) / tick
+        role = "relays" if " relay " in cmd else "cometbft" if "cometbft" in cmd else "apps"
+        out[role] += cpu
+    return out
 
 
 class Scanner(threading.Thread):
@@ -173,23 +246,64 @@ def main(cometbft_bin: str = "bin/cometbft") -> dict[str, object]:
                     cross_tps.append(len(credited) / max(1e-3, max(credited) - t0))
                 seq_done += BURST
                 time.sleep(1.0)
+            burst_seqs = range(1, seq_done + 1)
+            # steady load: half the local burst rate, evenly paced, for PACED_S seconds
+            paced_rate = statistics.median(local_tps) / 2 if local_tps else 100.0
+            paced_n = int(paced_rate * PACED_S)
+            paced_seqs = range(seq_done + 1, seq_done + paced_n + 1)
+            t0 = time.time()
+
+            def paced(i: int) -> None:
+                rpc = rpcs[i % len(rpcs)]
+                for k in range(i, paced_n, len(keys)):
+                    pause = t0 + k / paced_rate - time.time()
+                    if pause > 0:
+                        time.sleep(pause)
+                    rpc.broadcast_tx_sync(build_send_tx(keys[i], src_chain.chain_id, nonces[i], recipient, 1))
+                    nonces[i] += 1
+
+            with ThreadPoolExecutor(len(keys)) as pool:
+                list(pool.map(paced, range(len(keys))))
+            _wait(lambda: all(s in dst.find("recv_packet", source="e2e4") for s in paced_seqs), BURST_TIMEOUT_S)
+            sent = src.find("send_packet", destination="a1b2")
+            recv = dst.find("recv_packet", source="e2e4")
+            paced_lat = [recv[s][1] - sent[s][1] for s in paced_seqs if s in recv and s in sent]
+            credited = dst.seen_at([recv[s][0] for s in paced_seqs if s in recv])
+            paced_tps = len(credited) / max(1e-3, max(credited) - t0) if credited else None
+            missing += paced_n - len(credited)
+            seq_done += paced_n
+            time.sleep(2.0)
             # sustained: STEADY transfers submitted as fast as the node takes them, local then cross-chain
+            cpu0 = read_cpu_seconds(tmp)
             steady_local = local_rate(STEADY)
+            cpu1 = read_cpu_seconds(tmp)
             time.sleep(1.0)
             wanted = range(seq_done + 1, seq_done + STEADY + 1)
+            cpu2 = read_cpu_seconds(tmp)
             t0 = burst(recipient, STEADY)
             _wait(lambda: all(s in dst.find("recv_packet", source="e2e4") for s in wanted), BURST_TIMEOUT_S)
             recv = dst.find("recv_packet", source="e2e4")
             credited = dst.seen_at([recv[s][0] for s in wanted if s in recv])
             steady_cross = len(credited) / max(1e-3, max(credited) - t0) if credited else None
             missing += STEADY - len(credited)
+            _wait(lambda: all(s in src.find("acknowledge_packet", destination="a1b2") for s in wanted), 60)
+            cpu3 = read_cpu_seconds(tmp)
             interval = dst.interval_s()
+            sent = src.find("send_packet", destination="a1b2")
+            logged = read_stage_times([str(r.log_file) for r in net.relays])
+            stages = {"bursts": compute_stages(burst_seqs, sent, recv, src.seen, dst.seen, logged),
+                      "steady": compute_stages(paced_seqs, sent, recv, src.seen, dst.seen, logged),
+                      "sustained": compute_stages(wanted, sent, recv, src.seen, dst.seen, logged)}
+            cpu_per_transfer_ms = {
+                "local": {k: round(1000 * (cpu1[k] - cpu0[k]) / STEADY, 2) for k in cpu0},
+                "cross_with_acks": {k: round(1000 * (cpu3[k] - cpu2[k]) / STEADY, 2) for k in cpu0}}
             if KEEP_LOGS:
                 for relay in net.relays:
                     shutil.copy(relay.log_file, os.path.join(KEEP_LOGS, f"{relay.chain_id}-relay.log"))
             src.stop.set()
             dst.stop.set()
     blocks = [x / interval for x in lat_s] if interval else []
+    paced_blocks = [x / interval for x in paced_lat] if interval else []
     figures = {
         "chains": "2 x 2 validators, one relay per chain",
         "bursts": f"{BURSTS} x {BURST}",
@@ -209,10 +323,21 @@ def main(cometbft_bin: str = "bin/cometbft") -> dict[str, object]:
         "sustained_local_tx_per_s": round(steady_local, 1) if steady_local else None,
         "sustained_cross_tx_per_s": round(steady_cross, 1) if steady_cross else None,
         "sustained_cross_over_local": round(steady_cross / steady_local, 3) if steady_local and steady_cross else None,
+        "steady": f"{paced_n} cross-chain transfers paced at {paced_rate:.0f}/s (half the local burst rate)",
+        "steady_credit_p50_dest_blocks": round(_pct(paced_blocks, 0.5), 2) if paced_blocks else None,
+        "steady_credit_p95_dest_blocks": round(_pct(paced_blocks, 0.95), 2) if paced_blocks else None,
+        "steady_cross_tx_per_s": round(paced_tps, 1) if paced_tps else None,
+        "stages_p50_p95_s": stages,
+        "cpu_ms_per_transfer": cpu_per_transfer_ms,
         "timeouts": "propose 200ms, prevote/precommit 50ms, commit 100ms",
     }
     for k, v in figures.items():
-        print(f"  {k:34} {v}")
+        if isinstance(v, dict):
+            print(f"  {k}")
+            for k2, v2 in v.items():
+                print(f"    {k2:32} {v2}")
+        else:
+            print(f"  {k:34} {v}")
     return figures
 
 
