@@ -101,4 +101,11 @@ class RelayQueue:
         return sorted({e.chain for e in self.entries(table)})
 
     def count(self, table: bytes) -> int:
-        return len(self.entries(table))
+        """Entries in table (keys only: nothing is decoded)."""
+        with self.lock:
+            n = 0
+            for k, _ in self.db.iter_from(table):
+                if not k.startswith(table):
+                    break
+                n += 1
+            return n

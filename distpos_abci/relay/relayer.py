@@ -372,23 +372,29 @@ class Relayer:
     # ---- delivering into a chain (the inbound workers, and the outbound ones delivering directly) --------
 
     def deliver_into(self, target: ChainEndpoint, src: str, source: RelayPeer, entries: list[Entry],
-                 policy: Rule | None, submit_batch: Callable[[interchain_pb2.MsgRecvPackets, list[Entry]], bool]) -> list[Entry]:
+                     policy: Rule | None, submit_batch: Callable[[interchain_pb2.MsgRecvPackets, list[Entry]], bool],
+                     check_received: bool = True) -> list[Entry]:
         """Submit src's packets of entries into target, proven by source, in batches that fit; return the entries
         that need no delivery (received already, timed out on target, refused by policy).
 
         Timeout and policy are decided on the proven bytes, exactly the bytes submitted, never on queued ones.
         All packets are proven at one height of src (whatever heights committed them), one GetProof per
         max_proof_keys; the first message carries the light-client update. submit_batch answers whether to go
-        on with the next message (not after a refusal: the later ones depend on the first's update)."""
+        on with the next message (not after a refusal: the later ones depend on the first's update).
+        check_received=False skips asking target which packets it received already: for a caller that knows
+        nobody else delivered them (a mistake costs a tx refused with 102, never a double credit)."""
         target_height, target_time = target.latest()
         done: list[Entry] = []
         live: list[Entry] = []
-        received = target.query_many([keys.full_inbox_key(src, e.sequence) for e in entries])
-        for e, rec in zip(entries, received):
-            if rec.value is not None:
-                done.append(e)  # already received (by us before a crash, or another relay)
-            else:
-                live.append(e)
+        if check_received:
+            received = target.query_many([keys.full_inbox_key(src, e.sequence) for e in entries])
+            for e, rec in zip(entries, received):
+                if rec.value is not None:
+                    done.append(e)  # already received (by us before a crash, or another relay)
+                else:
+                    live.append(e)
+        else:
+            live = list(entries)
         if not live:
             return done
         cached = self.handed_over_proofs(src, live, target)

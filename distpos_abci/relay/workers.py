@@ -95,6 +95,9 @@ class OutboundWorker(PairWorker):
         self.awaiting = False  # dest holds handed-over packets: its next block may make acks provable
         self.remote_height = 0
         self.header_wait = 0  # lowest height of an own packet waiting for the header above it (0: none)
+        # Ask the own chain which packets were settled already (by another relay) only at start and after a
+        # settling tx of this worker failed: otherwise nobody else settles them, and a query per packet is saved.
+        self.check_settled = True
         self._next_remote_look = self._next_header_look = 0.0
 
     def round(self) -> None:
@@ -265,7 +268,9 @@ class OutboundWorker(PairWorker):
 
     def _settle(self, entries: list[Entry]) -> None:
         sup, dest = self.sup, self.remote
-        entries = self._drop_settled(entries)
+        if self.check_settled:
+            entries = self._drop_settled(entries)
+            self.check_settled = False
         if not entries:
             return
         peer = sup.route_peer(dest)
@@ -289,6 +294,7 @@ class OutboundWorker(PairWorker):
                 light_block_to_proto(update, m.update)
             res = sup.submit_and_wait("timeout", m)
             if res.code != 0:
+                self.check_settled = True
                 raise RelayError(f"timeout of {dest}/{e.sequence} refused: {res.log}", chain_id=dest,
                                  sequence=e.sequence)
             update = None
@@ -326,6 +332,7 @@ class OutboundWorker(PairWorker):
                 if is_bad_nonce(res):
                     log.info("chain=%s acks to %s wait for the nonce re-sync: %s", self.chain, dest, res.log)
                     return sent_update
+                self.check_settled = True  # e.g. another relay settled one of them first
                 raise RelayError(f"acknowledge to {dest} refused: {res.log}", chain_id=dest)
             sent_update = update is not None
         return sent_update
@@ -336,6 +343,7 @@ class OutboundWorker(PairWorker):
             for e in entries:
                 self._finish(e, "acked")
         elif out is not None:
+            self.check_settled = True
             self.sup.metrics.error(f"settle:{out.codespace}:{out.code}")
             log.warning("chain=%s acknowledge to %s seq=%s failed in its block: %s", self.chain, self.remote,
                         ",".join(str(e.sequence) for e in entries), out.log)
@@ -358,6 +366,9 @@ class InboundWorker(PairWorker):
         super().__init__(sup, source)
         self.inflight: set[int] = set()  # sequences in a recv tx not yet committed
         self.last_refresh = 0.0
+        # Ask the own chain which queued packets it received already only at start and after a sign that someone
+        # else delivers too (a duplicate refusal, a failed or dropped tx): a query per packet saved otherwise.
+        self.check_received = True
 
     def round(self) -> None:
         self.sup.guard("deliver", self.deliver)
@@ -386,10 +397,12 @@ class InboundWorker(PairWorker):
             got = sup.core.proven.get((src, e.sequence))
             groups.setdefault(got[0].height if got else 0, []).append(e)
         for height in sorted(groups, key=lambda h: (h == 0, h)):
+            check, self.check_received = self.check_received, False
             try:
                 dropped = sup.deliver_into(sup.ep, src, sup.route_peer(src), groups[height], sup.policy,
-                                           self._submit_recv)
+                                           self._submit_recv, check_received=check)
             except DistposError:
+                self.check_received = True
                 self._forget_proofs(groups[height])  # proven afresh on the retry
                 raise
             self._forget_proofs(dropped)
@@ -411,6 +424,7 @@ class InboundWorker(PairWorker):
             log.info("chain=%s submitted packets from %s seq=%s", self.chain, src, text)
             return True
         self.inflight -= seqs
+        self.check_received = True
         if is_bad_nonce(res):  # not sent: the same packets go in the next round's tx, once
             log.info("chain=%s packets from %s seq=%s wait for the nonce re-sync: %s", self.chain, src, text, res.log)
             return False
@@ -425,6 +439,7 @@ class InboundWorker(PairWorker):
         self.inflight -= {e.sequence for e in entries}
         seqs = ",".join(str(e.sequence) for e in entries)
         if out is None:
+            self.check_received = True
             log.warning("chain=%s packets from %s seq=%s: tx dropped before a block; taken up again", self.chain,
                         src, seqs)
         elif out.code == 0:
@@ -434,9 +449,11 @@ class InboundWorker(PairWorker):
                 sup.core.delivered += 1
             log.info("chain=%s received packets from %s seq=%s", self.chain, src, seqs)
         elif out.code == DUPLICATE_CODE:
+            self.check_received = True
             sup.metrics.error(f"deliver:{out.codespace}:{out.code}")
             log.info("chain=%s packets from %s seq=%s: duplicate in the block, rechecking", self.chain, src, seqs)
         else:
+            self.check_received = True
             self._forget_proofs(entries)  # fetched afresh next round
             sup.metrics.error(f"deliver:{out.codespace}:{out.code}")
             log.warning("chain=%s recv of %s seq=%s failed in its block: %s", self.chain, src, seqs, out.log)

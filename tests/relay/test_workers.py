@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 import time
 
+from distpos_abci.errors import PeerUnreachableError
 from distpos_abci.gen.distpos.v1 import interchain_pb2
 from distpos_abci.interchain import keys
 from distpos_abci.metrics import Registry
@@ -55,10 +56,10 @@ class HangingPeer:
     def submit_packets(self, source, packets):
         self.entered.set()
         self.release.wait(DEADLINE_S)
-        raise AssertionError("released without an answer")
+        raise PeerUnreachableError("relay of c3d4 timed out", chain_id="c3d4")
 
     def latest_height(self) -> int:
-        return 1
+        raise PeerUnreachableError("relay of c3d4 does not answer", chain_id="c3d4")
 
 
 def wait_for(pred, what: str) -> None:
@@ -138,7 +139,7 @@ def test_a_hanging_destination_relay_holds_up_only_its_own_pair(tmp_path):
     try:
         wait_for(hanging.entered.is_set, "the hand-over to c3d4")
         wait_for(lambda: qa.count(IN) == 1, "the hand-over to a1b2 while c3d4's hangs")
-        assert re_.workers[("out", "c3d4")].thread.is_alive() and re_.workers[("out", "a1b2")].rounds >= 1
+        assert re_.workers[("out", "c3d4")].thread.is_alive()  # still inside its hand-over
     finally:
         hanging.release.set()
         stop.set()
