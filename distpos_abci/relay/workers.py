@@ -13,6 +13,7 @@ A worker's round never blocks another pair: a slow or unreachable remote chain o
 
 from __future__ import annotations
 
+import collections
 import logging
 import threading
 import time
@@ -98,6 +99,7 @@ class OutboundWorker(PairWorker):
         # Ask the own chain which packets were settled already (by another relay) only at start and after a
         # settling tx of this worker failed: otherwise nobody else settles them, and a query per packet is saved.
         self.check_settled = True
+        self.prefetched = 0  # highest height whose packets' proofs were read ahead (see push)
         self._next_remote_look = self._next_header_look = 0.0
 
     def round(self) -> None:
@@ -120,7 +122,9 @@ class OutboundWorker(PairWorker):
         latest = sup.provable_height()
         now = sup.clock()
         queued = sup.queue.entries(OUT, self.remote)
-        self.header_wait = min((e.height for e in queued if e.height >= latest), default=0)
+        waiting = [e for e in queued if e.height >= latest]
+        self.header_wait = min((e.height for e in waiting), default=0)
+        self._read_proofs_ahead(waiting)
         entries = [e for e in queued if e.height < latest and e.next_try <= now]
         if not entries:
             return
@@ -135,6 +139,18 @@ class OutboundWorker(PairWorker):
             self._hand_over(chunks[0])
         elif chunks:  # the destination relay checks them in parallel: a burst is handed over in one round trip
             list(sup.pool().map(self._hand_over, chunks))
+
+    def _read_proofs_ahead(self, waiting: list[Entry]) -> None:
+        """While packets wait for the header above their block, read their proofs at that block's state into
+        the endpoint's cache: the destination relay asks for exactly these when the header comes (its GetProof
+        at the header's height - 1), and is answered without a node query on the critical path."""
+        for h in sorted({e.height for e in waiting if e.height > self.prefetched}):
+            self.prefetched = h
+            try:
+                self.sup.ep.query_many([keys.full_outbox_key(self.remote, e.sequence) for e in waiting
+                                        if e.height == h], h, prove=True)
+            except DistposError as exc:  # only a lost head start: the proofs are read when asked
+                log.info("chain=%s proofs of height %d not read ahead: %s", self.chain, h, exc.log)
 
     def _hand_over(self, chunk: list[Entry]) -> None:
         sup, dest, now = self.sup, self.remote, self.sup.clock()
@@ -369,8 +385,10 @@ class InboundWorker(PairWorker):
         # Ask the own chain which queued packets it received already only at start and after a sign that someone
         # else delivers too (a duplicate refusal, a failed or dropped tx): a query per packet saved otherwise.
         self.check_received = True
+        self.acks_ahead: collections.deque[tuple[int, list[bytes]]] = collections.deque(maxlen=64)
 
     def round(self) -> None:
+        self._read_acks_ahead()
         self.sup.guard("deliver", self.deliver)
         if self.remote in self.sup.clients and self.sup.clock() - self.last_refresh >= self.sup.settle_interval_s:
             self.last_refresh = self.sup.clock()
@@ -409,6 +427,17 @@ class InboundWorker(PairWorker):
             for e in dropped:
                 sup.queue.delete(IN, src, e.sequence)
 
+    def _read_acks_ahead(self) -> None:
+        """Read the receipts' proofs at the state of the block that credited them into the endpoint's cache: the
+        source relay asks for exactly these once the next header exists (its settle's GetProof at that header's
+        height - 1), and is answered without a node query on the critical path."""
+        while self.acks_ahead:
+            height, keys_ = self.acks_ahead.popleft()
+            try:
+                self.sup.ep.query_many(keys_, height, prove=True)
+            except DistposError as exc:  # only a lost head start
+                log.info("chain=%s receipt proofs of height %d not read ahead: %s", self.chain, height, exc.log)
+
     def _forget_proofs(self, entries: list[Entry]) -> None:
         for e in entries:
             self.sup.core.proven.pop((self.remote, e.sequence), None)
@@ -444,6 +473,9 @@ class InboundWorker(PairWorker):
                         src, seqs)
         elif out.code == 0:
             self._forget_proofs(entries)
+            # the block being applied (the submitter marks it seen before telling the outcomes)
+            self.acks_ahead.append((sup.own.seen_height, [keys.full_inbox_key(src, e.sequence) for e in entries]))
+            self.wake.set()
             for e in entries:
                 sup.queue.delete(IN, src, e.sequence)
                 sup.core.delivered += 1
