@@ -295,11 +295,12 @@ class Relayer:
         raw = (target or self.ep).query(keys.PREFIX + keys.client_key(remote)).value
         return decode_client_state(raw) if raw else None
 
-    def proof_point(self, remote: str, peer: RelayPeer,
-                    target: ChainEndpoint | None = None) -> tuple[int, LightBlock | None, int]:
-        """(proof height, update to include or None, header time) for proving remote's latest state to target."""
+    def proof_point(self, remote: str, peer: RelayPeer, target: ChainEndpoint | None = None, *,
+                    latest: int = 0) -> tuple[int, LightBlock | None, int]:
+        """(proof height, update to include or None, header time) for proving remote's latest state (or the one
+        at header `latest`, when the caller just asked) to target."""
         target = target or self.ep
-        latest = peer.latest_height()
+        latest = latest or peer.latest_height()
         client = self.client(remote, target)
         if client is not None and client.latest_height >= latest:
             cons = decode_consensus_state(target.query(keys.PREFIX + keys.consensus_key(remote, client.latest_height)).value)

@@ -100,6 +100,9 @@ class OutboundWorker(PairWorker):
         # settling tx of this worker failed: otherwise nobody else settles them, and a query per packet is saved.
         self.check_settled = True
         self.prefetched = 0  # highest height whose packets' proofs were read ahead (see push)
+        # sequence -> dest's state height at which its receipt was proven absent (and no timeout due): proving
+        # it again at that height would say the same, so a settle round skips it until dest moves on
+        self.absent: dict[int, int] = {}
         self._next_remote_look = self._next_header_look = 0.0
 
     def round(self) -> None:
@@ -262,8 +265,8 @@ class OutboundWorker(PairWorker):
         self.awaiting = any(e.state == SUBMITTED for e in entries)
         if not self.awaiting:
             self.remote_height = 0
-        # Bounded work per round (oldest first): under load the rest waits a round or two.
-        entries = entries[:SETTLE_PROOF_CHUNKS * sup.limits.max_proof_keys]
+        live = {e.sequence for e in entries}
+        self.absent = {seq: h for seq, h in self.absent.items() if seq in live}
         if entries and sup.is_due("settle", self.remote):
             try:
                 self._settle(entries)
@@ -287,10 +290,15 @@ class OutboundWorker(PairWorker):
         if self.check_settled:
             entries = self._drop_settled(entries)
             self.check_settled = False
+        peer = sup.route_peer(dest)
+        latest = peer.latest_height()
+        # Only what dest's newest state may have changed, bounded per round (oldest first): under load the rest
+        # waits a round or two.
+        entries = [e for e in entries if self.absent.get(e.sequence) != latest - 1]
+        entries = entries[:SETTLE_PROOF_CHUNKS * sup.limits.max_proof_keys]
         if not entries:
             return
-        peer = sup.route_peer(dest)
-        height, update, header_time = sup.proof_point(dest, peer)
+        height, update, header_time = sup.proof_point(dest, peer, latest=latest)
         proofs = sup.proofs(peer, [keys.full_inbox_key(self.chain, e.sequence) for e in entries], height - 1, dest)
         acked: list[tuple[Entry, Proven]] = []
         timeouts: list[tuple[Entry, Proven]] = []
@@ -301,6 +309,8 @@ class OutboundWorker(PairWorker):
                 acked.append((e, pr))
             elif is_timed_out(decode_packet(e.packet), height, header_time):
                 timeouts.append((e, pr))
+            else:
+                self.absent[e.sequence] = height - 1
         if acked:
             update = None if self._send_acks(height, update, acked) else update
         for e, pr in timeouts:

@@ -176,3 +176,44 @@ def test_concurrent_sends_from_several_workers_keep_the_nonces_in_order(tmp_path
     ep.commit()
     sub.absorb(ep.committed_height(), ep.block)
     assert sub.inflight == {} and a.balance(BOB) == 1_000_000 + 40
+
+
+class CountingPeer(LocalPeer):
+    """A LocalPeer counting the keys it is asked to prove."""
+
+    def __init__(self, core) -> None:
+        super().__init__(core)
+        self.proved = 0
+
+    def get_proofs(self, keys_, height):
+        self.proved += len(keys_)
+        return super().get_proofs(keys_, height)
+
+
+def test_settle_proves_a_pending_packet_once_per_destination_height(tmp_path):
+    """Receipts not there yet are proven absent once per state of the destination, not on every settle round
+    (the localnet settles every 200 ms, several times per block): the proof would say the same."""
+    e = open_chain(tmp_path, "e2e4", {"a1b2": {}})
+    a = open_chain(tmp_path, "a1b2", {"e2e4": {}})
+    peers: dict = {}
+    clock = Clock()
+    re_ = make_relayer(tmp_path, e, "e", peers, clock)
+    ra = make_relayer(tmp_path, a, "a", peers, clock)
+    peers["e2e4"], peers["a1b2"] = LocalPeer(re_.core), CountingPeer(ra.core)
+    for amount in (1, 2, 3):
+        transfer_to(e, "a1b2", amount)
+    a.block()
+    e.block()
+    re_.scan()
+    re_.push_outbound()  # handed over; a1b2's relay has not delivered them yet
+    re_.settle_outbound()
+    assert peers["a1b2"].proved == 3  # proven absent at a1b2's current state
+    re_.settle_outbound()
+    re_.settle_outbound()
+    assert peers["a1b2"].proved == 3  # same state of a1b2: nothing asked again
+    ra.step()  # delivered: a1b2 commits a block with the receipts
+    a.block()
+    re_.settle_outbound()
+    assert peers["a1b2"].proved == 6  # a new state: proven again, found, acknowledged
+    re_.step()
+    assert re_.queue.count(OUT) == 0 and a.balance(BOB) == 1_000_000 + 6
