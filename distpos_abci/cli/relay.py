@@ -33,6 +33,8 @@ def start(config_path: pathlib.Path) -> None:
 
     cfg = load_config(config_path)
     logging.basicConfig(level=cfg.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    # the HTTP client logs every request at INFO: hundreds of lines a second under load, none of them the relay's
+    logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLogger().level))
     serve(cfg)
 
 

@@ -124,9 +124,11 @@ class Relayer:
         scan for own packets and wake every worker; the workers run their pairs' rounds in their threads."""
         log.info("chain=%s relay supervisor started; %d outbound, %d inbound pending", self.chain,
                  self.queue.count(OUT), self.queue.count(IN))
-        self._running = (poll_interval_s, stop)
-        for w in self.discover():
-            w.start(poll_interval_s, stop)
+        with self._workers_lock:  # a worker created from now on is started when created, each exactly once
+            self._running = (poll_interval_s, stop)
+            for w in self.workers.values():
+                w.start(poll_interval_s, stop)
+        self.discover()
         seen = -1
         while not stop():
             top = self._committed()

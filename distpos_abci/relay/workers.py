@@ -68,6 +68,9 @@ class PairWorker:
         return False
 
     def start(self, poll_interval_s: float, stop: Callable[[], bool]) -> None:
+        """Start the worker's thread (once: a second call does nothing)."""
+        if self.thread is not None:
+            return
         self.thread = threading.Thread(target=self.run, args=(poll_interval_s, stop), daemon=True,
                                        name=f"relay-{self.kind}-{self.remote}")
         self.thread.start()

@@ -126,7 +126,8 @@ def test_a_hanging_destination_relay_holds_up_only_its_own_pair(tmp_path):
     peers: dict = {"c3d4": hanging}
     ep_e, ep_a = LockedEndpoint(MockEndpoint(e)), LockedEndpoint(MockEndpoint(a))
     qe, qa = RelayQueue(str(tmp_path / "q-e")), RelayQueue(str(tmp_path / "q-a"))
-    re_ = Relayer(ep_e, qe, RELAYER, lambda c: peers[c], RelayMetrics(Registry(), "e2e4", qe), settle_interval_s=0)
+    re_ = Relayer(ep_e, qe, RELAYER, lambda c: peers[c], RelayMetrics(Registry(), "e2e4", qe), settle_interval_s=0,
+                  clients=("a1b2",))
     ra = Relayer(ep_a, qa, RELAYER, lambda c: peers[c], RelayMetrics(Registry(), "a1b2", qa), settle_interval_s=0)
     peers["e2e4"], peers["a1b2"] = LocalPeer(re_.core), LocalPeer(ra.core)
     transfer_to(e, "c3d4", 8)
@@ -140,6 +141,9 @@ def test_a_hanging_destination_relay_holds_up_only_its_own_pair(tmp_path):
         wait_for(hanging.entered.is_set, "the hand-over to c3d4")
         wait_for(lambda: qa.count(IN) == 1, "the hand-over to a1b2 while c3d4's hangs")
         assert re_.workers[("out", "c3d4")].thread.is_alive()  # still inside its hand-over
+        # one thread per pair, also for the pair known before the loop started (a1b2 in `clients`)
+        names = sorted(t.name for t in threading.enumerate() if t.name.startswith("relay-"))
+        assert names == ["relay-in-a1b2", "relay-out-a1b2", "relay-out-c3d4"], names
     finally:
         hanging.release.set()
         stop.set()
