@@ -227,7 +227,7 @@ class Relayer:
         with self._retry_lock:
             return self.clock() >= self._retry.get((what, chain), (0, 0.0))[1]
 
-    def failed(self, what: str, chain: str, kind: str) -> None:
+    def failed(self, what: str, chain: str, kind: str, detail: str = "") -> None:
         key = (what, chain)
         with self._retry_lock:
             if key not in self._retry and len(self._retry) >= self.limits.max_retry_entries:
@@ -240,8 +240,8 @@ class Relayer:
             delay = exponential_backoff(attempts)
             self._retry[key] = (attempts, self.clock() + delay)
         self.metrics.error(kind)
-        log.warning("chain=%s %s to/from %s failed (%s); retry %d in %.1fs", self.chain, what, chain, kind, attempts,
-                    delay)
+        log.warning("chain=%s %s to/from %s failed (%s%s); retry %d in %.1fs", self.chain, what, chain, kind,
+                    f": {detail}" if detail else "", attempts, delay)
 
     def succeeded(self, what: str, chain: str) -> None:
         with self._retry_lock:

@@ -263,7 +263,8 @@ class OutboundWorker(PairWorker):
     def settle(self) -> None:
         """Acknowledge (or time out) own packets to dest whose fate is proven on dest."""
         sup = self.sup
-        entries = [e for e in sup.queue.entries(OUT, self.remote) if e.sequence not in self.inflight]
+        busy = set(self.inflight)  # before the queue: a block applied meanwhile deletes first, then clears
+        entries = [e for e in sup.queue.entries(OUT, self.remote) if e.sequence not in busy]
         # NEW entries too: a packet never handed over (destination relay down) still times out and is refunded
         self.awaiting = any(e.state == SUBMITTED for e in entries)
         if not self.awaiting:
@@ -275,7 +276,7 @@ class OutboundWorker(PairWorker):
                 self._settle(entries)
                 sup.succeeded("settle", self.remote)
             except DistposError as exc:
-                sup.failed("settle", self.remote, f"settle:{exc.codespace}:{exc.code}")
+                sup.failed("settle", self.remote, f"settle:{exc.codespace}:{exc.code}", exc.log)
 
     def _drop_settled(self, entries: list[Entry]) -> list[Entry]:
         sup, live = self.sup, []
@@ -367,7 +368,8 @@ class OutboundWorker(PairWorker):
         return sent_update
 
     def _acks_done(self, entries: list[Entry], out: TxOutcome | None) -> None:
-        self.inflight -= {e.sequence for e in entries}
+        """Runs in the supervisor's thread: queue entries are deleted before they leave `inflight`, so a round
+        running meanwhile (which reads `inflight` before the queue) never takes them up again."""
         if out is not None and out.code == 0:
             for e in entries:
                 self._finish(e, "acked")
@@ -376,6 +378,7 @@ class OutboundWorker(PairWorker):
             self.sup.metrics.error(f"settle:{out.codespace}:{out.code}")
             log.warning("chain=%s acknowledge to %s seq=%s failed in its block: %s", self.chain, self.remote,
                         ",".join(str(e.sequence) for e in entries), out.log)
+        self.inflight -= {e.sequence for e in entries}
 
     def _finish(self, e: Entry, outcome: str) -> None:
         sup = self.sup
@@ -411,14 +414,15 @@ class InboundWorker(PairWorker):
         """Submit queued packets of source to the own chain, with source's header, in as few txs as fit; packets
         whose tx is in flight wait for its block."""
         sup, src = self.sup, self.remote
-        entries = [e for e in sup.queue.entries(IN, src) if e.sequence not in self.inflight]
+        busy = set(self.inflight)  # before the queue: a block applied meanwhile deletes first, then clears
+        entries = [e for e in sup.queue.entries(IN, src) if e.sequence not in busy]
         if not entries or not sup.is_due("deliver", src):
             return
         try:
             self._deliver(entries)
             sup.succeeded("deliver", src)
         except DistposError as exc:
-            sup.failed("deliver", src, f"deliver:{exc.codespace}:{exc.code}")
+            sup.failed("deliver", src, f"deliver:{exc.codespace}:{exc.code}", exc.log)
 
     def _deliver(self, entries: list[Entry]) -> None:
         """Packets proven at hand-over go in groups of one root each (oldest first), the rest with a fresh proof."""
@@ -477,8 +481,8 @@ class InboundWorker(PairWorker):
         raise RelayError(f"recv of {src} seq={text} refused: {res.log}", chain_id=src)
 
     def _recv_done(self, entries: list[Entry], out: TxOutcome | None) -> None:
+        """Runs in the supervisor's thread; like `_acks_done`, leaves `inflight` last."""
         sup, src = self.sup, self.remote
-        self.inflight -= {e.sequence for e in entries}
         seqs = ",".join(str(e.sequence) for e in entries)
         if out is None:
             self.check_received = True
@@ -502,6 +506,7 @@ class InboundWorker(PairWorker):
             self._forget_proofs(entries)  # fetched afresh next round
             sup.metrics.error(f"deliver:{out.codespace}:{out.code}")
             log.warning("chain=%s recv of %s seq=%s failed in its block: %s", self.chain, src, seqs, out.log)
+        self.inflight -= {e.sequence for e in entries}
 
     def refresh_client(self) -> None:
         """Update the own chain's light client of source before its trusting period runs out."""

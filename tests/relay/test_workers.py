@@ -221,3 +221,34 @@ def test_settle_proves_a_pending_packet_once_per_destination_height(tmp_path):
     assert peers["a1b2"].proved == 6  # a new state: proven again, found, acknowledged
     re_.step()
     assert re_.queue.count(OUT) == 0 and a.balance(BOB) == 1_000_000 + 6
+
+
+def test_a_delivered_packet_leaves_the_queue_while_still_marked_in_flight(tmp_path):
+    """The supervisor applies a block (deleting delivered packets from the queue) while the pair's worker may be
+    in a round: the queue entry must be gone before the packet stops counting as in flight, or that round
+    submits it again (refused as a duplicate, 102). The same order holds for acks."""
+    from .test_pipeline import held_pair, queue_transfers
+    e = open_chain(tmp_path, "e2e4", {"a1b2": {}})
+    a = open_chain(tmp_path, "a1b2", {"e2e4": {}})
+    clock = Clock()
+    re_, ra = held_pair(tmp_path, e, a, clock)
+    queue_transfers(re_, e, a, 3)
+    ra.step()  # submitted, in the mempool
+    worker = ra.worker("in", "e2e4")
+    assert worker.inflight == {1, 2, 3}
+    seen: list[bool] = []
+    delete = ra.queue.delete
+    ra.queue.delete = lambda table, chain, seq: (seen.append(seq in worker.inflight), delete(table, chain, seq))
+    ra.ep.commit()
+    ra.step()  # the block is applied
+    assert seen == [True, True, True] and worker.inflight == set() and ra.queue.count(IN) == 0
+    # acks: the source relay's entries leave its queue before they leave its worker's in-flight set
+    out = re_.worker("out", "a1b2")
+    seen.clear()
+    delete_out = re_.queue.delete
+    re_.queue.delete = lambda table, chain, seq: (seen.append(seq in out.inflight), delete_out(table, chain, seq))
+    e.block()
+    a.block()
+    re_.settle_outbound()
+    re_.step()
+    assert seen == [True, True, True] and re_.queue.count(OUT) == 0
