@@ -7,7 +7,9 @@ e2e4 block that committed the send, the a1b2 block that credited it, and the e2e
 its ack.
 
 Latency: a1b2 credit block time - e2e4 commit block time, also in a1b2 block intervals (the mean interval
-of a1b2's blocks over the run); ack: e2e4 ack block time - a1b2 credit block time.
+of a1b2's blocks over the run), and as a count of the a1b2 blocks made between the two (`_counted`: the
+start placed between a1b2's blocks by time; it does not stretch when both chains slow down under load, which
+the mean interval over the whole run does); ack: e2e4 ack block time - a1b2 credit block time.
 Throughput: transfers / (wall time at which the block completing them, local commit or cross-chain credit, was
 seen committed - first submission), local and cross-chain (block times are BFT times, roughly the previous
 block's commit, so they are only used for latencies, where both ends are block times),
@@ -90,6 +92,23 @@ def compute_stages(seqs, sent: dict, recv: dict, src_seen: dict, dst_seen: dict,
             if a is not None and b is not None:
                 steps[name].append(b - a)
     return {k: [round(_pct(v, 0.5), 3), round(_pct(v, 0.95), 3)] if v else None for k, v in steps.items()}
+
+
+def compute_counted_blocks(pairs: list[tuple[float, int]], dest_times: dict[int, float]) -> list[float]:
+    """For (source commit block time, destination credit height) pairs: how many destination blocks the
+    destination made between the two, the start placed between its blocks by time (pure). Unlike latency /
+    mean interval, this counts the blocks actually made meanwhile, so it does not stretch when both chains
+    slow down under load."""
+    heights = sorted(dest_times)
+    out = []
+    for t, credit in pairs:
+        around = [h for h in heights if h + 1 in dest_times and dest_times[h] <= t < dest_times[h + 1]]
+        if not around:
+            continue
+        h = around[-1]
+        span = dest_times[h + 1] - dest_times[h]
+        out.append(credit - (h + ((t - dest_times[h]) / span if span > 0 else 0.0)))
+    return out
 
 
 def read_cpu_seconds(run_dir: str) -> dict[str, float]:
@@ -211,6 +230,7 @@ def main(cometbft_bin: str = "bin/cometbft") -> dict[str, object]:
                 return t0
 
             local_tps, cross_tps, lat_s, ack_s, missing = [], [], [], [], 0
+            counted_pairs: list[tuple[float, int]] = []
             seq_done = 0
 
             def local_rate(n: int) -> float | None:
@@ -241,6 +261,7 @@ def main(cometbft_bin: str = "bin/cometbft") -> dict[str, object]:
                 credited = dst.seen_at([recv[s][0] for s in wanted if s in recv])
                 missing += BURST - len(credited)
                 lat_s += [recv[s][1] - sent[s][1] for s in wanted if s in recv and s in sent]
+                counted_pairs += [(sent[s][1], recv[s][0]) for s in wanted if s in recv and s in sent]
                 ack_s += [acked[s][1] - recv[s][1] for s in wanted if s in recv and s in acked]
                 if credited:
                     cross_tps.append(len(credited) / max(1e-3, max(credited) - t0))
@@ -268,6 +289,7 @@ def main(cometbft_bin: str = "bin/cometbft") -> dict[str, object]:
             sent = src.find("send_packet", destination="a1b2")
             recv = dst.find("recv_packet", source="e2e4")
             paced_lat = [recv[s][1] - sent[s][1] for s in paced_seqs if s in recv and s in sent]
+            paced_pairs = [(sent[s][1], recv[s][0]) for s in paced_seqs if s in recv and s in sent]
             credited = dst.seen_at([recv[s][0] for s in paced_seqs if s in recv])
             paced_tps = len(credited) / max(1e-3, max(credited) - t0) if credited else None
             missing += paced_n - len(credited)
@@ -289,6 +311,9 @@ def main(cometbft_bin: str = "bin/cometbft") -> dict[str, object]:
             _wait(lambda: all(s in src.find("acknowledge_packet", destination="a1b2") for s in wanted), 60)
             cpu3 = read_cpu_seconds(tmp)
             interval = dst.interval_s()
+            dest_times = {h: t for h, (t, _, _) in dst.blocks.items()}
+            counted = compute_counted_blocks(counted_pairs, dest_times)
+            paced_counted = compute_counted_blocks(paced_pairs, dest_times)
             sent = src.find("send_packet", destination="a1b2")
             logged = read_stage_times([str(r.log_file) for r in net.relays])
             stages = {"bursts": compute_stages(burst_seqs, sent, recv, src.seen, dst.seen, logged),
@@ -312,6 +337,8 @@ def main(cometbft_bin: str = "bin/cometbft") -> dict[str, object]:
         "credit_p95_s": round(_pct(lat_s, 0.95), 2) if lat_s else None,
         "credit_p50_dest_blocks": round(_pct(blocks, 0.5), 2) if blocks else None,
         "credit_p95_dest_blocks": round(_pct(blocks, 0.95), 2) if blocks else None,
+        "credit_p50_p95_dest_blocks_counted": [round(_pct(counted, 0.5), 2), round(_pct(counted, 0.95), 2)]
+        if counted else None,
         "ack_after_credit_p50_dest_blocks": round(_pct(ack_s, 0.5) / interval, 2) if ack_s and interval else None,
         "ack_after_credit_p95_dest_blocks": round(_pct(ack_s, 0.95) / interval, 2) if ack_s and interval else None,
         "not_credited": missing,
@@ -326,6 +353,8 @@ def main(cometbft_bin: str = "bin/cometbft") -> dict[str, object]:
         "steady": f"{paced_n} cross-chain transfers paced at {paced_rate:.0f}/s (half the local burst rate)",
         "steady_credit_p50_dest_blocks": round(_pct(paced_blocks, 0.5), 2) if paced_blocks else None,
         "steady_credit_p95_dest_blocks": round(_pct(paced_blocks, 0.95), 2) if paced_blocks else None,
+        "steady_credit_p50_p95_dest_blocks_counted": [round(_pct(paced_counted, 0.5), 2),
+                                                      round(_pct(paced_counted, 0.95), 2)] if paced_counted else None,
         "steady_cross_tx_per_s": round(paced_tps, 1) if paced_tps else None,
         "stages_p50_p95_s": stages,
         "cpu_ms_per_transfer": cpu_per_transfer_ms,
