@@ -82,6 +82,7 @@ class Relayer:
         self._remote: dict[str, Submitter] = {}  # chains this relay delivers into directly
         self._tx_limits: dict[str, tuple[int, float]] = {}  # chain -> (max_tx_bytes, read at)
         self._handover_pool: ThreadPoolExecutor | None = None
+        self._read_ahead_pool: ThreadPoolExecutor | None = None
         self.workers: dict[tuple[str, str], PairWorker] = {}  # (kind, remote chain) -> its worker
         self._workers_lock = threading.Lock()
         self._running: tuple[float, Callable[[], bool]] | None = None  # (poll interval, stop) once run() started
@@ -329,6 +330,22 @@ class Relayer:
 
     def proofs(self, peer: RelayPeer, keys_: list[bytes], height: int, chain_id: str) -> list[Proven]:
         return get_proofs_checked(peer, keys_, height, self.limits.max_proof_keys, chain_id)
+
+    def read_ahead(self, keys_: list[bytes], height: int) -> None:
+        """Read keys' proofs at a state height into the endpoint's cache, in the background (one thread: it never
+        competes with the hand-overs' pool); a failure only loses the head start."""
+        with self._workers_lock:
+            if self._read_ahead_pool is None:
+                self._read_ahead_pool = ThreadPoolExecutor(1, thread_name_prefix="relay-read-ahead")
+            pool = self._read_ahead_pool
+
+        def read() -> None:
+            try:
+                self.ep.query_many(keys_, height, prove=True)
+            except Exception as exc:  # noqa: BLE001 - only a head start is lost: the proofs are read when asked
+                log.info("chain=%s %d proofs of height %d not read ahead: %r", self.chain, len(keys_), height, exc)
+
+        pool.submit(read)
 
     def pool(self) -> ThreadPoolExecutor:
         with self._workers_lock:

@@ -130,10 +130,13 @@ class OutboundWorker(PairWorker):
         queued = sup.queue.entries(OUT, self.remote)
         waiting = [e for e in queued if e.height >= latest]
         self.header_wait = min((e.height for e in waiting), default=0)
-        self._read_proofs_ahead(waiting)
         entries = [e for e in queued if e.height < latest and e.next_try <= now]
-        if not entries:
-            return
+        if entries:
+            self._hand_over_all(entries)
+        self._read_proofs_ahead(waiting)  # after the hand-overs: never delays a provable packet
+
+    def _hand_over_all(self, entries: list[Entry]) -> None:
+        sup = self.sup
         limit = sup.limits.direct_after_attempts
         mine = [e for e in entries if is_direct_due(e.attempts, limit, sup.direct is not None)]
         target = sup.direct(self.remote) if mine and sup.direct is not None else None
@@ -152,11 +155,8 @@ class OutboundWorker(PairWorker):
         at the header's height - 1), and is answered without a node query on the critical path."""
         for h in sorted({e.height for e in waiting if e.height > self.prefetched}):
             self.prefetched = h
-            try:
-                self.sup.ep.query_many([keys.full_outbox_key(self.remote, e.sequence) for e in waiting
-                                        if e.height == h], h, prove=True)
-            except DistposError as exc:  # only a lost head start: the proofs are read when asked
-                log.info("chain=%s proofs of height %d not read ahead: %s", self.chain, h, exc.log)
+            wanted = [keys.full_outbox_key(self.remote, e.sequence) for e in waiting if e.height == h]
+            self.sup.read_ahead(wanted, h)
 
     def _hand_over(self, chunk: list[Entry]) -> None:
         sup, dest, now = self.sup, self.remote, self.sup.clock()
@@ -450,10 +450,7 @@ class InboundWorker(PairWorker):
         height - 1), and is answered without a node query on the critical path."""
         while self.acks_ahead:
             height, keys_ = self.acks_ahead.popleft()
-            try:
-                self.sup.ep.query_many(keys_, height, prove=True)
-            except DistposError as exc:  # only a lost head start
-                log.info("chain=%s receipt proofs of height %d not read ahead: %s", self.chain, height, exc.log)
+            self.sup.read_ahead(keys_, height)
 
     def _forget_proofs(self, entries: list[Entry]) -> None:
         for e in entries:

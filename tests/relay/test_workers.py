@@ -142,7 +142,7 @@ def test_a_hanging_destination_relay_holds_up_only_its_own_pair(tmp_path):
         wait_for(lambda: qa.count(IN) == 1, "the hand-over to a1b2 while c3d4's hangs")
         assert re_.workers[("out", "c3d4")].thread.is_alive()  # still inside its hand-over
         # one thread per pair, also for the pair known before the loop started (a1b2 in `clients`)
-        names = sorted(t.name for t in threading.enumerate() if t.name.startswith("relay-"))
+        names = sorted(t.name for t in threading.enumerate() if t.name.startswith(("relay-in-", "relay-out-")))
         assert names == ["relay-in-a1b2", "relay-out-a1b2", "relay-out-c3d4"], names
     finally:
         hanging.release.set()
