@@ -6,7 +6,7 @@ ABCI codes in `abci_adapter.py`, gRPC statuses in `grpc_service/`, CLI exit code
 `cli/main.py`. Code 1 is reserved for "internal"; 0 is success.
 
 Code ranges: tx/auth 2-19, bank 20-29, query 30-39, genesis/config/client/keyring 40-59, staking 60-79,
-underwriting 80-99 and 150-159, interchain 100-129 and 170-179, lightclient 130-139, relay 140-149 and 180-189,
+underwriting 80-99, 150-159 and 235, interchain 100-129 and 170-179, lightclient 130-139, relay 140-149 and 180-189,
 gov 160-169.
 """
 
@@ -157,6 +157,23 @@ class PageLimitTooLargeError(InvalidInputError):
 
     codespace = "query"
     code = 34
+
+
+class ProofUnavailableError(InvalidInputError):
+    """A proof the node cannot give: receipts are kept outside the Merkle state (a local index), so the app hash
+    does not commit to them."""
+
+    codespace = "query"
+    code = 35
+    grpc_status = "UNIMPLEMENTED"
+
+
+class ReceiptsIndexDisabledError(DistposError):
+    """This node keeps no receipts index ([store] index_receipts = false): ask CometBFT's /tx instead."""
+
+    codespace = "query"
+    code = 36
+    grpc_status = "UNIMPLEMENTED"
 
 
 # ---- genesis and configuration (operator errors; never reach a user tx) --------------
@@ -314,6 +331,14 @@ class NotClaimableError(UnderwritingError):
 
 class ClaimWindowClosedError(UnderwritingError):
     code = 87
+
+
+class PaymentRecordExpiredError(UnderwritingError):
+    """The guaranteed nonce was used so long ago that the record of what it paid has expired (auth keeps it for
+    max_guarantee_blocks + claim_window_blocks + 2 blocks): the chain can no longer tell what is owed, so it
+    pays nothing rather than guess."""
+
+    code = 235
 
 
 class InvalidEvidenceError(UnderwritingError):

@@ -8,18 +8,16 @@ import re
 import click
 from google.protobuf.message import DecodeError
 
-from ..address import parse_address, validate_chain_id
+from ..address import parse_address
 from ..auth import AuthRecord
 from ..auth.keys import full_account_key
 from ..bank.keeper import decode_amount
 from ..bank.keys import full_balance_key
-from ..errors import DistposError, InvalidInputError, InvalidProofError
-from ..receipts import Receipt
-from ..receipts.keys import full_receipt_key
+from ..errors import DistposError, InvalidInputError, InvalidProofError, ProofUnavailableError
 from ..gen.distpos.v1 import query_pb2, query_pb2_grpc
 from .client import grpc_call
 from ..rpc_client import CometRPC
-from .common import get_client_config, get_home, grpc_option, node_option, output_option
+from .common import get_home, grpc_option, node_option, output_option
 from .lightproof import verify_state_proofs
 from .output import emit
 
@@ -86,38 +84,25 @@ def status(grpc_addr, output) -> None:
 @click.argument("tx_hash", metavar="HASH")
 @grpc_option
 @click.option("--prove", is_flag=True,
-              help="Verify the receipt's Merkle proof against a header the CLI's light client verified.")
-@node_option
-@click.option("--chain-id", "chain_id", envvar="DISTPOS_CHAIN_ID", default=None,
-              help="With --prove: the chain the receipt is on (default: client.toml chain-id; never the node's).")
+              help="Refused: receipts live in the node's local index, outside the Merkle state, so there is no "
+                   "app-hash proof of one (CometBFT's LastResultsHash commits to the code).")
 @output_option
-@click.pass_context
-def tx_(ctx, tx_hash, grpc_addr, prove, node, chain_id, output) -> None:
-    """The receipt of transaction HASH (hex)."""
+def tx_(tx_hash, grpc_addr, prove, output) -> None:
+    """The receipt of transaction HASH (hex), from the node's receipts index."""
     try:
         raw = bytes.fromhex(tx_hash)
     except ValueError:
         raw = b""
     if len(raw) != 32:
         raise InvalidInputError(f"hash {tx_hash!r} must be 64 hex digits")
-    r = _call(grpc_addr, "Tx", query_pb2.QueryTxRequest(hash=raw, prove=prove))
-    data = {"hash": r.hash.hex().upper(), "height": r.receipt.height, "index": r.receipt.index,
-            "code": r.receipt.code, "codespace": r.receipt.codespace}
     if prove:
-        chain = chain_id or get_client_config(ctx).get("chain-id")
-        if not chain:
-            raise InvalidInputError("--prove needs the chain: give --chain-id or set chain-id in client.toml")
-        if r.proof.key != full_receipt_key(raw) or not r.proof.exists:
-            raise InvalidProofError("the node did not prove this transaction's receipt")
-        try:
-            receipt = Receipt.decode(r.proof.value)
-        except (ValueError, DecodeError):
-            raise InvalidProofError("the proven receipt does not decode") from None
-        data.update(height=receipt.height, index=receipt.index, code=receipt.code, codespace=receipt.codespace,
-                    proofs=_proofs_json([r.proof]))
-        data["verification"] = verify_state_proofs(get_home(ctx), node, str(validate_chain_id(chain)), r.height,
-                                                   [r.proof])
-    emit(data, output)
+        raise ProofUnavailableError(
+            "query tx --prove is not available: receipts are kept in each node's local index, outside the Merkle "
+            "state, so the app hash proves nothing about them; query without --prove, or check the code against "
+            "LastResultsHash of the next header (CometBFT /block_results)")
+    r = _call(grpc_addr, "Tx", query_pb2.QueryTxRequest(hash=raw))
+    emit({"hash": r.hash.hex().upper(), "height": r.receipt.height, "index": r.receipt.index,
+          "code": r.receipt.code, "codespace": r.receipt.codespace}, output)
 
 
 # `type.attribute=value`: the value is quoted for CometBFT's query language, so it may hold no quote or backslash.
