@@ -410,8 +410,8 @@ class DistposApp:
         in the Merkle state; CometBFT's LastResultsHash of header height+1 commits to code, data and gas)."""
         if prove:
             raise ProofUnavailableError(
-                "receipts are not in the Merkle state, so the app hash cannot prove one; verify the transaction's "
-                "code against LastResultsHash in the next header (CometBFT /block_results), or query without --prove")
+                "receipts are not in the Merkle state, so the app hash cannot prove one; the transaction's code is "
+                "committed by LastResultsHash of the next header (`distpos query tx HASH --prove` checks it)")
         if not self.index_receipts:
             raise ReceiptsIndexDisabledError(
                 "this node keeps no receipts index ([store] index_receipts = false); ask CometBFT's /tx?hash=0x...")

@@ -861,3 +861,16 @@ def all_error_classes() -> list[type[DistposError]]:
         out.append(cls)
         stack.extend(sorted(cls.__subclasses__(), key=lambda c: c.__name__))
     return out
+
+
+def compute_codespace_of(code: int) -> str:
+    """The codespace of a DistPOS result code (codes are unique across the tree); "" for 0 or an unknown code."""
+    if code == 1:
+        return DistposError.codespace
+    todo: list[type[DistposError]] = [DistposError]
+    while todo:
+        cls = todo.pop()
+        if cls.code == code and code != 1:
+            return cls.codespace
+        todo.extend(cls.__subclasses__())
+    return ""

@@ -8,17 +8,17 @@ import re
 import click
 from google.protobuf.message import DecodeError
 
-from ..address import parse_address
+from ..address import parse_address, validate_chain_id
 from ..auth import AuthRecord
 from ..auth.keys import full_account_key
 from ..bank.keeper import decode_amount
 from ..bank.keys import full_balance_key
-from ..errors import DistposError, InvalidInputError, InvalidProofError, ProofUnavailableError
+from ..errors import DistposError, InvalidInputError, InvalidProofError, compute_codespace_of
 from ..gen.distpos.v1 import query_pb2, query_pb2_grpc
 from .client import grpc_call
 from ..rpc_client import CometRPC
-from .common import get_home, grpc_option, node_option, output_option
-from .lightproof import verify_state_proofs
+from .common import get_client_config, get_home, grpc_option, node_option, output_option
+from .lightproof import verify_state_proofs, verify_tx_result_proof
 from .output import emit
 
 
@@ -84,10 +84,14 @@ def status(grpc_addr, output) -> None:
 @click.argument("tx_hash", metavar="HASH")
 @grpc_option
 @click.option("--prove", is_flag=True,
-              help="Refused: receipts live in the node's local index, outside the Merkle state, so there is no "
-                   "app-hash proof of one (CometBFT's LastResultsHash commits to the code).")
+              help="Verify the result code against LastResultsHash of the next header, which the CLI's light client "
+                   "verifies (receipts are not in the app state; the node's CometBFT must keep block results).")
+@node_option
+@click.option("--chain-id", "chain_id", envvar="DISTPOS_CHAIN_ID", default=None,
+              help="With --prove: the chain the transaction is on (default: client.toml chain-id; never the node's).")
 @output_option
-def tx_(tx_hash, grpc_addr, prove, output) -> None:
+@click.pass_context
+def tx_(ctx, tx_hash, grpc_addr, prove, node, chain_id, output) -> None:
     """The receipt of transaction HASH (hex), from the node's receipts index."""
     try:
         raw = bytes.fromhex(tx_hash)
@@ -95,14 +99,21 @@ def tx_(tx_hash, grpc_addr, prove, output) -> None:
         raw = b""
     if len(raw) != 32:
         raise InvalidInputError(f"hash {tx_hash!r} must be 64 hex digits")
+    chain = None
     if prove:
-        raise ProofUnavailableError(
-            "query tx --prove is not available: receipts are kept in each node's local index, outside the Merkle "
-            "state, so the app hash proves nothing about them; query without --prove, or check the code against "
-            "LastResultsHash of the next header (CometBFT /block_results)")
+        chain = chain_id or get_client_config(ctx).get("chain-id")
+        if not chain:
+            raise InvalidInputError("--prove needs the chain: give --chain-id or set chain-id in client.toml")
     r = _call(grpc_addr, "Tx", query_pb2.QueryTxRequest(hash=raw))
-    emit({"hash": r.hash.hex().upper(), "height": r.receipt.height, "index": r.receipt.index,
-          "code": r.receipt.code, "codespace": r.receipt.codespace}, output)
+    data = {"hash": r.hash.hex().upper(), "height": r.receipt.height, "index": r.receipt.index,
+            "code": r.receipt.code, "codespace": r.receipt.codespace}
+    if prove:
+        # Only what the headers commit is printed: height and index (the block's data hash), the code
+        # (LastResultsHash); the codespace follows from the code, which is unique across DistPOS.
+        result, verification = verify_tx_result_proof(get_home(ctx), node, str(validate_chain_id(chain)), raw,
+                                                       r.receipt.height, r.receipt.index)
+        data.update(code=result.code, codespace=compute_codespace_of(result.code), verification=verification)
+    emit(data, output)
 
 
 # `type.attribute=value`: the value is quoted for CometBFT's query language, so it may hold no quote or backslash.
