@@ -13,7 +13,7 @@ import pathlib
 import platform
 import subprocess
 
-from . import bench_app, bench_interchain, bench_localnet, bench_merkle, bench_scale, bench_underwriting
+from . import bench_app, bench_interchain, bench_localnet, bench_merkle, bench_scale, bench_state_growth, bench_underwriting
 
 RESULTS = pathlib.Path(__file__).with_name("RESULTS.md")
 
@@ -48,6 +48,7 @@ def main(only: list[str] | None = None) -> None:
                      ("state at scale (10k vs 1M accounts, archive and pruned)",
                       lambda: bench_scale.main([int(a) for a in os.environ.get(
                           "BENCH_SCALE_ACCOUNTS", "10000 1000000").split()])),
+                     ("state growth per transfer (keys, bytes, disk)", bench_state_growth.main),
                      ("underwriting service (in-process and over gRPC)", lambda: bench_underwriting.main([])),
                      ("4-validator localnet, end to end", bench_localnet.main),
                      ("cross-chain: 2 chains x 2 validators with relays, bursts of 200", bench_interchain.main)):
