@@ -90,7 +90,8 @@ class BadNonceError(DistposError):
 
 
 class DuplicateTxError(DistposError):
-    """These exact bytes already have a receipt: a transaction runs at most once."""
+    """Retired (issue 8): no longer raised. Receipts left the state; a replay fails on its nonce (auth:11). The
+    code stays reserved."""
 
     codespace = "auth"
     code = 12
