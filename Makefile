@@ -7,7 +7,7 @@ BIN         := $(CURDIR)/bin
 CHAINS      ?= 1
 VALIDATORS  ?= 4
 
-.PHONY: all venv cometbft browser proto test test-unit test-integration localnet localnet-stop localnet-status bench fuzz clean
+.PHONY: all venv cometbft browser proto test test-unit test-integration localnet localnet-stop localnet-status bench soak fuzz clean
 
 all: test
 
@@ -70,6 +70,11 @@ localnet-status: venv
 
 bench: venv cometbft
 	PATH=$(BIN):$$PATH $(PY) -m bench.run
+
+# A 1x4 localnet at half its measured capacity for SOAK_MINUTES (default 30); not part of CI.
+SOAK_MINUTES ?= 30
+soak: venv cometbft
+	PATH=$(BIN):$$PATH SOAK_MINUTES=$(SOAK_MINUTES) $(PY) -m bench.soak
 
 # ---- fuzzing -------------------------------------------------------------------------
 

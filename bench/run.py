@@ -41,6 +41,19 @@ def _commit() -> str:
         return "unknown"
 
 
+def append_results(sections: dict[str, object]) -> None:
+    """Append sections of figures to RESULTS.md under the date, the commit and the machine."""
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    lines = [f"\n## {stamp} — commit {_commit()}\n", f"Machine: {_machine()}\n"]
+    for name, figures in sections.items():
+        lines.append(f"\n### {name}\n\n```json\n{json.dumps(figures, indent=2)}\n```\n")
+    if not RESULTS.exists():
+        RESULTS.write_text("# Benchmark results\n\nAppended by `make bench` (bench/run.py). Figures, not asserts.\n")
+    with RESULTS.open("a") as fh:
+        fh.write("".join(lines))
+    print(f"results appended to {RESULTS}")
+
+
 def main(only: list[str] | None = None) -> None:
     """Run every benchmark, or those whose section name contains one of `only` (`python -m bench.run cross`)."""
     sections: dict[str, object] = {}
@@ -57,15 +70,7 @@ def main(only: list[str] | None = None) -> None:
             continue
         print(f"== {name}")
         sections[name] = fn()
-    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    lines = [f"\n## {stamp} — commit {_commit()}\n", f"Machine: {_machine()}\n"]
-    for name, figures in sections.items():
-        lines.append(f"\n### {name}\n\n```json\n{json.dumps(figures, indent=2)}\n```\n")
-    if not RESULTS.exists():
-        RESULTS.write_text("# Benchmark results\n\nAppended by `make bench` (bench/run.py). Figures, not asserts.\n")
-    with RESULTS.open("a") as fh:
-        fh.write("".join(lines))
-    print(f"results appended to {RESULTS}")
+    append_results(sections)
     app = sections.get("app in-process (rocksdict on disk)")
     scale = sections.get("state at scale (10k vs 1M accounts, archive and pruned)") or {}
     kv = sections.get(KVSTORE_SECTION)
