@@ -37,19 +37,15 @@ from .records import Ack, Forward, Packet, decode_forward
 MAX_FINAL_ERROR = 512  # characters of a downstream reason carried into the upstream ack
 
 
-class ForwardingKeeper:
-    """Multi-hop methods of InterchainKeeper (needs its store, bank, chain_id and correspondent helpers)."""
-
-    # ---- parameters -----------------------------------------------------------------------------------------
+class ForwardingView:
+    """Multi-hop reads of InterchainView (needs its store, chain_id and correspondent/route readers)."""
 
     def get_forward_params(self) -> ForwardParams:
         raw = self.store.get(keys.FORWARD_PARAMS)
         return ForwardParams.from_json(json.loads(raw)) if raw else ForwardParams()
 
-    def apply_forward_params(self, params: ForwardParams) -> None:
-        self.store.set(keys.FORWARD_PARAMS, params.encode())
-
     def get_forward(self, next_chain: str, sequence: int) -> Forward | None:
+        """The record of a packet this chain forwarded to next_chain, until its outcome settles it."""
         raw = self.store.get(keys.forward_key(next_chain, sequence))
         return decode_forward(raw) if raw else None
 
@@ -73,6 +69,14 @@ class ForwardingKeeper:
 
         return compute_route_path(self.chain_id, destination, lambda c: self.get_correspondent(c) is not None,
                                   next_via, params.max_hops)
+
+
+
+class ForwardingKeeper(ForwardingView):
+    """Multi-hop writes of InterchainKeeper (needs its bank and correspondent helpers too)."""
+
+    def apply_forward_params(self, params: ForwardParams) -> None:
+        self.store.set(keys.FORWARD_PARAMS, params.encode())
 
     # ---- a middle hop: forward ------------------------------------------------------------------------------
 

@@ -58,7 +58,7 @@ from ..store import merkle
 from ..store.kv import KVReader, KVStore, PrefixStore, iter_prefix_after
 from ..types import AccountId, Amount, ChainId, Height
 from . import keys
-from .forwarder import ForwardingKeeper
+from .forwarder import ForwardingKeeper, ForwardingView
 from .forwarding import compute_origin_timeout
 from .policy import compute_failure_window, compute_refusal, compute_window
 from .records import (
@@ -90,7 +90,7 @@ def is_timed_out(packet: Packet, height: int, time_ns: int) -> bool:
     )
 
 
-class InterchainView:
+class InterchainView(ForwardingView):
     """Read-only access to the interchain prefix (queries, the relay, the full keeper)."""
 
     def __init__(self, store: KVStore | KVReader, chain_id: str) -> None:
