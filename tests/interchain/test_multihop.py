@@ -7,7 +7,10 @@ a1b2". Attacks are `test_invalid_*`: each checks its code and that no money move
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from distpos_abci.address import Address
 from distpos_abci.errors import (
     CorrespondentSuspendedError,
     ForwardFeeError,
@@ -308,3 +311,26 @@ def test_invalid_routes(chains):
         out = e.gov("set_route", interchain_pb2.MsgSetRoute(authority=e.gov_address, route=route))
         assert out is not None and out.code == code, (route, out)
 
+
+
+CHAIN_IDS = st.sampled_from(["e2e4", "a1b2", "c3d4", "x9", "zz01", "q"])
+
+
+@given(path=st.lists(CHAIN_IDS, min_size=3, max_size=6, unique=True), data=st.data())
+def test_multihop_packets_round_trip_canonically(path, data):
+    """Every valid multi-hop packet decodes to itself from its one canonical encoding."""
+    from distpos_abci.crypto import KeyPair
+    from distpos_abci.interchain.records import Packet
+    from distpos_abci.types import Amount, ChainId, Height
+
+    hop = data.draw(st.integers(0, len(path) - 2))
+    amount = data.draw(st.integers(1, 10**12))
+    origin = Address.from_pub_key(path[0], KeyPair(bytes([7]) * 32).pub_key)
+    sender = origin if hop == 0 else Address(ChainId(path[hop]), keys.FORWARDER)
+    p = Packet(data.draw(st.integers(1, 2**63)), ChainId(path[hop]), ChainId(path[hop + 1]), sender,
+               Address.from_pub_key(path[-1], KeyPair(bytes([8]) * 32).pub_key), Amount(amount),
+               Height(0), data.draw(st.integers(1, 2**63)), tuple(ChainId(c) for c in path), hop, origin,
+               Amount(data.draw(st.integers(0, amount))))
+    raw = p.encode()
+    assert decode_packet(raw) == p and decode_packet(raw).encode() == raw
+    assert p.is_final == (hop == len(path) - 2)
