@@ -6,7 +6,7 @@ ABCI codes in `abci_adapter.py`, gRPC statuses in `grpc_service/`, CLI exit code
 `cli/main.py`. Code 1 is reserved for "internal"; 0 is success.
 
 Code ranges: tx/auth 2-19, bank 20-29, query 30-39, genesis/config/client/keyring 40-59, staking 60-79,
-underwriting 80-99 and 150-159, interchain 100-129 and 170-179, lightclient 130-139, relay 140-149 and 180-189,
+underwriting 80-99 and 150-159, interchain 100-129, 170-179 and 210-219 (multi-hop), lightclient 130-139, relay 140-149 and 180-189,
 gov 160-169.
 """
 
@@ -567,6 +567,50 @@ class InvalidMisbehaviourError(InvalidInputError):
 
     codespace = "interchain"
     code = 127
+
+
+# ---- interchain multi-hop (codespace "interchain", codes 210-219) -------------------------------------------
+
+class InvalidPathError(InvalidInputError):
+    """A multi-hop path that can never be valid: a bad chain-id, this chain or the destination inside it, or a
+    first hop without a correspondent."""
+
+    codespace = "interchain"
+    code = 210
+
+
+class RoutingLoopError(InvalidInputError):
+    """A path (given or built from the routing table) that visits a chain twice."""
+
+    codespace = "interchain"
+    code = 211
+
+
+class HopLimitExceededError(InterchainError):
+    """A path longer than its route's max_hops or the chain's forwarding max_hops."""
+
+    code = 212
+
+
+class ForwardPendingError(InterchainError):
+    """The marker of a middle hop's pending ack (it forwarded the packet and waits for the downstream outcome);
+    an acknowledge carrying it is refused: the final ack follows."""
+
+    code = 213
+
+
+class ForwardTimeoutError(InterchainError):
+    """A multi-hop packet without a timeout time, or with too little time left for the next hop after the
+    forwarding margin (also an error-ack reason at a middle hop)."""
+
+    code = 214
+
+
+class ForwardFeeError(InterchainError):
+    """The middle hop's fee takes the whole amount, or leaves the recipient less than min_amount_out (an
+    error-ack reason)."""
+
+    code = 215
 
 
 # ---- light client (codespace "lightclient", codes 130-139) ----------------------------------------

@@ -7,13 +7,15 @@ from typing import Any
 
 from ..bank.keeper import BankKeeper
 from ..bank.msgs import MsgSend
-from ..errors import DistposError, GenesisError
+from ..errors import DistposError, GenesisError, InvalidParamsError
 from ..events import Event
 from ..genesis import parse_amount
+from ..params import compute_params_update
 from ..module import GenesisContext, Module, TxContext, ValidatorUpdate
 from ..store.kv import KVStore
 from ..types import ChainId
 from . import keys
+from .forwarding import ForwardParams
 from .keeper import InterchainKeeper
 from .msgs import (
     MsgAcknowledge,
@@ -47,7 +49,7 @@ from .msgs import (
 )
 from .records import Limits, Route
 
-GENESIS_KEYS = {"correspondents", "routes"}
+GENESIS_KEYS = {"correspondents", "routes", "params"}
 CORRESPONDENT_KEYS = {"chain_id", "limits", "trust_root", "trusting_period_ns", "unbonding_period_ns", "reserve"}
 
 
@@ -112,7 +114,9 @@ class InterchainModule(Module):
                 if not isinstance(r, dict):
                     raise GenesisError(f"interchain.routes[{i}] must be an object")
                 keeper.apply_route(validate_route(Route(ChainId(str(r.get("chain_id", ""))), str(r.get("relay_grpc", "")),
-                                                        str(r.get("comet_rpc", "")))))
+                                                        str(r.get("comet_rpc", "")), str(r.get("via", "")),
+                                                        int(r.get("max_hops", 0)))))
+            keeper.apply_forward_params(ForwardParams.from_json(section.get("params")))
         except GenesisError:
             raise
         except (DistposError, TypeError, ValueError) as exc:
@@ -128,7 +132,7 @@ class InterchainModule(Module):
         keeper = InterchainKeeper(store, ctx.chain_id)
         if isinstance(msg, MsgTransfer):
             return keeper.process_send(msg.sender, msg.recipient, msg.amount, msg.timeout_height, msg.timeout_time_ns,
-                                       ctx.time_ns)
+                                       ctx.time_ns, msg.via, msg.min_amount_out)
         if isinstance(msg, MsgUpdateClient):
             return keeper.process_update_client(msg.chain_id, msg.update, ctx.time_ns)
         if isinstance(msg, MsgRecvPackets):
@@ -151,6 +155,17 @@ class InterchainModule(Module):
         if isinstance(msg, MsgTopUp):
             return keeper.process_top_up(msg.sender, msg.chain_id, msg.amount)
         return self._deliver_governance(keeper, ctx, msg)
+
+    def process_params_json(self, store: KVStore, ctx: TxContext, raw: str) -> list[Event]:
+        """Governance's change of the interchain (forwarding) params; keys not named keep their value."""
+        keeper = InterchainKeeper(store, ctx.chain_id)
+        merged = compute_params_update(keeper.get_forward_params().encode(), raw, "interchain params")
+        try:
+            params = ForwardParams.from_json(merged)
+        except GenesisError as exc:
+            raise InvalidParamsError(exc.message) from None
+        keeper.apply_forward_params(params)
+        return [Event.of("params_updated", module=self.name, params=params.encode().decode())]
 
     @staticmethod
     def _deliver_governance(keeper: InterchainKeeper, ctx: TxContext, msg: Any) -> list[Event]:

@@ -38,6 +38,7 @@ from ..errors import (
 )
 from ..gen.distpos.v1 import interchain_pb2
 from ..interchain import decode_packet, keys
+from ..interchain.forwarding import is_final_ack_bytes
 from ..interchain.records import Packet
 from ..interchain.keeper import is_timed_out
 from ..interchain.records import decode_client_state, decode_consensus_state, decode_route
@@ -644,7 +645,8 @@ class Relayer:
             if pr.proof is None:
                 continue
             if pr.value is not None:
-                acked.append((e, pr))
+                if is_final_ack_bytes(pr.value):  # a middle hop's pending ack: its final ack comes later
+                    acked.append((e, pr))
             elif is_timed_out(decode_packet(e.packet), height, header_time):
                 timeouts.append((e, pr))
         if acked:
