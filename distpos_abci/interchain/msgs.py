@@ -21,6 +21,7 @@ from ..errors import (
     InvalidAmountError,
     InvalidInterchainMsgError,
     InvalidMisbehaviourError,
+    InvalidRelayFeeError,
     TrustingPeriodTooLongError,
 )
 from ..gen.distpos.v1 import interchain_pb2, tx_pb2
@@ -75,11 +76,14 @@ class MsgTransfer:
     amount: Amount
     timeout_height: int
     timeout_time_ns: int
+    relay_fee: Amount = Amount(0)  # paid to the relay that delivers the proof of receipt (MsgAcknowledge signer)
 
     def validate_basic(self, chain_id: str, signer: AccountId) -> None:
         validate_signer(self.sender, chain_id, signer, "transfer")
         if self.recipient.chain_id == chain_id:
             raise InvalidInterchainMsgError("transfer: recipient is on this chain; use send")
+        if self.amount + self.relay_fee > MAX_AMOUNT:
+            raise InvalidRelayFeeError(f"transfer: amount plus relay fee exceeds the largest amount {MAX_AMOUNT}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,7 +224,7 @@ class MsgSetRoute:
 
 def decode_transfer(m: interchain_pb2.MsgTransfer) -> MsgTransfer:
     return MsgTransfer(_address(m.from_address, "transfer"), _address(m.to_address, "transfer"),
-                       _amount(m.amount, "transfer"), m.timeout_height, m.timeout_time_ns)
+                       _amount(m.amount, "transfer"), m.timeout_height, m.timeout_time_ns, Amount(m.relay_fee))
 
 
 def _proof_height(h: int) -> int:

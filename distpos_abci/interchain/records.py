@@ -26,13 +26,14 @@ class Packet:
     amount: Amount
     timeout_height: Height
     timeout_time_ns: int
+    relay_fee: Amount = Amount(0)  # escrowed on the source; to the ack's relay, or back to the sender on timeout
 
     def encode(self) -> bytes:
         """The bytes committed in the outbox."""
         return encode_canonical(interchain_pb2.Packet(
             sequence=self.sequence, source_chain=self.source_chain, destination_chain=self.destination_chain,
             sender=str(self.sender), recipient=str(self.recipient), amount=self.amount,
-            timeout_height=self.timeout_height, timeout_time_ns=self.timeout_time_ns,
+            timeout_height=self.timeout_height, timeout_time_ns=self.timeout_time_ns, relay_fee=self.relay_fee,
         ))
 
 
@@ -51,8 +52,10 @@ def decode_packet(raw: bytes) -> Packet:
         raise InvalidPacketError("packet sender/recipient chains do not match its source/destination")
     if m.source_chain == m.destination_chain:
         raise InvalidPacketError("packet source and destination are the same chain")
+    if m.amount + m.relay_fee > MAX_AMOUNT:
+        raise InvalidPacketError("packet amount plus relay fee exceeds the largest amount")
     return Packet(m.sequence, ChainId(m.source_chain), ChainId(m.destination_chain), sender, recipient,
-                  Amount(m.amount), Height(m.timeout_height), m.timeout_time_ns)
+                  Amount(m.amount), Height(m.timeout_height), m.timeout_time_ns, Amount(m.relay_fee))
 
 
 @dataclass(frozen=True, slots=True)
