@@ -61,10 +61,13 @@ def tx_group() -> None:
               help="Destination height from which the packet is refused.")
 @click.option("--timeout-seconds", type=click.IntRange(0, 10**9), default=0,
               help="Seconds after this chain's last block time from which the destination refuses the packet.")
+@click.option("--relay-fee", default="0", metavar="AMOUNT",
+              help="Escrowed with the packet; paid to the relay that proves its receipt, refunded on a timeout.")
 @tx_options
-def transfer(from_key, to, amount, timeout_height, timeout_seconds, settings) -> None:
+def transfer(from_key, to, amount, timeout_height, timeout_seconds, relay_fee, settings) -> None:
     """Send AMOUNT to TO on another chain with an explicit timeout (`tx bank send` uses the correspondent default)."""
     value = parse_cli_amount(amount)
+    fee = parse_cli_amount(relay_fee, allow_zero=True)
     parse_address(to)
     timeout_ns = 0
     if timeout_seconds:
@@ -73,10 +76,11 @@ def transfer(from_key, to, amount, timeout_height, timeout_seconds, settings) ->
 
     def build(k, c, n):
         msg = interchain_pb2.MsgTransfer(from_address=str(Address.from_pub_key(c, k.pub_key)), to_address=to,
-                                         amount=value, timeout_height=timeout_height, timeout_time_ns=timeout_ns)
+                                         amount=value, timeout_height=timeout_height, timeout_time_ns=timeout_ns,
+                                         relay_fee=fee)
         return build_tx(k, c, n, "transfer", msg)
 
-    run_tx(settings, from_key, build, f"packet of {value} to {to} committed")
+    run_tx(settings, from_key, build, f"packet of {value} to {to} committed" + (f" (relay fee {fee})" if fee else ""))
 
 
 @tx_group.command("topup")
