@@ -21,6 +21,7 @@ from dataclasses import replace
 import grpc
 import pytest
 
+from distpos_abci.address import Address
 from distpos_abci.gen.distpos.v1 import (
     interchain_pb2, interchain_pb2_grpc, query_pb2, query_pb2_grpc, relay_pb2, relay_pb2_grpc,
 )
@@ -236,7 +237,6 @@ def test_timed_out_packet_is_refunded_with_a_proof(two_chains):
 
 def _relay_signer(net, i: int) -> str:
     """The address on chain i of the account its relay signs with (relay.key)."""
-    from distpos_abci.address import Address
     seed = bytes.fromhex(net.relays[i].path("relay.key").read_text().strip())
     return str(Address.from_pub_key(net.chains[i].chain_id, KeyPair(seed).pub_key))
 

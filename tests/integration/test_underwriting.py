@@ -5,6 +5,7 @@ a request beyond the collateral is refused leaving nothing reserved. No latency 
 
 from __future__ import annotations
 
+import base64
 import json
 import subprocess
 import time
@@ -12,6 +13,7 @@ import time
 import pytest
 
 from distpos_abci.bank import build_send_tx
+from distpos_abci.crypto import KeyPair
 from distpos_abci.cli.underwriting_client import call_underwriting, request_guarantee, wait_for_settlement
 from distpos_abci.errors import InsufficientCapacityError, ReplayedGuaranteeError, TxRejectedError
 from distpos_abci.gen.distpos.v1 import query_pb2, underwriting_pb2
@@ -195,9 +197,6 @@ def test_underwritten_payment_pays_its_premium(distpos_net):
     """Issue 12: node 3's validator announces a premium through the CLI (its operator key is its consensus key);
     the query shows it; a guaranteed send signing less is refused by the service with underwriting:200; the CLI's
     guaranteed send signs the quoted premium, and the settlement pays it to the underwriter exactly."""
-    import base64
-
-    from distpos_abci.crypto import KeyPair
     net = distpos_net
     chain = net.chains[0].chain_id
     node = net.nodes[3]

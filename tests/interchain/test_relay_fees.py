@@ -9,11 +9,13 @@ not paid and not refunded at all.
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from distpos_abci.errors import InvalidRelayFeeError, UnknownPacketError
+from distpos_abci.errors import InvalidPacketError, InvalidRelayFeeError, UnknownPacketError
 from distpos_abci.gen.distpos.v1 import interchain_pb2
-from distpos_abci.interchain import decode_packet, keys
-from distpos_abci.types import MAX_AMOUNT
+from distpos_abci.interchain import Packet, decode_packet, keys
+from distpos_abci.types import MAX_AMOUNT, Amount, ChainId, Height
 
 from .helpers import ALICE, BOB, CAROL, RELAYER, ack_msg, addr, key, open_chain, recv_msg, update_proto
 
@@ -143,3 +145,15 @@ def test_fee_beyond_the_balance_is_refused_whole(chains):
                                    amount=999_990, relay_fee=11)
     assert e.tx(ALICE, "transfer", m).code == 20 and e.view.list_outbox("a1b2") == []
 
+
+
+@given(st.integers(1, 2**64 - 1), st.integers(0, 2**64 - 1))
+def test_packet_with_relay_fee_round_trips_or_is_refused(amount, fee):
+    """The fee is part of the committed bytes; a packet whose amount plus fee overflows never decodes."""
+    p = Packet(1, ChainId("e2e4"), ChainId("a1b2"), addr(ALICE, "e2e4"), addr(BOB, "a1b2"), Amount(amount),
+               Height(0), 5, Amount(fee))
+    if amount + fee <= MAX_AMOUNT:
+        assert decode_packet(p.encode()) == p
+    else:
+        with pytest.raises(InvalidPacketError):
+            decode_packet(p.encode())

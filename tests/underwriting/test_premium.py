@@ -19,7 +19,8 @@ from distpos_abci.errors import (
     SignerMismatchError,
     UnknownValidatorError,
 )
-from distpos_abci.tx import compute_tx_hash
+from distpos_abci.gen.distpos.v1 import underwriting_pb2
+from distpos_abci.tx import build_tx, compute_tx_hash
 from distpos_abci.types import Amount
 from distpos_abci.underwriting import (
     PremiumRate,
@@ -102,8 +103,6 @@ def test_invalid_set_premium(chain):
     assert codes(chain.block(set_premium(chain, 1, 1_000_001, 0))) == [InvalidPremiumError.code]
     assert codes(chain.block(set_premium(chain, 4, 1_000, 0))) == [UnknownValidatorError.code]  # not a validator
     # A key naming another validator: the operator must sign.
-    from distpos_abci.gen.distpos.v1 import underwriting_pb2
-    from distpos_abci.tx import build_tx
     forged = build_tx(key(2), CHAIN, 0, "set_premium", underwriting_pb2.MsgSetPremium(
         validator=str(operator(1)), rate_ppm=999_999, minimum=0))
     assert codes(chain.block(forged)) == [SignerMismatchError.code]

@@ -12,6 +12,7 @@ from distpos_abci.bank import build_send_tx
 from distpos_abci.errors import (
     InsufficientCapacityError,
     InsufficientCollateralError,
+    PremiumBelowPriceError,
     UnderwritableTxError,
     UnderwritingDisabledError,
 )
@@ -20,6 +21,7 @@ from distpos_abci.underwriting import (
     RELEASED,
     UnderwritingKeeper,
     build_collateral_tx,
+    build_set_premium_tx,
     build_underwritten_tx,
     verify_guarantee_signature,
 )
@@ -252,14 +254,12 @@ def test_invalid_second_guarantee_of_a_share_already_held(net):
 
 
 def _announce(net, validator, rate_ppm, minimum, nonce=0):
-    from distpos_abci.underwriting import build_set_premium_tx
     assert codes(net.block(build_set_premium_tx(key(validator), CHAIN, nonce, rate_ppm, minimum))) == [0]
 
 
 def test_invalid_request_below_the_announced_premium_is_refused(net):
     """Validator 1 asks 1% (at least 2): a request signing 3 for 400 is refused with 200 and holds nothing; one
     signing 4 is guaranteed, and the carrier pays the underwriter exactly the 4 signed."""
-    from distpos_abci.errors import PremiumBelowPriceError
     _announce(net, 1, 10_000, 2)
     svc = net.services[1]
     with pytest.raises(PremiumBelowPriceError, match="asks a premium of 4"):
