@@ -374,6 +374,38 @@ class UnderwritableTxError(UnderwritingError):
     grpc_status = "INVALID_ARGUMENT"
 
 
+# ---- premiums and relay fees (issue 12, codes 200-209) ---------------------------------------
+
+class PremiumBelowPriceError(UnderwritingError):
+    """Service: the premium the payer signed (its share of it, for a co-underwriter) is below this validator's
+    announced price for the amount."""
+
+    code = 200
+    grpc_status = "FAILED_PRECONDITION"
+
+
+class InvalidPremiumError(InvalidInputError):
+    """A MsgSetPremium with a rate above 1,000,000 ppm (100%)."""
+
+    codespace = "underwriting"
+    code = 201
+
+
+class InvalidRelayFeeError(InvalidInputError):
+    """A transfer whose relay fee, added to its amount, exceeds the largest amount the chain carries."""
+
+    codespace = "interchain"
+    code = 202
+
+
+class RelayFeeBelowMinimumError(DistposError):
+    """Relay: a packet's relay fee is below this relay's `min_relay_fee`; it is left to other relays."""
+
+    codespace = "relay"
+    code = 203
+    grpc_status = "FAILED_PRECONDITION"
+
+
 class LocalnetError(DistposError):
     """A localnet could not be generated, started, stopped or queried."""
 

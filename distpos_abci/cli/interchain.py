@@ -67,11 +67,14 @@ def tx_group() -> None:
                    "routing table's \"via\" entries when this chain has no correspondent of TO's chain.")
 @click.option("--min-amount-out", type=click.IntRange(0, 2**64 - 1), default=0,
               help="Multi-hop: refused (and refunded) if the middle hops' fees would leave TO less than this.")
+@click.option("--relay-fee", default="0", metavar="AMOUNT",
+              help="Escrowed with the packet; paid to the relay that proves its receipt, refunded on a timeout.")
 @tx_options
-def transfer(from_key, to, amount, timeout_height, timeout_seconds, path, min_amount_out, settings) -> None:
+def transfer(from_key, to, amount, timeout_height, timeout_seconds, path, min_amount_out, relay_fee, settings) -> None:
     """Send AMOUNT to TO on another chain with an explicit timeout (`tx bank send` uses the correspondent default),
     directly or through intermediate chains."""
     value = parse_cli_amount(amount)
+    fee = parse_cli_amount(relay_fee, allow_zero=True)
     parse_address(to)
     via = [c.strip() for c in path.split(",") if c.strip()]
     timeout_ns = 0
@@ -83,11 +86,11 @@ def transfer(from_key, to, amount, timeout_height, timeout_seconds, path, min_am
         sender = Address.from_pub_key(c, k.pub_key)
         msg = interchain_pb2.MsgTransfer(from_address=str(sender), to_address=to, amount=value,
                                          timeout_height=timeout_height, timeout_time_ns=timeout_ns, path=via,
-                                         min_amount_out=min_amount_out)
+                                         min_amount_out=min_amount_out, relay_fee=fee)
         decode_transfer(msg).validate_basic(c, sender.account)  # a bad path is one line here, not a refused tx
         return build_tx(k, c, n, "transfer", msg)
 
-    run_tx(settings, from_key, build, f"packet of {value} to {to} committed")
+    run_tx(settings, from_key, build, f"packet of {value} to {to} committed" + (f" (relay fee {fee})" if fee else ""))
 
 
 @tx_group.command("topup")

@@ -270,9 +270,9 @@ class InterchainKeeper(ForwardingKeeper, InterchainView):
 
     def process_send(self, sender: Address, recipient: Address, amount: Amount, timeout_height: int,
                      timeout_time_ns: int, now_ns: int, via: tuple[str, ...] = (),
-                     min_amount_out: Amount = Amount(0)) -> list[Event]:
-        """Escrow amount from sender and commit a packet towards recipient's chain in the outbox: directly to a
-        correspondent, or along a multi-hop path (the sender's `via` chains, or the routing table's)."""
+                     min_amount_out: Amount = Amount(0), relay_fee: Amount = Amount(0)) -> list[Event]:
+        """Escrow amount and relay_fee from sender and commit a packet towards recipient's chain in the outbox:
+        directly to a correspondent, or along a multi-hop path (the sender's `via` chains, or the routing table's)."""
         path = self.compute_transfer_path(recipient.chain_id, via)
         dest = path[1] if path else recipient.chain_id
         corr = self.require_correspondent(dest)
@@ -289,8 +289,8 @@ class InterchainKeeper(ForwardingKeeper, InterchainView):
             timeout_time_ns = now_ns + corr.limits.default_timeout_ns
         seq = self.get_next_sequence(dest)
         packet = Packet(seq, self.chain_id, dest, sender, recipient, amount, Height(timeout_height), timeout_time_ns,
-                        path, 0, sender if path else None, min_amount_out if path else Amount(0))
-        events = self.bank.process_send(sender, Address(self.chain_id, keys.ESCROW), amount)
+                        path, 0, sender if path else None, min_amount_out if path else Amount(0), relay_fee)
+        events = self.bank.process_send(sender, Address(self.chain_id, keys.ESCROW), Amount(amount + relay_fee))
         self.store.set(keys.next_sequence_key(dest), (seq + 1).to_bytes(8, "big"))
         self.store.set(keys.outbox_key(dest, seq), packet.encode())
         self._set_correspondent(corr.evolve(sent=corr.sent + 1))
@@ -298,6 +298,7 @@ class InterchainKeeper(ForwardingKeeper, InterchainView):
             "send_packet", source=self.chain_id, destination=dest, sequence=seq, sender=sender,
             recipient=recipient, amount=amount, timeout_height=timeout_height, timeout_time_ns=timeout_time_ns,
             **({"path": "->".join(path)} if path else {}),
+            relay_fee=relay_fee,
         )]
 
     # ---- receiving ----------------------------------------------------------------------------------------
@@ -398,9 +399,12 @@ class InterchainKeeper(ForwardingKeeper, InterchainView):
             raise UnknownPacketError(f"packet {destination}/{packet.sequence} is not pending in the outbox")
         return packet
 
-    def _settle(self, packet: Packet, refund: bool, ack: Ack | None = None) -> list[Event]:
-        """Release an outgoing packet's escrow: to the destination's reserve here, or back to the sender; a
-        packet this chain forwarded settles through its forward record (ack None: a timeout)."""
+    def _settle(self, packet: Packet, refund: bool, relayer: Address | None = None,
+                ack: Ack | None = None) -> list[Event]:
+        """Release an outgoing packet's escrow: the amount to the destination's reserve here, or back to the
+        sender; the relay fee to the relayer that proved the ack, or (a timeout: relayer None) back to the
+        sender. The outbox entry goes with it, so this happens once per packet. A packet this chain forwarded
+        settles through its forward record (ack None: a timeout); forwarded packets carry no relay fee."""
         dest = packet.destination_chain
         fwd = self.get_forward(dest, packet.sequence)
         if fwd is not None:
@@ -408,6 +412,10 @@ class InterchainKeeper(ForwardingKeeper, InterchainView):
         escrow = Address(self.chain_id, keys.ESCROW)
         to = packet.sender if refund else Address(self.chain_id, keys.compute_correspondent_account(dest))
         events = self.bank.process_send(escrow, to, packet.amount)
+        if packet.relay_fee:
+            events += self.bank.process_send(escrow, relayer or packet.sender, packet.relay_fee)
+            events.append(Event.of("relay_fee_paid" if relayer else "relay_fee_refunded", destination=dest,
+                                   sequence=packet.sequence, to=relayer or packet.sender, amount=packet.relay_fee))
         self.store.delete(keys.outbox_key(dest, packet.sequence))
         if not refund:
             corr = self.require_correspondent(dest)
@@ -415,8 +423,9 @@ class InterchainKeeper(ForwardingKeeper, InterchainView):
         return events
 
     def process_acknowledge(self, destination: str, proof_height: int, raw_packet: bytes, raw_ack: bytes,
-                            proof: merkle.MerkleProof) -> list[Event]:
-        """Settle a packet by its proven ack: success pays destination's reserve here, an error refunds."""
+                            proof: merkle.MerkleProof, relayer: Address) -> list[Event]:
+        """Settle a packet by its proven ack: success pays destination's reserve here, an error refunds; either
+        way the relay fee goes to relayer (the signer that delivered the proof)."""
         self.require_unfrozen_client(destination)
         cons = self.require_consensus(destination, proof_height)
         packet = self._require_outgoing(destination, raw_packet)
@@ -425,7 +434,7 @@ class InterchainKeeper(ForwardingKeeper, InterchainView):
             raise InvalidProofError(f"ack of {destination}/{packet.sequence} is not proven at {proof_height}")
         ack = decode_ack(raw_ack)
         self.validate_final_ack(destination, packet.sequence, ack)
-        events = self._settle(packet, refund=not ack.success, ack=ack)
+        events = self._settle(packet, refund=not ack.success, relayer=relayer, ack=ack)
         events.append(Event.of("acknowledge_packet", destination=destination, sequence=packet.sequence,
                                success=ack.success, error_code=ack.error_code, refunded=not ack.success))
         return events
@@ -448,9 +457,9 @@ class InterchainKeeper(ForwardingKeeper, InterchainView):
         key = keys.full_inbox_key(self.chain_id, packet.sequence)
         if not merkle.verify_non_membership(cons.app_hash, key, proof):
             raise InvalidProofError(f"no proof that {destination} never received packet {packet.sequence}")
-        events = self._settle(packet, refund=True)
+        events = self._settle(packet, refund=True, relayer=None)
         events.append(Event.of("timeout_packet", destination=destination, sequence=packet.sequence,
-                               sender=packet.sender, amount=packet.amount))
+                               sender=packet.sender, amount=packet.amount, relay_fee=packet.relay_fee))
         return events
 
     # ---- correspondents and routes ----------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..address import Address
 from ..bank.keeper import BankKeeper
 from ..bank.msgs import MsgSend
 from ..errors import DistposError, GenesisError, InvalidParamsError
@@ -132,7 +133,7 @@ class InterchainModule(Module):
         keeper = InterchainKeeper(store, ctx.chain_id)
         if isinstance(msg, MsgTransfer):
             return keeper.process_send(msg.sender, msg.recipient, msg.amount, msg.timeout_height, msg.timeout_time_ns,
-                                       ctx.time_ns, msg.via, msg.min_amount_out)
+                                       ctx.time_ns, msg.via, msg.min_amount_out, msg.relay_fee)
         if isinstance(msg, MsgUpdateClient):
             return keeper.process_update_client(msg.chain_id, msg.update, ctx.time_ns)
         if isinstance(msg, MsgRecvPackets):
@@ -143,9 +144,10 @@ class InterchainModule(Module):
             return events
         if isinstance(msg, MsgAcknowledge):
             events = self._update(keeper, msg.destination, msg.update, ctx)
+            relayer = Address(ctx.chain_id, ctx.signer)
             for a in msg.acks:
                 events.extend(keeper.process_acknowledge(msg.destination, msg.proof_height, a.raw_packet, a.raw_ack,
-                                                         a.proof))
+                                                         a.proof, relayer))
             return events
         if isinstance(msg, MsgTimeout):
             events = self._update(keeper, msg.destination, msg.update, ctx)

@@ -24,6 +24,7 @@ from ..errors import (
     InvalidAmountError,
     InvalidInterchainMsgError,
     InvalidMisbehaviourError,
+    InvalidRelayFeeError,
     TrustingPeriodTooLongError,
 )
 from ..gen.distpos.v1 import interchain_pb2, tx_pb2
@@ -81,6 +82,7 @@ class MsgTransfer:
     timeout_time_ns: int
     via: tuple[ChainId, ...] = ()  # multi-hop: the intermediate chains (empty: direct or the routing table)
     min_amount_out: Amount = Amount(0)
+    relay_fee: Amount = Amount(0)  # paid to the relay that delivers the proof of receipt (MsgAcknowledge signer)
 
     def validate_basic(self, chain_id: str, signer: AccountId) -> None:
         validate_signer(self.sender, chain_id, signer, "transfer")
@@ -90,6 +92,8 @@ class MsgTransfer:
             validate_path([chain_id, *self.via, self.recipient.chain_id])
         if self.min_amount_out > self.amount:
             raise InvalidAmountError("transfer: min_amount_out is above the amount")
+        if self.amount + self.relay_fee > MAX_AMOUNT:
+            raise InvalidRelayFeeError(f"transfer: amount plus relay fee exceeds the largest amount {MAX_AMOUNT}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,7 +238,7 @@ def decode_transfer(m: interchain_pb2.MsgTransfer) -> MsgTransfer:
     via = tuple(_path_chain(c) for c in m.path)
     return MsgTransfer(_address(m.from_address, "transfer"), _address(m.to_address, "transfer"),
                        _amount(m.amount, "transfer"), m.timeout_height, m.timeout_time_ns, via,
-                       Amount(m.min_amount_out))
+                       Amount(m.min_amount_out), Amount(m.relay_fee))
 
 
 def _path_chain(text: str) -> ChainId:

@@ -33,6 +33,8 @@ class Packet:
     origin_sender: Address | None = None
     min_amount_out: Amount = Amount(0)
 
+    relay_fee: Amount = Amount(0)  # escrowed on the source; to the ack's relay, or back to the sender on timeout
+
     @property
     def is_final(self) -> bool:
         """True when the destination pays the recipient; False when it forwards the packet."""
@@ -50,7 +52,7 @@ class Packet:
             sender=str(self.sender), recipient=str(self.recipient), amount=self.amount,
             timeout_height=self.timeout_height, timeout_time_ns=self.timeout_time_ns, path=list(self.path),
             hop=self.hop, origin_sender=str(self.origin_sender) if self.origin_sender else "",
-            min_amount_out=self.min_amount_out,
+            min_amount_out=self.min_amount_out, relay_fee=self.relay_fee,
         ))
 
 
@@ -67,10 +69,12 @@ def decode_packet(raw: bytes) -> Packet:
         raise InvalidPacketError("packet needs a sequence >= 1 and a positive amount")
     if m.source_chain == m.destination_chain:
         raise InvalidPacketError("packet source and destination are the same chain")
+    if m.amount + m.relay_fee > MAX_AMOUNT:
+        raise InvalidPacketError("packet amount plus relay fee exceeds the largest amount")
     origin = _decode_multihop(m, sender, recipient)
     return Packet(m.sequence, ChainId(m.source_chain), ChainId(m.destination_chain), sender, recipient,
                   Amount(m.amount), Height(m.timeout_height), m.timeout_time_ns, tuple(ChainId(c) for c in m.path),
-                  m.hop, origin, Amount(m.min_amount_out))
+                  m.hop, origin, Amount(m.min_amount_out), Amount(m.relay_fee))
 
 
 def _decode_multihop(m: interchain_pb2.Packet, sender: Address, recipient: Address) -> Address | None:
