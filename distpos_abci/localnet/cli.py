@@ -47,7 +47,7 @@ def _fail_on_localnet_error(func):
 
 @click.group()
 def main() -> None:
-    """Run a local DistPOS network: N chains of V validators each, all on 127.0.0.1."""
+    """Run a local DistPOS network: N chains of V validators each, on 127.0.0.1 or in network namespaces."""
 
 
 @main.command()
@@ -67,14 +67,19 @@ def main() -> None:
 @click.option("--timeouts", "timeouts_name", type=click.Choice(["operator", "test"]), default="operator", hidden=True)
 @click.option("--dashboard-port", type=click.IntRange(0, 65535), default=DEFAULT_DASHBOARD_PORT, show_default=True,
               help="Port of the live dashboard on 127.0.0.1 (0 = do not start it).")
+@click.option("--netns/--no-netns", default=False, envvar="DISTPOS_LOCALNET_NETNS", show_default=True,
+              help="Put every node and relay in its own network namespace with its own address (needs root; "
+                   "env DISTPOS_LOCALNET_NETNS=1). Saved in network.json: later `up`s keep it.")
 @_fail_on_localnet_error
 def up(chains, validators, chain_ids, cometbft_bin, run_dir, timeout, min_height, app, ports, timeouts_name,
-       dashboard_port) -> None:
+       dashboard_port, netns) -> None:
     """Generate the network (first time only), start what is not running, wait for blocks, print endpoints."""
     network_file = pathlib.Path(run_dir, NETWORK_FILE)
     if network_file.exists():
         net = load_network(run_dir)
         _warn_if_shape_differs(net, chains, validators, chain_ids)
+        if netns and net.netns is None:
+            click.echo("warning: the existing network was generated without --netns; it stays on 127.0.0.1", err=True)
         click.echo(f"reusing {network_file} (remove {run_dir} to generate a new network)")
     else:
         if chain_ids and chains is not None and chains != len(chain_ids):
@@ -92,6 +97,7 @@ def up(chains, validators, chain_ids, cometbft_bin, run_dir, timeout, min_height
             cometbft_bin=cometbft_bin or (str(_REPO_COMETBFT) if _REPO_COMETBFT.exists() else "cometbft"),
             timeouts=OPERATOR_TIMEOUTS if timeouts_name == "operator" else TEST_TIMEOUTS,
             app=app,
+            netns=netns,
         )
     try:
         started = start_network(net)
@@ -131,17 +137,21 @@ def _progress_line(statuses: list[NodeStatus]) -> str:
 def _print_summary(net: Network, run_dir: str) -> None:
     click.echo("")
     click.echo(f"localnet is up: {len(net.chains)} chain(s), app {net.app}")
+    if net.netns is not None:
+        click.echo(f"network namespaces {net.netns.prefix}-*, bridge {net.netns.bridge} "
+                   f"({net.netns.gateway} on {net.netns.subnet}); enter one with: ip netns exec <namespace> <command>")
     for chain in net.chains:
         click.echo(f"chain-id {chain.chain_id}")
         for node in chain.nodes:
             grpc = f"  grpc {node.grpc_address}" if net.has_app_process else ""
-            click.echo(f"  {node.name}  rpc {node.rpc_url}{grpc}  p2p {node.p2p_port}  home {node.home}")
+            where = f"  netns {net.netns.member(node.label).namespace}" if net.netns is not None else ""
+            click.echo(f"  {node.name}  rpc {node.rpc_url}{grpc}  p2p {node.p2p_port}{where}  home {node.home}")
         click.echo(f"  demo keys, funded {DEMO_BALANCE} each:")
         for account in chain.demo_accounts:
             click.echo(f"    {account.name:<6} {account.address}")
     for relay in net.relays:
         click.echo(f"relay of {relay.chain_id}: grpc {relay.grpc_address}  metrics "
-                   f"http://127.0.0.1:{relay.metrics_port}/metrics  log {relay.log_file}")
+                   f"http://{relay.host}:{relay.metrics_port}/metrics  log {relay.log_file}")
     click.echo(f"keyring dir: {net.keyring_dir}")
     click.echo(f"network description: {net.network_file}")
     click.echo(f"logs: <node home>/cometbft.log and app.log; status: python -m distpos_abci.localnet status --dir {run_dir}")
@@ -213,4 +223,6 @@ def down(run_dir: str, grace: float) -> None:
         click.echo(f"stopped {label} {which} (pid {pid})")
     if not stopped:
         click.echo("nothing was running")
+    if net.netns is not None:
+        click.echo(f"removed the network namespaces and links {net.netns.prefix}* (`up` makes them again)")
     click.echo(f"data kept in {run_dir}; `up` resumes it, `rm -rf {run_dir}` removes it")
