@@ -33,14 +33,14 @@ _REPO_COMETBFT = pathlib.Path(__file__).resolve().parents[2] / "bin" / "cometbft
 
 
 def _fail_on_localnet_error(func):
-    """Turn LocalnetError into a clean click error (message, exit code 1) instead of a traceback."""
+    """Turn LocalnetError into a clean click error (`localnet:<code>: message`, exit code 1), never a traceback."""
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
         try:
             return func(*args, **kwargs)
         except LocalnetError as exc:
-            raise click.ClickException(str(exc)) from None
+            raise click.ClickException(exc.log) from None
 
     return wrapper
 
@@ -109,8 +109,8 @@ def up(chains, validators, chain_ids, cometbft_bin, run_dir, timeout, min_height
         statuses = wait_for_blocks(net, min_height, timeout,
                                    progress=lambda s: click.echo("  " + _progress_line(s)))
     except LocalnetError as exc:
-        # Processes that did start keep running, for inspection; say how to stop them.
-        raise LocalnetError(f"{exc}\n\nthe network is not healthy; stop whatever runs with: "
+        # Processes that did start keep running, for inspection; say how to stop them (keeping the error's code).
+        raise type(exc)(f"{exc}\n\nthe network is not healthy; stop whatever runs with: "
                             f"python -m distpos_abci.localnet down --dir {run_dir}") from None
     click.echo("  " + _progress_line(statuses))
     _print_summary(net, run_dir)

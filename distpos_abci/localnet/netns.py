@@ -33,9 +33,12 @@ IP_TIMEOUT = 30.0
 ROOT_MESSAGE = "network namespaces need root (CAP_NET_ADMIN)"
 
 
-def require_netns_support(geteuid: Callable[[], int] = os.geteuid,
-                          which: Callable[[str], str | None] = shutil.which) -> None:
-    """Raise NetnsPermissionError unless the process runs as root, NetnsToolMissingError unless `ip` exists."""
+def require_netns_support(geteuid: Callable[[], int] | None = None,
+                          which: Callable[[str], str | None] | None = None) -> None:
+    """Raise NetnsPermissionError unless the process runs as root, NetnsToolMissingError unless `ip` exists.
+    geteuid and which default to os.geteuid and shutil.which (tests inject others)."""
+    geteuid = geteuid or os.geteuid
+    which = which or shutil.which
     if geteuid() != 0:
         raise NetnsPermissionError(f"{ROOT_MESSAGE}: run as root (as CI does), or without --netns")
     if which(IP) is None:
