@@ -24,6 +24,7 @@ from .plan import (
     load_network,
 )
 from .dashboard import DEFAULT_DASHBOARD_PORT, start_dashboard, stop_dashboard
+from .netns import require_netns_support
 from .procs import running_pids, start_network, stop_network, wait_for_blocks
 from .rpc import NodeStatus, check_app_hashes, node_status
 
@@ -75,8 +76,10 @@ def up(chains, validators, chain_ids, cometbft_bin, run_dir, timeout, min_height
        dashboard_port, netns) -> None:
     """Generate the network (first time only), start what is not running, wait for blocks, print endpoints."""
     network_file = pathlib.Path(run_dir, NETWORK_FILE)
-    if network_file.exists():
-        net = load_network(run_dir)
+    net = load_network(run_dir) if network_file.exists() else None
+    if netns or (net is not None and net.netns is not None):
+        require_netns_support()  # before anything is printed or made
+    if net is not None:
         _warn_if_shape_differs(net, chains, validators, chain_ids)
         if netns and net.netns is None:
             click.echo("warning: the existing network was generated without --netns; it stays on 127.0.0.1", err=True)

@@ -44,10 +44,12 @@ def compute_netns_prefix(run_dir: str) -> str:
 
 def compute_subnet_candidates(prefix: str) -> Iterator[ipaddress.IPv4Network]:
     """Every /24 of the pool once, starting at one derived from the prefix, so localnets rarely probe alike."""
-    subnets = list(SUBNET_POOL.subnets(new_prefix=SUBNET_PREFIXLEN))
-    start = int(hashlib.sha256(prefix.encode()).hexdigest(), 16) % len(subnets)
-    for k in range(len(subnets)):
-        yield subnets[(start + k) % len(subnets)]
+    count = 2 ** (SUBNET_PREFIXLEN - SUBNET_POOL.prefixlen)
+    size = 2 ** (32 - SUBNET_PREFIXLEN)
+    base = int(SUBNET_POOL.network_address)
+    start = int(hashlib.sha256(prefix.encode()).hexdigest(), 16) % count
+    for k in range(count):
+        yield ipaddress.IPv4Network((base + ((start + k) % count) * size, SUBNET_PREFIXLEN))
 
 
 def choose_subnet(prefix: str, used: Iterable[ipaddress.IPv4Network | str]) -> str:
