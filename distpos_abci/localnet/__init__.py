@@ -1,4 +1,5 @@
-"""Local multi-chain, multi-validator DistPOS networks on 127.0.0.1 or in network namespaces, for operators (`make localnet`) and tests.
+"""Local multi-chain, multi-validator DistPOS networks on 127.0.0.1 or in network namespaces (`--netns`), for
+operators (`make localnet`) and tests.
 
 One implementation serves both: the CLI (`python -m distpos_abci.localnet up|status|down`) and the
 integration-test fixtures call the same functions.

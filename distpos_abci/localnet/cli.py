@@ -82,7 +82,8 @@ def up(chains, validators, chain_ids, cometbft_bin, run_dir, timeout, min_height
     if net is not None:
         _warn_if_shape_differs(net, chains, validators, chain_ids)
         if netns and net.netns is None:
-            click.echo("warning: the existing network was generated without --netns; it stays on 127.0.0.1", err=True)
+            click.echo("warning: the existing network was generated without --netns; it stays on 127.0.0.1",
+                       err=True)
         click.echo(f"reusing {network_file} (remove {run_dir} to generate a new network)")
     else:
         if chain_ids and chains is not None and chains != len(chain_ids):
@@ -148,7 +149,8 @@ def _print_summary(net: Network, run_dir: str) -> None:
         for node in chain.nodes:
             grpc = f"  grpc {node.grpc_address}" if net.has_app_process else ""
             where = f"  netns {net.netns.member(node.label).namespace}" if net.netns is not None else ""
-            click.echo(f"  {node.name}  rpc {node.rpc_url}{grpc}  p2p {node.p2p_port}{where}  home {node.home}")
+            click.echo(f"  {node.name}  rpc {node.rpc_url}{grpc}  p2p {node.p2p_port}{where}  "
+                       f"home {node.home}")
         click.echo(f"  demo keys, funded {DEMO_BALANCE} each:")
         for account in chain.demo_accounts:
             click.echo(f"    {account.name:<6} {account.address}")

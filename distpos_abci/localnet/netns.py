@@ -25,12 +25,13 @@ import shutil
 import subprocess
 from collections.abc import Callable, Iterator, Sequence
 
-from ..errors import NetnsCommandError, NetnsPermissionError, NetnsPlanError, NetnsToolMissingError
+from ..errors import LinkControlError, NetnsCommandError, NetnsPermissionError, NetnsPlanError, NetnsToolMissingError
 from .netplan import INNER_IFNAME, NetnsPlan, compute_cut_routes
 
 IP = "ip"
 IP_TIMEOUT = 30.0
 ROOT_MESSAGE = "network namespaces need root (CAP_NET_ADMIN)"
+MISSING_IP_MESSAGE = "the `ip` command is missing: install iproute2 (apt-get install iproute2)"
 
 
 def require_netns_support(geteuid: Callable[[], int] | None = None,
@@ -42,7 +43,7 @@ def require_netns_support(geteuid: Callable[[], int] | None = None,
     if geteuid() != 0:
         raise NetnsPermissionError(f"{ROOT_MESSAGE}: run as root (as CI does), or without --netns")
     if which(IP) is None:
-        raise NetnsToolMissingError("the `ip` command is missing: install iproute2 (apt-get install iproute2)")
+        raise NetnsToolMissingError(MISSING_IP_MESSAGE)
 
 
 def run_ip(args: Sequence[str], *, missing_ok: bool = False) -> str:
@@ -51,7 +52,7 @@ def run_ip(args: Sequence[str], *, missing_ok: bool = False) -> str:
     try:
         proc = subprocess.run([IP, *args], capture_output=True, text=True, timeout=IP_TIMEOUT)
     except FileNotFoundError:
-        raise NetnsToolMissingError("the `ip` command is missing: install iproute2 (apt-get install iproute2)") from None
+        raise NetnsToolMissingError(MISSING_IP_MESSAGE) from None
     if proc.returncode != 0:
         err = proc.stderr.strip()
         gone = ("Cannot find device", "No such process", "No such file or directory", "does not exist")
@@ -146,42 +147,49 @@ def teardown_netns(prefix: str) -> list[str]:
 # ---- link control for tests ------------------------------------------------------------------------------
 
 
-def cut_links(plan: NetnsPlan, side_a: Sequence[str], side_b: Sequence[str]) -> list[tuple[str, str]]:
+def _need_plan(plan: NetnsPlan | None) -> NetnsPlan:
+    if plan is None:
+        raise LinkControlError("this localnet runs without --netns: it has no links to cut or heal")
+    return plan
+
+
+def cut_links(plan: NetnsPlan | None, side_a: Sequence[str], side_b: Sequence[str]) -> list[tuple[str, str]]:
     """Drop all traffic between the namespaces of side A and those of side B; return the routes added."""
-    routes = compute_cut_routes(plan, side_a, side_b)
+    routes = compute_cut_routes(_need_plan(plan), side_a, side_b)
     for namespace, address in routes:
         run_ip(["-n", namespace, "route", "replace", "blackhole", f"{address}/32"])
     return routes
 
 
-def heal_links(plan: NetnsPlan, side_a: Sequence[str], side_b: Sequence[str]) -> list[tuple[str, str]]:
+def heal_links(plan: NetnsPlan | None, side_a: Sequence[str], side_b: Sequence[str]) -> list[tuple[str, str]]:
     """Undo cut_links(plan, side_a, side_b) (a route already gone is fine); return the routes removed."""
-    routes = compute_cut_routes(plan, side_a, side_b)
+    routes = compute_cut_routes(_need_plan(plan), side_a, side_b)
     for namespace, address in routes:
         run_ip(["-n", namespace, "route", "del", "blackhole", f"{address}/32"], missing_ok=True)
     return routes
 
 
-def isolate(plan: NetnsPlan, label: str) -> list[tuple[str, str]]:
+def isolate(plan: NetnsPlan | None, label: str) -> list[tuple[str, str]]:
     """Cut one member (e.g. `e2e4/node3`) from every other member of the localnet."""
-    return cut_links(plan, [label], [m.label for m in plan.others([label])])
+    return cut_links(plan, [label], [m.label for m in _need_plan(plan).others([label])])
 
 
-def heal_isolation(plan: NetnsPlan, label: str) -> list[tuple[str, str]]:
+def heal_isolation(plan: NetnsPlan | None, label: str) -> list[tuple[str, str]]:
     """Undo isolate(plan, label)."""
-    return heal_links(plan, [label], [m.label for m in plan.others([label])])
+    return heal_links(plan, [label], [m.label for m in _need_plan(plan).others([label])])
 
 
-def heal_all(plan: NetnsPlan) -> None:
+def heal_all(plan: NetnsPlan | None) -> None:
     """Remove every cut in every namespace of the localnet."""
     namespaces = set(list_namespaces())
-    for m in plan.members:
+    for m in _need_plan(plan).members:
         if m.namespace in namespaces:
             run_ip(["-n", m.namespace, "route", "flush", "type", "blackhole"])
 
 
 @contextlib.contextmanager
-def partitioned(plan: NetnsPlan, side_a: Sequence[str], side_b: Sequence[str]) -> Iterator[list[tuple[str, str]]]:
+def partitioned(plan: NetnsPlan | None, side_a: Sequence[str],
+                side_b: Sequence[str]) -> Iterator[list[tuple[str, str]]]:
     """Side A and side B cannot reach each other inside the block; healed on leaving it, also on an error."""
     try:
         yield cut_links(plan, side_a, side_b)

@@ -23,7 +23,7 @@ from distpos_abci.localnet import netns as netns_module
 from distpos_abci.localnet.cli import main
 from distpos_abci.localnet.generate import compute_app_toml
 from distpos_abci.localnet.interchain import Relay, compute_relay_toml
-from distpos_abci.localnet.netns import ROOT_MESSAGE, require_netns_support
+from distpos_abci.localnet.netns import ROOT_MESSAGE, cut_links, isolate, require_netns_support
 from distpos_abci.localnet.netplan import (
     IFNAMSIZ,
     MAX_MEMBERS,
@@ -197,6 +197,11 @@ def test_cut_refuses_unknown_or_overlapping_sides():
         compute_cut_routes(plan, ["e2e4"], ["e2e4/node0"])
     with pytest.raises(LinkControlError, match="each side"):
         compute_cut_routes(plan, [], ["a1b2"])
+    # a localnet on 127.0.0.1 has nothing to cut: refused before any command runs
+    with pytest.raises(LinkControlError, match="without --netns"):
+        cut_links(None, ["e2e4"], ["a1b2"])
+    with pytest.raises(LinkControlError, match="without --netns"):
+        isolate(None, "e2e4/node3")
 
 
 # ---- root and iproute2 -----------------------------------------------------------------------------------
