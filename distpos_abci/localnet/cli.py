@@ -220,6 +220,8 @@ def down(run_dir: str, grace: float) -> None:
         click.echo(f"no localnet in {run_dir}: nothing to stop")
         return
     net = load_network(run_dir)
+    if net.netns is not None:
+        require_netns_support()  # removing the namespaces needs root: say so before stopping anything
     dash = stop_dashboard(run_dir)
     if dash is not None:
         click.echo(f"stopped dashboard (pid {dash})")

@@ -10,6 +10,10 @@ netplan.py says what exists (names, addresses); this module makes it so and undo
     isolate(plan, label)          cut one member from every other member
     partitioned(plan, a, b)       cut for the duration of a `with` block, healed whatever happens
 
+On a host where br_netfilter sends bridged frames through iptables (bridge-nf-call-iptables = 1, as with Docker,
+whose FORWARD policy is DROP), setup also inserts `iptables -I FORWARD -i <bridge> -o <bridge> -j ACCEPT` and
+teardown deletes it; nothing else on the host is touched.
+
 Groups are chain-ids (every namespace of that chain: its nodes and its relay) or member labels (`e2e4/node3`,
 `e2e4/relay`). A cut is a route of type blackhole to each address of the other side, in each namespace of one
 side: packets between the sides are dropped on output, new connections fail and established ones stall, while
@@ -21,14 +25,19 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import os
+import pathlib
 import shutil
 import subprocess
 from collections.abc import Callable, Iterator, Sequence
 
 from ..errors import LinkControlError, NetnsCommandError, NetnsPermissionError, NetnsPlanError, NetnsToolMissingError
-from .netplan import INNER_IFNAME, NetnsPlan, compute_cut_routes
+from .netplan import INNER_IFNAME, NetnsPlan, compute_bridge_name, compute_cut_routes
 
 IP = "ip"
+IPTABLES = "iptables"
+# Present (and 1) when br_netfilter passes bridged frames through iptables, as Docker hosts do: with Docker's FORWARD
+# policy DROP the namespaces on our bridge could not reach one another.
+BRIDGE_NF_SYSCTL = pathlib.Path("/proc/sys/net/bridge/bridge-nf-call-iptables")
 IP_TIMEOUT = 30.0
 ROOT_MESSAGE = "network namespaces need root (CAP_NET_ADMIN)"
 MISSING_IP_MESSAGE = "the `ip` command is missing: install iproute2 (apt-get install iproute2)"
@@ -91,6 +100,49 @@ def host_networks() -> list[tuple[str, ipaddress.IPv4Network]]:
     return out
 
 
+def compute_forward_rule(bridge: str) -> list[str]:
+    """The iptables rule (chain and match) that lets frames between two ports of the localnet's bridge pass."""
+    return ["FORWARD", "-i", bridge, "-o", bridge, "-j", "ACCEPT"]
+
+
+def is_bridge_filtered(sysctl_text: str | None) -> bool:
+    """Whether bridged frames go through iptables (the bridge-nf-call-iptables sysctl reads 1)."""
+    return (sysctl_text or "").strip() == "1"
+
+
+def _read_sysctl(path: pathlib.Path) -> str | None:
+    try:
+        return path.read_text()
+    except OSError:
+        return None
+
+
+def _allow_bridge_forwarding(bridge: str) -> bool:
+    """Insert the bridge's ACCEPT rule when iptables filters bridged frames (once); True when it is in place."""
+    iptables = shutil.which(IPTABLES)
+    if iptables is None or not is_bridge_filtered(_read_sysctl(BRIDGE_NF_SYSCTL)):
+        return False
+    rule = compute_forward_rule(bridge)
+    if subprocess.run([iptables, "-C", *rule], capture_output=True, timeout=IP_TIMEOUT).returncode != 0:
+        proc = subprocess.run([iptables, "-I", rule[0], "1", *rule[1:]], capture_output=True, text=True,
+                              timeout=IP_TIMEOUT)
+        if proc.returncode != 0:
+            raise NetnsCommandError(f"`iptables -I {' '.join(rule)}` failed ({proc.returncode}): "
+                                    f"{proc.stderr.strip()}")
+    return True
+
+
+def _remove_bridge_forwarding(bridge: str) -> None:
+    """Delete every copy of the bridge's ACCEPT rule (none when iptables is absent or was never needed)."""
+    iptables = shutil.which(IPTABLES)
+    if iptables is None:
+        return
+    for _ in range(8):  # one copy per interrupted setup at most; bounded all the same
+        if subprocess.run([iptables, "-D", *compute_forward_rule(bridge)], capture_output=True,
+                          timeout=IP_TIMEOUT).returncode != 0:
+            return
+
+
 def _check_subnet_free(plan: NetnsPlan) -> None:
     clash = [(iface, str(net)) for iface, net in host_networks()
              if iface != plan.bridge and net.overlaps(plan.network)]
@@ -109,6 +161,7 @@ def setup_netns(plan: NetnsPlan) -> list[str]:
         run_ip(["link", "add", plan.bridge, "type", "bridge"])
     run_ip(["addr", "replace", f"{plan.gateway}/{plan.network.prefixlen}", "dev", plan.bridge])
     run_ip(["link", "set", plan.bridge, "up"])
+    _allow_bridge_forwarding(plan.bridge)
     created = []
     for m in plan.members:
         if m.namespace in namespaces and m.veth in links:
@@ -141,6 +194,7 @@ def teardown_netns(prefix: str) -> list[str]:
         run_ip(["link", "del", link], missing_ok=True)
     for ns in namespaces:
         run_ip(["netns", "del", ns], missing_ok=True)
+    _remove_bridge_forwarding(compute_bridge_name(prefix))
     return namespaces + links
 
 

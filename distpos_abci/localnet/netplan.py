@@ -42,6 +42,11 @@ def compute_netns_prefix(run_dir: str) -> str:
     return PREFIX_TAG + hashlib.sha256(run_dir.encode()).hexdigest()[:PREFIX_HEX]
 
 
+def compute_bridge_name(prefix: str) -> str:
+    """The host's bridge of the localnet with this prefix."""
+    return f"{prefix}br"
+
+
 def compute_subnet_candidates(prefix: str) -> Iterator[ipaddress.IPv4Network]:
     """Every /24 of the pool once, starting at one derived from the prefix, so localnets rarely probe alike."""
     count = 2 ** (SUBNET_PREFIXLEN - SUBNET_POOL.prefixlen)
@@ -83,7 +88,7 @@ class NetnsPlan:
     @property
     def bridge(self) -> str:
         """The host's bridge joining every member's veth."""
-        return f"{self.prefix}br"
+        return compute_bridge_name(self.prefix)
 
     @property
     def network(self) -> ipaddress.IPv4Network:

@@ -23,7 +23,14 @@ from distpos_abci.localnet import netns as netns_module
 from distpos_abci.localnet.cli import main
 from distpos_abci.localnet.generate import compute_app_toml
 from distpos_abci.localnet.interchain import Relay, compute_relay_toml
-from distpos_abci.localnet.netns import ROOT_MESSAGE, cut_links, isolate, require_netns_support
+from distpos_abci.localnet.netns import (
+    ROOT_MESSAGE,
+    compute_forward_rule,
+    cut_links,
+    is_bridge_filtered,
+    isolate,
+    require_netns_support,
+)
 from distpos_abci.localnet.netplan import (
     IFNAMSIZ,
     MAX_MEMBERS,
@@ -135,6 +142,12 @@ def test_exec_prefix_runs_a_member_inside_its_namespace():
     plan = two_chain_plan()
     assert compute_exec_prefix(plan, "e2e4/node1") == ["ip", "netns", "exec", f"{plan.prefix}-e2e4-node1"]
     assert compute_exec_prefix(None, "e2e4/node1") == []
+
+
+def test_bridge_forwarding_rule_only_where_iptables_sees_bridged_frames():
+    plan = two_chain_plan()
+    assert compute_forward_rule(plan.bridge) == ["FORWARD", "-i", plan.bridge, "-o", plan.bridge, "-j", "ACCEPT"]
+    assert is_bridge_filtered("1\n") and not is_bridge_filtered("0\n") and not is_bridge_filtered(None)
 
 
 # ---- subnets ---------------------------------------------------------------------------------------------
