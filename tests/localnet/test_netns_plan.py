@@ -246,3 +246,18 @@ def test_up_netns_without_root_prints_one_clear_line_and_creates_nothing(tmp_pat
         "or without --netns")
     assert result.exception is None or isinstance(result.exception, SystemExit)
     assert not run_dir.exists()
+
+
+def test_down_of_a_netns_localnet_without_root_says_so_and_stops_nothing(tmp_path, monkeypatch):
+    plan = two_chain_plan(1)
+    node = Node("e2e4", "node0", str(tmp_path / "e2e4" / "node0"), "ab" * 20, 1, 2, 3, 4, 5,
+                plan.member("e2e4/node0").address)
+    pathlib.Path(node.home).mkdir(parents=True)
+    node.cometbft_pid_file.write_text("1\n")  # pid 1 never names this home: it would not be signalled anyway
+    Network(str(tmp_path), str(tmp_path / "keyring"), (Chain("e2e4", (node,)),), netns=plan).save()
+    monkeypatch.setattr(netns_module.os, "geteuid", lambda: 1000)
+    result = CliRunner().invoke(main, ["down", "--dir", str(tmp_path)])
+    assert result.exit_code == 1
+    assert result.output.startswith("Error: localnet:230: network namespaces need root (CAP_NET_ADMIN)")
+    assert result.output.count("\n") == 1
+    assert node.cometbft_pid_file.exists()  # nothing was stopped or cleaned
