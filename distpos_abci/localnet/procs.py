@@ -1,5 +1,6 @@
 """Run, watch and stop the processes of a localnet: per node one app process (unless the builtin kvstore)
-and one CometBFT process, each in its own session, its pid recorded in the node home.
+and one CometBFT process, each in its own session, its pid recorded in the node home. With --netns both run in
+the node's network namespace (`ip netns exec`), made before the first start and removed by stop_network.
 
 The pid files are the only record of what runs, so that `up`, `down` and `status` work from separate
 command invocations. A recorded pid only counts when that process's command line still names the node
