@@ -10,7 +10,7 @@ from dataclasses import asdict
 
 import click
 
-from .errors import LocalnetError
+from .errors import LinkControlError, LocalnetError
 from .generate import DEMO_BALANCE, generate_network
 from .plan import (
     APPS,
@@ -24,7 +24,7 @@ from .plan import (
     load_network,
 )
 from .dashboard import DEFAULT_DASHBOARD_PORT, start_dashboard, stop_dashboard
-from .netns import require_netns_support
+from .netns import cut_links, heal_all, heal_links, require_netns_support
 from .procs import running_pids, start_network, stop_network, wait_for_blocks
 from .rpc import NodeStatus, check_app_hashes, node_status
 
@@ -233,3 +233,56 @@ def down(run_dir: str, grace: float) -> None:
     if net.netns is not None:
         click.echo(f"removed the network namespaces and links {net.netns.prefix}* (`up` makes them again)")
     click.echo(f"data kept in {run_dir}; `up` resumes it, `rm -rf {run_dir}` removes it")
+
+
+def _side(text: str) -> list[str]:
+    """A side of a cut on the command line: comma-separated chain-ids and member labels."""
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def _sides(net: Network, side_a: str, side_b: str | None) -> tuple[list[str], list[str]]:
+    """Side A and side B; without side B, every member of the localnet not on side A."""
+    a = _side(side_a)
+    if side_b is not None:
+        return a, _side(side_b)
+    if net.netns is None:
+        raise LinkControlError("this localnet runs without --netns: it has no links to cut or heal")
+    return a, [m.label for m in net.netns.others(a)]
+
+
+@main.command()
+@click.argument("side_a")
+@click.argument("side_b", required=False)
+@click.option("--dir", "run_dir", default=DEFAULT_DIR, show_default=True, help="Run directory.")
+@_fail_on_localnet_error
+def cut(side_a: str, side_b: str | None, run_dir: str) -> None:
+    """Cut a --netns localnet in two: SIDE_A and SIDE_B (chain-ids or members like e2e4/node3, comma-separated)
+    can no longer reach each other. Without SIDE_B, SIDE_A is cut from everything else."""
+    net = load_network(run_dir)
+    require_netns_support()
+    a, b = _sides(net, side_a, side_b)
+    routes = cut_links(net.netns, a, b)
+    click.echo(f"cut {','.join(a)} from {','.join(b)} ({len(routes)} blackhole routes); "
+               f"heal with: python -m distpos_abci.localnet heal {side_a}{' ' + side_b if side_b else ''} "
+               f"--dir {run_dir}")
+
+
+@main.command()
+@click.argument("side_a", required=False)
+@click.argument("side_b", required=False)
+@click.option("--all", "heal_everything", is_flag=True, help="Remove every cut of the localnet.")
+@click.option("--dir", "run_dir", default=DEFAULT_DIR, show_default=True, help="Run directory.")
+@_fail_on_localnet_error
+def heal(side_a: str | None, side_b: str | None, heal_everything: bool, run_dir: str) -> None:
+    """Undo `cut SIDE_A [SIDE_B]`, or with --all every cut of a --netns localnet."""
+    net = load_network(run_dir)
+    require_netns_support()
+    if heal_everything == (side_a is not None):
+        raise click.UsageError("give SIDE_A [SIDE_B] or --all")
+    if heal_everything:
+        heal_all(net.netns)
+        click.echo("healed every cut")
+        return
+    a, b = _sides(net, side_a, side_b)
+    routes = heal_links(net.netns, a, b)
+    click.echo(f"healed {','.join(a)} and {','.join(b)} ({len(routes)} routes)")

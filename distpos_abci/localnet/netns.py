@@ -30,7 +30,7 @@ import shutil
 import subprocess
 from collections.abc import Callable, Iterator, Sequence
 
-from ..errors import LinkControlError, NetnsCommandError, NetnsPermissionError, NetnsPlanError, NetnsToolMissingError
+from .errors import LinkControlError, NetnsCommandError, NetnsPermissionError, NetnsPlanError, NetnsToolMissingError
 from .netplan import INNER_IFNAME, NetnsPlan, compute_bridge_name, compute_cut_routes
 
 IP = "ip"

@@ -24,7 +24,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from ..errors import LinkControlError, NetnsPlanError
+from .errors import LinkControlError, NetnsPlanError
 
 PREFIX_TAG = "dp"
 PREFIX_HEX = 6

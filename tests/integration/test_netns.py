@@ -107,6 +107,29 @@ def test_up_netns_gives_every_node_its_own_address_and_down_removes_everything(t
                 assert sorted(p["remote_ip"] for p in peers) == sorted(n.host for n in chain.nodes if n != node)
         status = run_cli("status", "--dir", run_dir)
         assert status.returncode == 0 and "app hashes agree" in status.stdout, status.stdout + status.stderr
+
+        # the CLI's link control: cut the chains apart, look from inside, heal
+        e0, a0 = net.chains[0].nodes[0], net.chains[1].nodes[0]
+        e_ns = plan.member(e0.label).namespace
+        assert can_connect(e_ns, a0.host, a0.p2p_port)
+        res = run_cli("cut", "e2e4", "a1b2", "--dir", run_dir)
+        assert res.returncode == 0 and "8 blackhole routes" in res.stdout, res.stdout + res.stderr
+        assert not can_connect(e_ns, a0.host, a0.p2p_port)
+        assert can_connect(e_ns, net.chains[0].nodes[1].host, net.chains[0].nodes[1].p2p_port)
+        routes = subprocess.run(["ip", "-n", e_ns, "route", "show", "type", "blackhole"], capture_output=True,
+                                text=True, check=True).stdout
+        assert sorted(line.split()[1] for line in routes.splitlines()) == sorted(n.host for n in net.chains[1].nodes)
+        res = run_cli("heal", "e2e4", "a1b2", "--dir", run_dir)
+        assert res.returncode == 0, res.stdout + res.stderr
+        assert can_connect(e_ns, a0.host, a0.p2p_port)
+        # one node cut from all the others, healed with --all
+        assert run_cli("cut", "e2e4/node1", "--dir", run_dir).returncode == 0
+        assert not can_connect(e_ns, net.chains[0].nodes[1].host, net.chains[0].nodes[1].p2p_port)
+        assert run_cli("heal", "--all", "--dir", run_dir).returncode == 0
+        assert can_connect(e_ns, net.chains[0].nodes[1].host, net.chains[0].nodes[1].p2p_port)
+        bad = run_cli("cut", "e2e4", "c3d4", "--dir", run_dir)
+        assert bad.returncode == 1 and bad.stderr.startswith("Error: localnet:234: 'c3d4' names no chain")
+        assert "Traceback" not in bad.stderr
     finally:
         down = run_cli("down", "--dir", run_dir)
     assert down.returncode == 0, down.stdout + down.stderr
