@@ -10,7 +10,7 @@ from dataclasses import asdict
 
 import click
 
-from .errors import LinkControlError, LocalnetError
+from .errors import LocalnetError
 from .generate import DEMO_BALANCE, generate_network
 from .plan import (
     APPS,
@@ -24,7 +24,7 @@ from .plan import (
     load_network,
 )
 from .dashboard import DEFAULT_DASHBOARD_PORT, start_dashboard, stop_dashboard
-from .netns import cut_links, heal_all, heal_links, require_netns_support
+from .netns import cut_links, heal_all, heal_links, require_netns_support, require_plan
 from .procs import running_pids, start_network, stop_network, wait_for_blocks
 from .rpc import NodeStatus, check_app_hashes, node_status
 
@@ -243,11 +243,7 @@ def _side(text: str) -> list[str]:
 def _sides(net: Network, side_a: str, side_b: str | None) -> tuple[list[str], list[str]]:
     """Side A and side B; without side B, every member of the localnet not on side A."""
     a = _side(side_a)
-    if side_b is not None:
-        return a, _side(side_b)
-    if net.netns is None:
-        raise LinkControlError("this localnet runs without --netns: it has no links to cut or heal")
-    return a, [m.label for m in net.netns.others(a)]
+    return a, _side(side_b) if side_b is not None else [m.label for m in require_plan(net.netns).others(a)]
 
 
 @main.command()

@@ -201,7 +201,8 @@ def teardown_netns(prefix: str) -> list[str]:
 # ---- link control for tests ------------------------------------------------------------------------------
 
 
-def _need_plan(plan: NetnsPlan | None) -> NetnsPlan:
+def require_plan(plan: NetnsPlan | None) -> NetnsPlan:
+    """The plan of a --netns localnet; LinkControlError (234) for a localnet on 127.0.0.1."""
     if plan is None:
         raise LinkControlError("this localnet runs without --netns: it has no links to cut or heal")
     return plan
@@ -209,7 +210,7 @@ def _need_plan(plan: NetnsPlan | None) -> NetnsPlan:
 
 def cut_links(plan: NetnsPlan | None, side_a: Sequence[str], side_b: Sequence[str]) -> list[tuple[str, str]]:
     """Drop all traffic between the namespaces of side A and those of side B; return the routes added."""
-    routes = compute_cut_routes(_need_plan(plan), side_a, side_b)
+    routes = compute_cut_routes(require_plan(plan), side_a, side_b)
     for namespace, address in routes:
         run_ip(["-n", namespace, "route", "replace", "blackhole", f"{address}/32"])
     return routes
@@ -217,7 +218,7 @@ def cut_links(plan: NetnsPlan | None, side_a: Sequence[str], side_b: Sequence[st
 
 def heal_links(plan: NetnsPlan | None, side_a: Sequence[str], side_b: Sequence[str]) -> list[tuple[str, str]]:
     """Undo cut_links(plan, side_a, side_b) (a route already gone is fine); return the routes removed."""
-    routes = compute_cut_routes(_need_plan(plan), side_a, side_b)
+    routes = compute_cut_routes(require_plan(plan), side_a, side_b)
     for namespace, address in routes:
         run_ip(["-n", namespace, "route", "del", "blackhole", f"{address}/32"], missing_ok=True)
     return routes
@@ -225,18 +226,18 @@ def heal_links(plan: NetnsPlan | None, side_a: Sequence[str], side_b: Sequence[s
 
 def isolate(plan: NetnsPlan | None, label: str) -> list[tuple[str, str]]:
     """Cut one member (e.g. `e2e4/node3`) from every other member of the localnet."""
-    return cut_links(plan, [label], [m.label for m in _need_plan(plan).others([label])])
+    return cut_links(plan, [label], [m.label for m in require_plan(plan).others([label])])
 
 
 def heal_isolation(plan: NetnsPlan | None, label: str) -> list[tuple[str, str]]:
     """Undo isolate(plan, label)."""
-    return heal_links(plan, [label], [m.label for m in _need_plan(plan).others([label])])
+    return heal_links(plan, [label], [m.label for m in require_plan(plan).others([label])])
 
 
 def heal_all(plan: NetnsPlan | None) -> None:
     """Remove every cut in every namespace of the localnet."""
     namespaces = set(list_namespaces())
-    for m in _need_plan(plan).members:
+    for m in require_plan(plan).members:
         if m.namespace in namespaces:
             run_ip(["-n", m.namespace, "route", "flush", "type", "blackhole"])
 
