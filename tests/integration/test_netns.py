@@ -107,6 +107,10 @@ def test_up_netns_gives_every_node_its_own_address_and_down_removes_everything(t
                 assert sorted(p["remote_ip"] for p in peers) == sorted(n.host for n in chain.nodes if n != node)
         status = run_cli("status", "--dir", run_dir)
         assert status.returncode == 0 and "app hashes agree" in status.stdout, status.stdout + status.stderr
+        # `up` again leaves the running network and its namespaces alone
+        again = run_cli("up", "--dir", run_dir, "--timeout", "60", "--dashboard-port", "0")
+        assert again.returncode == 0 and "already running" in again.stdout, again.stdout + again.stderr
+        assert [sorted(names) for names in leftovers(plan.prefix)] == [sorted(namespaces), sorted(links)]
 
         # the CLI's link control: cut the chains apart, look from inside, heal
         e0, a0 = net.chains[0].nodes[0], net.chains[1].nodes[0]
