@@ -903,6 +903,44 @@ class QueryRefusedError(RelayError):
     retryable = False
 
 
+# ---- localnet network namespaces (codespace "localnet", codes 230-234) ---------------------------------
+
+class NetnsPermissionError(LocalnetError):
+    """Network namespaces, veth pairs and bridges need root (CAP_NET_ADMIN); the process does not have it."""
+
+    code = 230
+    grpc_status = "PERMISSION_DENIED"
+
+
+class NetnsToolMissingError(LocalnetError):
+    """The `ip` command of iproute2, which the tooling drives, is not installed or not on PATH."""
+
+    code = 231
+    grpc_status = "FAILED_PRECONDITION"
+
+
+class NetnsCommandError(LocalnetError):
+    """An `ip` command the tooling ran to make, change or remove a namespace, link, address or route failed."""
+
+    code = 232
+
+
+class NetnsPlanError(LocalnetError):
+    """The namespace plan cannot be made or used: too many members for one subnet, no free subnet, or the
+    planned subnet is already taken by another interface of this host."""
+
+    code = 233
+    grpc_status = "INVALID_ARGUMENT"
+
+
+class LinkControlError(LocalnetError):
+    """A cut or heal names no namespace of this localnet (unknown chain or node, a network without --netns,
+    or the same member on both sides)."""
+
+    code = 234
+    grpc_status = "INVALID_ARGUMENT"
+
+
 def all_error_classes() -> list[type[DistposError]]:
     """Every concrete error class, for the uniqueness test and the docs table."""
     out: list[type[DistposError]] = []
