@@ -7,6 +7,7 @@ accounts: a sender, the escrow account and the correspondent accounts; total sup
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import replace
 
@@ -19,10 +20,15 @@ from ..errors import (
     ConflictingHeaderError,
     ConsensusStateMissingError,
     CorrespondentClosedError,
+    CorrespondentSuspendedError,
     CorrespondentExistsError,
     DistposError,
     FrozenDestinationError,
     FrozenSourceError,
+    InstantClaimWindowClosedError,
+    InstantLimitError,
+    InstantMismatchError,
+    InstantNotClaimableError,
     InsufficientReservesError,
     InvalidPacketError,
     InvalidProofError,
@@ -34,10 +40,12 @@ from ..errors import (
     PacketTimedOutError,
     RateLimitedError,
     RecipientRejectedError,
+    ReplayedInstantCreditError,
     ReplayedPacketError,
     TimeoutNotReachedError,
     TrustingPeriodExpiredError,
     UnauthorizedError,
+    UnknownInstantCreditError,
     UnknownPacketError,
 )
 from ..events import Event
@@ -56,7 +64,35 @@ from ..lightclient.verifier import MAX_CLOCK_DRIFT_NS
 from ..store import merkle
 from ..store.kv import KVReader, KVStore, PrefixStore, iter_prefix_after
 from ..types import AccountId, Amount, ChainId, Height
+from ..underwriting.guarantee import Guarantee
 from . import keys
+from .instant import (
+    CREDITED,
+    DELIVERED,
+    IN_FLIGHT,
+    PAID_OUT,
+    REFUNDED,
+    SEEN,
+    SETTLED,
+    InstantCredit,
+    InstantLimit,
+    InstantPayout,
+    InstantSend,
+    MsgInstantTransfer,
+    compute_instant_key,
+    compute_packet_instant_key,
+    decode_instant_credit,
+    decode_instant_payout,
+    decode_instant_send,
+    encode_instant_limits,
+    parse_instant_limits,
+    validate_instant_guarantee_set,
+    validate_instant_payment,
+    validate_instant_signatures,
+    validate_lifetime,
+    validate_not_expired,
+    validate_stake_covers,
+)
 from .policy import compute_failure_window, compute_refusal, compute_window
 from .records import (
     Ack,
@@ -171,6 +207,33 @@ class InterchainView:
     def get_inbox(self, source: str, sequence: int) -> Ack | None:
         raw = self.store.get(keys.inbox_key(source, sequence))
         return decode_ack(raw) if raw else None
+
+    # ---- instant credit reads
+
+    def get_instant_limits(self) -> dict[str, InstantLimit]:
+        """Instant-credit limits per correspondent, as governance set them (none: no instant credit)."""
+        raw = self.store.get(keys.PARAMS)
+        return parse_instant_limits(json.loads(raw)["instant_credit"], "instant_credit") if raw else {}
+
+    def get_instant_limit(self, chain_id: str) -> InstantLimit:
+        return self.get_instant_limits().get(chain_id, InstantLimit())
+
+    def get_instant_outstanding(self, chain_id: str) -> Amount:
+        """Instant credit given to chain_id's transfers here and not yet settled by a packet or paid out."""
+        raw = self.store.get(keys.instant_outstanding_key(chain_id))
+        return Amount(int.from_bytes(raw, "big")) if raw else Amount(0)
+
+    def get_instant_credit(self, source: str, key: bytes) -> InstantCredit | None:
+        raw = self.store.get(keys.instant_credit_key(source, key))
+        return decode_instant_credit(raw) if raw else None
+
+    def get_instant_send(self, payer: bytes, nonce: int) -> InstantSend | None:
+        raw = self.store.get(keys.instant_send_key(payer, nonce))
+        return decode_instant_send(raw) if raw else None
+
+    def get_instant_payout(self, destination: str, key: bytes) -> InstantPayout | None:
+        raw = self.store.get(keys.instant_paid_key(destination, key))
+        return decode_instant_payout(raw) if raw else None
 
     def require_consensus(self, chain_id: str, height: int) -> ConsensusState:
         cons = self.get_consensus(chain_id, height)
@@ -325,6 +388,10 @@ class InterchainKeeper(InterchainView):
         """Receive one proven packet: pay it from source's reserve or refuse it; write the ack either way."""
         corr = self.require_correspondent(source)
         packet = self.validate_recv(source, proof_height, raw, proof, height, time_ns)
+        instant_key = compute_packet_instant_key(packet)
+        credit = self.get_instant_credit(source, instant_key)
+        if credit is not None and credit.status == CREDITED:
+            return self.apply_instant_settle(source, packet, instant_key, credit, height)
         reserve = self.get_reserve(source)
         refusal = compute_refusal(corr, reserve, packet.amount, height)
         events: list[Event] = []
@@ -342,6 +409,11 @@ class InterchainKeeper(InterchainView):
                                failure_window_start=fw_start, window_ok=fw_ok + 1, window_failed=fw_failed)
             ack = Ack(True)
             reserve = Amount(reserve - packet.amount)
+            if credit is None:
+                # Paid as an ordinary transfer: should it have been an instant one, its credit, arriving
+                # later, must not pay the recipient a second time.
+                self.store.set(keys.instant_credit_key(source, instant_key),
+                               InstantCredit(SEEN, height=height).encode())
         else:
             counted = 1 if isinstance(refusal, LIMIT_REFUSALS) else 0
             corr = corr.evolve(received_failed=corr.received_failed + counted, failure_window_start=fw_start,
@@ -387,6 +459,7 @@ class InterchainKeeper(InterchainView):
         to = packet.sender if refund else Address(self.chain_id, keys.compute_correspondent_account(dest))
         events = self.bank.process_send(escrow, to, packet.amount)
         self.store.delete(keys.outbox_key(dest, packet.sequence))
+        self._apply_instant_send_outcome(packet, REFUNDED if refund else DELIVERED)
         if not refund:
             corr = self.require_correspondent(dest)
             events.extend(self._after_reserve_change(corr, self.get_reserve(dest)))
@@ -515,3 +588,176 @@ class InterchainKeeper(InterchainView):
     def apply_route(self, route: Route) -> list[Event]:
         self.store.set(keys.route_key(route.chain_id), route.encode())
         return [Event.of("set_route", chain=route.chain_id, relay_grpc=route.relay_grpc, comet_rpc=route.comet_rpc)]
+
+    # ---- instant credit: the destination ----------------------------------------------------------------
+
+    def apply_instant_limits(self, limits: dict[str, InstantLimit]) -> list[Event]:
+        """Store the instant-credit limits (validated by the caller: genesis or governance)."""
+        self.store.set(keys.PARAMS, encode_instant_limits(limits))
+        return [Event.of("instant_limits", **{c: f"{v.limit}/{v.stake_per_power}" for c, v in sorted(limits.items())})]
+
+    def validate_instant_credit(self, source: str, gs: tuple[Guarantee, ...], transfer: MsgInstantTransfer,
+                                signer: bytes, nonce: int, tx_hash: bytes) -> bytes:
+        """Raise unless the source's underwriters' guarantees and the payer's signed transfer may be credited
+        here now; return the transfer's instant key. Checks only."""
+        corr = self.require_correspondent(source)
+        self.validate_source_not_frozen(source)
+        if corr.closed:
+            raise CorrespondentClosedError(f"correspondent {source} was closed by governance")
+        if corr.suspended:
+            raise CorrespondentSuspendedError(f"correspondent {source} is suspended until a top-up")
+        validate_instant_guarantee_set(gs, source, self.chain_id)
+        validate_instant_payment(gs, transfer, signer, nonce, tx_hash)
+        if transfer.sender != gs[0].payer:
+            raise InstantMismatchError("the transfer's sender is not the guaranteed payer")
+        client = self.require_client(source)
+        power = validate_instant_signatures(gs, client.next_validator_set)
+        limit = self.get_instant_limit(source)
+        validate_stake_covers(power, limit, gs[0].total)
+        validate_lifetime(gs, limit)
+        validate_not_expired(gs, client.latest_height)
+        key = compute_instant_key(source, self.chain_id, transfer.sender, transfer.recipient, transfer.amount,
+                                  transfer.timeout_height, transfer.timeout_time_ns)
+        if self.get_instant_credit(source, key) is not None:
+            raise ReplayedInstantCreditError(f"instant transfer {key.hex()} from {source} was already credited or "
+                                             "its packet already arrived")
+        outstanding = self.get_instant_outstanding(source)
+        if outstanding + gs[0].total > limit.limit:
+            raise InstantLimitError(f"instant credit of {source} would be {outstanding + gs[0].total}; its limit "
+                                    f"here is {limit.limit}")
+        if gs[0].total > self.get_reserve(source):
+            raise InstantLimitError(f"reserve of {source} is {self.get_reserve(source)}, the credit needs {gs[0].total}")
+        return key
+
+    def apply_instant_credit(self, source: str, key: bytes, gs: tuple[Guarantee, ...], height: Height) -> list[Event]:
+        """Pay the recipient from the source's reserve and record the outstanding credit (checks nothing)."""
+        g = gs[0]
+        corr_account = Address(self.chain_id, keys.compute_correspondent_account(source))
+        events = self.bank.process_send(corr_account, g.beneficiary, g.total)
+        credit = InstantCredit(CREDITED, str(g.payer), g.nonce, str(g.beneficiary), g.total, g.tx_hash,
+                               g.expiry_height, height)
+        self.store.set(keys.instant_credit_key(source, key), credit.encode())
+        outstanding = Amount(self.get_instant_outstanding(source) + g.total)
+        self._set_instant_outstanding(source, outstanding)
+        events.append(Event.of("instant_credit", source=source, key=key.hex(), payer=g.payer, nonce=g.nonce,
+                               recipient=g.beneficiary, amount=g.total, underwriters=len(gs), outstanding=outstanding))
+        return events + self._after_reserve_change(self.require_correspondent(source), self.get_reserve(source))
+
+    def apply_instant_settle(self, source: str, packet: Packet, key: bytes, credit: InstantCredit,
+                             height: Height) -> list[Event]:
+        """The proven packet of a credited instant transfer: the recipient was paid already, so the packet's
+        amount stays in the source's reserve (whose escrow pays ours there on the ack) and the credit is no
+        longer outstanding. Never refused: refusing would refund the payer of a credit already given."""
+        self.store.set(keys.instant_credit_key(source, key), credit.evolve(SETTLED, height).encode())
+        outstanding = Amount(max(0, self.get_instant_outstanding(source) - credit.amount))
+        self._set_instant_outstanding(source, outstanding)
+        self.store.set(keys.inbox_key(source, packet.sequence), Ack(True).encode())
+        return [Event.of("recv_packet", source=source, destination=self.chain_id, sequence=packet.sequence,
+                         recipient=packet.recipient, amount=packet.amount, success=True, error_code=0),
+                Event.of("instant_settle", source=source, key=key.hex(), sequence=packet.sequence,
+                         amount=packet.amount, outstanding=outstanding)]
+
+    def process_instant_release(self, source: str, proof_height: int, key: bytes, raw_payout: bytes,
+                                proof: merkle.MerkleProof, height: Height) -> list[Event]:
+        """The source proved it paid this credit out to our reserve there: it is no longer outstanding."""
+        self.require_unfrozen_client(source)
+        cons = self.require_consensus(source, proof_height)
+        credit = self.get_instant_credit(source, key)
+        if credit is None or credit.status in (SEEN, SETTLED):
+            raise UnknownInstantCreditError(f"no outstanding instant credit {key.hex()} from {source}")
+        if credit.status == PAID_OUT:
+            raise ReplayedInstantCreditError(f"instant credit {key.hex()} from {source} was already released")
+        payout = decode_instant_payout(raw_payout)
+        if not merkle.verify_membership(cons.app_hash, keys.full_instant_paid_key(self.chain_id, key), raw_payout, proof):
+            raise InvalidProofError(f"payout of instant credit {key.hex()} is not proven in {source}'s state")
+        self.store.set(keys.instant_credit_key(source, key), credit.evolve(PAID_OUT, height).encode())
+        outstanding = Amount(max(0, self.get_instant_outstanding(source) - credit.amount))
+        self._set_instant_outstanding(source, outstanding)
+        return [Event.of("instant_release", source=source, key=key.hex(), amount=payout.amount,
+                         outstanding=outstanding)]
+
+    def _set_instant_outstanding(self, source: str, amount: Amount) -> None:
+        if amount:
+            self.store.set(keys.instant_outstanding_key(source), amount.to_bytes(8, "big"))
+        else:
+            self.store.delete(keys.instant_outstanding_key(source))
+
+    # ---- instant credit: the source ----------------------------------------------------------------------
+
+    def process_instant_send(self, transfer: MsgInstantTransfer, nonce: int, now_ns: int) -> list[Event]:
+        """Send the payer's instant transfer as a packet (like MsgTransfer) and record what its nonce did."""
+        dest = transfer.recipient.chain_id
+        seq = self.get_next_sequence(dest)
+        events = self.process_send(transfer.sender, transfer.recipient, transfer.amount, transfer.timeout_height,
+                                   transfer.timeout_time_ns, now_ns)
+        key = compute_instant_key(self.chain_id, dest, transfer.sender, transfer.recipient, transfer.amount,
+                                  transfer.timeout_height, transfer.timeout_time_ns)
+        payer = transfer.sender.account
+        self.store.set(keys.instant_send_key(payer, nonce), InstantSend(IN_FLIGHT, dest, seq, transfer.amount, key).encode())
+        self.store.set(keys.instant_sequence_key(dest, seq), payer + nonce.to_bytes(8, "big"))
+        return [*events, Event.of("instant_send", destination=dest, sequence=seq, payer=transfer.sender, nonce=nonce,
+                                  key=key.hex())]
+
+    def _apply_instant_send_outcome(self, packet: Packet, status: int) -> None:
+        """An outgoing packet settled: if it was an instant transfer, its record says how."""
+        index = keys.instant_sequence_key(packet.destination_chain, packet.sequence)
+        raw = self.store.get(index)
+        if raw is None:
+            return
+        payer, nonce = raw[:20], int.from_bytes(raw[20:28], "big")
+        send = self.get_instant_send(payer, nonce)
+        if send is not None:
+            self.store.set(keys.instant_send_key(payer, nonce), send.evolve(status).encode())
+        self.store.delete(index)
+
+    def validate_instant_claim(self, destination: str, proof_height: int, raw_credit: bytes,
+                               proof: merkle.MerkleProof, gs: tuple[Guarantee, ...],
+                               transfer: MsgInstantTransfer) -> bytes:
+        """Raise unless the destination provably credited this guaranteed instant transfer and it was not paid
+        out before; return its instant key. What the nonce did is decided by compute_instant_owed."""
+        self.require_correspondent(destination)
+        self.require_unfrozen_client(destination)
+        cons = self.require_consensus(destination, proof_height)
+        credit = decode_instant_credit(raw_credit)
+        if credit.status == SEEN:
+            raise UnknownInstantCreditError(f"{destination} never credited this transfer instantly")
+        g = gs[0]
+        if (credit.payer, credit.nonce, credit.recipient, credit.amount, credit.tx_hash) != (
+                str(g.payer), g.nonce, str(g.beneficiary), g.total, g.tx_hash):
+            raise InstantMismatchError("the proven credit is not the guaranteed payment")
+        key = compute_instant_key(self.chain_id, destination, transfer.sender, transfer.recipient, transfer.amount,
+                                  transfer.timeout_height, transfer.timeout_time_ns)
+        if not merkle.verify_membership(cons.app_hash, keys.full_instant_credit_key(self.chain_id, key), raw_credit,
+                                        proof):
+            raise InvalidProofError(f"instant credit {key.hex()} is not proven in {destination}'s state at {proof_height}")
+        if self.get_instant_payout(destination, key) is not None:
+            raise ReplayedInstantCreditError(f"instant credit {key.hex()} at {destination} was already paid out")
+        return key
+
+    def compute_instant_owed(self, g: Guarantee, key: bytes, consumed: bool, height: int,
+                             claim_window_blocks: int) -> bool:
+        """Raise unless the destination is owed the guaranteed total (InstantNotClaimableError while the nonce may
+        still deliver or did deliver); return True when the nonce lapsed unused and must be retired."""
+        if height > g.expiry_height + claim_window_blocks:
+            raise InstantClaimWindowClosedError(
+                f"claims on {g.payer} nonce {g.nonce} closed at height {g.expiry_height + claim_window_blocks}")
+        send = self.get_instant_send(g.payer.account, g.nonce)
+        if send is not None and send.key == key:
+            if send.status == DELIVERED:
+                raise InstantNotClaimableError(f"nonce {g.nonce} of {g.payer} delivered the instant transfer")
+            if send.status == IN_FLIGHT:
+                raise InstantNotClaimableError(
+                    f"the instant transfer of {g.payer} nonce {g.nonce} is in flight (packet {send.sequence})")
+            return False  # refunded by an error ack or a timeout: owed, nothing to retire
+        if consumed:
+            return False  # the nonce did something else: owed
+        if height <= g.expiry_height:
+            raise InstantNotClaimableError(
+                f"nonce {g.nonce} of {g.payer} is unused and may still pay until height {g.expiry_height}")
+        return True  # lapsed: owed, and the nonce is retired
+
+    def apply_instant_payout_record(self, destination: str, key: bytes, amount: Amount, height: Height) -> list[Event]:
+        """Record that the underwriters paid destination's reserve here for key (proven back by a release)."""
+        self.store.set(keys.instant_paid_key(destination, key), InstantPayout(amount, height).encode())
+        events = [Event.of("instant_payout", destination=destination, key=key.hex(), amount=amount)]
+        return events + self._after_reserve_change(self.require_correspondent(destination), self.get_reserve(destination))
