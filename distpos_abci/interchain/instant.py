@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from typing import ClassVar
 
 from ..address import Address, parse_address, validate_chain_id
 from ..codec import decode_canonical, encode_canonical
@@ -265,6 +266,9 @@ def validate_instant_payment(gs: tuple[Guarantee, ...], transfer: "MsgInstantTra
 @dataclass(frozen=True, slots=True)
 class MsgInstantTransfer:
     """Source: send amount to recipient's chain as an instant transfer (timeout required)."""
+
+    # The underwriting service guarantees it with a cross-chain guarantee (the narrow interface it reads).
+    cross_chain_guaranteeable: ClassVar[bool] = True
 
     sender: Address
     recipient: Address

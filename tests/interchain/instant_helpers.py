@@ -36,7 +36,7 @@ def source_genesis() -> bytes:
     state["accounts"] += [{"address": str(addr(k, SRC)), "balance": "1000"} for k in OPERATORS]
     state["staking"] = {"params": PARAMS, "validators": [
         {"operator": str(addr(op, SRC)), "consensus_pub_key": base64.b64encode(ck.pub_key).decode(),
-         "self_stake": str(STAKE), "endpoint": "", "moniker": f"v{i}"}
+         "self_stake": str(STAKE), "endpoint": f"{SRC}-v{i}:1", "moniker": f"v{i}"}
         for i, (op, ck) in enumerate(zip(OPERATORS, VAL_KEYS[SRC]))]}
     state["underwriting"] = {"params": UW_PARAMS}
     return json.dumps(state).encode()
@@ -139,3 +139,32 @@ def collateral(src: Chain) -> int:
 
 def relayer_tx(c: Chain, field: str, msg):
     return c.tx(RELAYER, field, msg)
+
+
+class Peers:
+    """In-process co-underwriting between the guarantee services of e2e4's validators."""
+
+    def __init__(self) -> None:
+        self.services: dict = {}
+
+    async def reserve(self, endpoint, tx, amount, expiry, auth, timeout):
+        return self.services[endpoint].reserve(tx, amount, expiry, auth)
+
+    async def confirm(self, endpoint, tx_hash, auth, timeout):
+        return self.services[endpoint].confirm(tx_hash, auth)
+
+    async def release(self, endpoint, tx_hash, auth, timeout):
+        self.services[endpoint].release(tx_hash, auth)
+
+
+def services(src: Chain) -> list:
+    """The real guarantee service of each e2e4 validator (consensus keys VAL_KEYS), wired to co-underwrite."""
+    from distpos_abci.underwriting.service import UnderwritingService
+
+    peers = Peers()
+    out = []
+    for i, ck in enumerate(VAL_KEYS[SRC]):
+        svc = UnderwritingService(src.app, ck, peers=peers, guarantee_blocks=3)
+        peers.services[f"{SRC}-v{i}:1"] = svc
+        out.append(svc)
+    return out

@@ -26,6 +26,7 @@ from tests.interchain.instant_helpers import (
     open_pair,
     outstanding,
     release_msg,
+    services,
     underwriter,
 )
 
@@ -261,3 +262,37 @@ def test_credit_is_recorded_for_the_source_to_verify(tmp_path):
     assert (rec.status, rec.payer, rec.nonce, rec.recipient, rec.amount) == (
         CREDITED, str(addr(ALICE, SRC)), 4, str(addr(BOB, DST)), 100)
     assert gs[0].underwriter == underwriter(3) and LIMIT == 5000
+
+
+def test_the_guarantee_service_issues_cross_chain_guarantees_the_destination_accepts(tmp_path):
+    """The same service and co-underwriting as local guarantees: alone within the payer's collateral with one
+    validator, co-underwritten above it; shares name the validators' consensus addresses."""
+    import asyncio
+
+    from distpos_abci.underwriting import build_collateral_tx
+    from tests.interchain.instant_helpers import OPERATORS
+
+    src, dst = open_pair(tmp_path)
+    svc = services(src)
+    raw = instant_tx(src, 900)
+    gs = asyncio.run(svc[0].underwrite(raw, carry=False))
+    assert [g.underwriter for g in gs] == [underwriter(0)] and gs[0].beneficiary == addr(BOB, DST)
+    assert credit(dst, gs, raw).ok
+    # Carol has 800 of collateral with each of two validators: 1500 needs both.
+    for op in OPERATORS[:2]:
+        assert src.block(build_collateral_tx(CAROL, SRC, src.nonce(CAROL), "deposit", str(addr(op, SRC)),
+                                             800)).tx_results[0].ok
+    raw2 = instant_tx(src, 1500, payer=CAROL)
+    shares = asyncio.run(svc[0].underwrite(raw2, carry=False))
+    assert {(str(g.underwriter), g.amount) for g in shares} == {(str(underwriter(0)), 800), (str(underwriter(1)), 700)}
+    bob0 = dst.balance(BOB)
+    assert credit(dst, shares, raw2).ok
+    assert dst.balance(BOB) == bob0 + 1500 and outstanding(dst) == 2400
+    # A local payment is still guaranteed by the operator, as before.
+    from distpos_abci.gen.distpos.v1 import tx_pb2 as tp
+    from distpos_abci.tx import build_tx
+    local = build_tx(ALICE, SRC, src.nonce(ALICE) + 1, "send", tp.MsgSend(
+        from_address=str(addr(ALICE, SRC)), to_address=str(addr(CAROL, SRC)), amount=5))
+    assert src.block(raw).tx_results[0].ok
+    (g_local,) = asyncio.run(svc[0].underwrite(local, carry=False))
+    assert g_local.underwriter == addr(OPERATORS[0], SRC)
