@@ -296,3 +296,24 @@ def test_the_guarantee_service_issues_cross_chain_guarantees_the_destination_acc
     assert src.block(raw).tx_results[0].ok
     (g_local,) = asyncio.run(svc[0].underwrite(local, carry=False))
     assert g_local.underwriter == addr(OPERATORS[0], SRC)
+
+
+def test_governance_sets_the_instant_limit_and_bad_limits_are_refused(tmp_path):
+    """The interchain params hook a passed MsgUpdateParams runs: the whole instant_credit map is replaced."""
+    from distpos_abci.errors import InvalidParamsError, NoCorrespondentError
+
+    src, dst = open_pair(tmp_path, limit=0)
+    for bad, err in (('{"instant_credit": {"e2e4": {"limit": -1}}}', InvalidParamsError),
+                     ('{"instant_credit": {"e2e4": {"stake_per_power": 0}}}', InvalidParamsError),
+                     ('{"instant_credit": {"e2e4": {"limit": 1, "fee": 2}}}', InvalidParamsError),
+                     ('{"instant_credit": [1]}', InvalidParamsError),
+                     ('{"other": 1}', InvalidParamsError),
+                     ('{"instant_credit": {"c3d4": {"limit": 1}}}', NoCorrespondentError)):
+        assert isinstance(dst.gov("params", bad), err), bad
+    assert InterchainView(dst.app.state, DST).get_instant_limit(SRC).limit == 0
+    assert dst.gov("params", '{"instant_credit": {"e2e4": {"limit": 1200, "stake_per_power": 100, '
+                             '"max_guarantee_blocks": 4}}}') is None
+    assert InterchainView(dst.app.state, DST).get_instant_limit(SRC).limit == 1200
+    raw = instant_tx(src, 1000)
+    assert credit(dst, guarantees(raw, {0: 1000}, expiry=src.app.last_height + 3), raw).ok
+    assert outstanding(dst) == 1000
