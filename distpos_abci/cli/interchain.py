@@ -1,4 +1,4 @@
-"""`distpos tx interchain transfer|topup` (signed and sent), `distpos tx interchain open-correspondent|set-route|
+"""`distpos tx interchain transfer|topup|instant-send` (signed and sent), `distpos tx interchain open-correspondent|set-route|
 set-limits|close-correspondent|unfreeze-client` (governance messages: printed for a proposal, never signed) and
 `distpos query interchain correspondent|route|routes|packets`."""
 
@@ -28,8 +28,10 @@ from ..lightclient.rpc_json import parse_rfc3339_ns
 from ..lightclient.types import validator_set_to_proto
 from ..rpc_client import CometRPC
 from ..tx import build_tx
-from .client import compute_more_hint, fetch_pages, grpc_call, parse_cli_amount, run_tx
-from .common import FILE, chain_id_option, grpc_option, output_option, page_options, tx_options
+from ..interchain.msgs import build_instant_transfer_tx
+from .client import compute_more_hint, fetch_pages, grpc_call, parse_cli_amount, run_tx, sign_tx
+from .common import FILE, chain_id_option, grpc_option, open_keyring, output_option, page_options, tx_options
+from .instant_client import send_instant
 from .output import emit
 
 
@@ -93,6 +95,44 @@ def topup(from_key, remote_chain, amount, settings) -> None:
             from_address=str(Address.from_pub_key(c, k.pub_key)), chain_id=remote_chain, amount=value))
 
     run_tx(settings, from_key, build, f"topped up {remote_chain} by {value}")
+
+
+@tx_group.command("instant-send")
+@click.argument("from_key", metavar="FROM")
+@click.argument("to", metavar="TO")
+@click.argument("amount", metavar="AMOUNT")
+@click.option("--dest-node", required=True, metavar="URL",
+              help="CometBFT RPC of a node of TO's chain: the instant credit is submitted there.")
+@click.option("--timeout-seconds", type=click.IntRange(1, 10**9), default=600, show_default=True,
+              help="Seconds after this chain's last block time from which the destination refuses the packet.")
+@click.option("--no-co-underwriting", is_flag=True, help="Refuse rather than ask other validators for shares.")
+@grpc_option
+@tx_options
+def instant_send(from_key, to, amount, dest_node, timeout_seconds, no_co_underwriting, grpc_addr, settings) -> None:
+    """Send AMOUNT to TO on another chain, credited there at once: the validator at --grpc (with co-underwriters)
+    guarantees it, the destination at --dest-node credits TO in its next block, then the transfer is broadcast
+    here and its packet settles the credit. FROM also signs the credit on the destination (any account may)."""
+    value = parse_cli_amount(amount)
+    recipient = parse_address(to)
+    source = CometRPC(settings.node)
+    now = parse_rfc3339_ns(source.status()["sync_info"]["latest_block_time"])
+    timeout_ns = now + timeout_seconds * 1_000_000_000
+    signed = sign_tx(settings, from_key, lambda k, c, n: build_instant_transfer_tx(k, c, n, to, value,
+                                                                                    timeout_time_ns=timeout_ns))
+    if signed is None:  # --generate-only
+        return
+    key = open_keyring(settings.keyring_dir).get(from_key).keypair
+    result = send_instant(grpc_addr, source, settings.chain_id, CometRPC(dest_node), recipient.chain_id, key,
+                          signed.raw, settings.timeout, co_underwrite=not no_co_underwriting)
+    data = {"hash": signed.hash.hex().upper(), "chain_id": signed.chain_id, "from": signed.signer, "to": to,
+            "amount": str(value), "nonce": signed.nonce, "guarantee_ms": round(result.guarantee_ms, 2),
+            "guarantees": [g.to_json() for g in result.guarantees], "tx": signed.raw.hex(),
+            "credit_height": result.credit.height, "credit_dest_blocks": result.dest_blocks,
+            "credited_seconds": round(result.credited_s, 3)}
+    emit(data, settings.output, text=(
+        f"guaranteed {data['hash']} in {result.guarantee_ms:.1f} ms by {len(result.guarantees)} validator(s); "
+        f"{to} credited at {recipient.chain_id} height {result.credit.height} ({result.dest_blocks} block(s) "
+        f"later, {result.credited_s:.2f}s); the transfer is broadcast on {settings.chain_id}"))
 
 
 # ---- governance messages: generated for a proposal, never signed by a key ------------------------------------
