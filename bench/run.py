@@ -13,7 +13,7 @@ import pathlib
 import platform
 import subprocess
 
-from . import bench_app, bench_interchain, bench_localnet, bench_merkle, bench_scale, bench_underwriting
+from . import bench_app, bench_instant, bench_interchain, bench_localnet, bench_merkle, bench_scale, bench_underwriting
 
 RESULTS = pathlib.Path(__file__).with_name("RESULTS.md")
 
@@ -50,7 +50,9 @@ def main(only: list[str] | None = None) -> None:
                           "BENCH_SCALE_ACCOUNTS", "10000 1000000").split()])),
                      ("underwriting service (in-process and over gRPC)", lambda: bench_underwriting.main([])),
                      ("4-validator localnet, end to end", bench_localnet.main),
-                     ("cross-chain: 2 chains x 2 validators with relays, bursts of 200", bench_interchain.main)):
+                     ("cross-chain: 2 chains x 2 validators with relays, bursts of 200", bench_interchain.main),
+                     ("instant cross-chain credit: guarantee issued -> credited on the destination",
+                      bench_instant.main)):
         if only and not any(o in name for o in only):
             continue
         print(f"== {name}")

@@ -317,3 +317,19 @@ def test_governance_sets_the_instant_limit_and_bad_limits_are_refused(tmp_path):
     raw = instant_tx(src, 1000)
     assert credit(dst, guarantees(raw, {0: 1000}, expiry=src.app.last_height + 3), raw).ok
     assert outstanding(dst) == 1000
+
+
+def test_invalid_claim_with_a_forged_share_is_refused(tmp_path):
+    """The source checks every share against its own staking: a share naming validator 0 but signed by validator 1
+    cannot take validator 0's collateral or stake, even for a credit the destination really gave."""
+    src, dst = open_pair(tmp_path)
+    raw = instant_tx(src, 600)
+    expiry = src.app.last_height + 2
+    assert credit(dst, guarantees(raw, {0: 600}, expiry=expiry), raw).ok
+    while src.app.last_height <= expiry:
+        src.block()
+    forged = guarantees(raw, {0: 600}, expiry=expiry, signer=VAL_KEYS[SRC][1])
+    before = snapshot(src, dst)
+    result = src.tx(RELAYER, "instant_claim", claim_msg(src, dst, forged, raw))
+    assert (result.code, result.codespace) == (81, "underwriting"), result.log
+    assert snapshot(src, dst) == before
