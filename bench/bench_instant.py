@@ -20,6 +20,7 @@ from distpos_abci.cli.instant_client import send_instant
 from distpos_abci.cli.underwriting_client import call_underwriting
 from distpos_abci.gen.distpos.v1 import underwriting_pb2
 from distpos_abci.interchain import keys
+from distpos_abci.interchain.instant import compute_instant_timeout_ns
 from distpos_abci.interchain.msgs import build_instant_transfer_tx
 from distpos_abci.keyring import Keyring
 from distpos_abci.lightclient.rpc_json import parse_rfc3339_ns
@@ -60,7 +61,7 @@ def main(cometbft_bin: str = "bin/cometbft") -> dict[str, object]:
             for _ in range(ROUNDS):
                 now = parse_rfc3339_ns(src.status()["sync_info"]["latest_block_time"])
                 raw = build_instant_transfer_tx(alice.keypair, src_chain.chain_id, nonce, bob, AMOUNT,
-                                                timeout_time_ns=now + 600 * 1_000_000_000)
+                                                timeout_time_ns=compute_instant_timeout_ns(now, 600, nonce))
                 r = send_instant(grpc_addr, src, src_chain.chain_id, dst, dst_chain.chain_id, alice.keypair, raw, 30)
                 nonce += 1
                 guarantee_ms.append(r.guarantee_ms)

@@ -28,6 +28,7 @@ from ..lightclient.rpc_json import parse_rfc3339_ns
 from ..lightclient.types import validator_set_to_proto
 from ..rpc_client import CometRPC
 from ..tx import build_tx
+from ..interchain.instant import compute_instant_timeout_ns
 from ..interchain.msgs import build_instant_transfer_tx
 from .client import compute_more_hint, fetch_pages, grpc_call, parse_cli_amount, run_tx, sign_tx
 from .common import FILE, chain_id_option, grpc_option, open_keyring, output_option, page_options, tx_options
@@ -116,9 +117,8 @@ def instant_send(from_key, to, amount, dest_node, timeout_seconds, no_co_underwr
     recipient = parse_address(to)
     source = CometRPC(settings.node)
     now = parse_rfc3339_ns(source.status()["sync_info"]["latest_block_time"])
-    timeout_ns = now + timeout_seconds * 1_000_000_000
-    signed = sign_tx(settings, from_key, lambda k, c, n: build_instant_transfer_tx(k, c, n, to, value,
-                                                                                    timeout_time_ns=timeout_ns))
+    signed = sign_tx(settings, from_key, lambda k, c, n: build_instant_transfer_tx(
+        k, c, n, to, value, timeout_time_ns=compute_instant_timeout_ns(now, timeout_seconds, n)))
     if signed is None:  # --generate-only
         return
     key = open_keyring(settings.keyring_dir).get(from_key).keypair

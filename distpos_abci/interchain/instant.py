@@ -62,6 +62,13 @@ def compute_packet_instant_key(p: Packet) -> bytes:
                                p.timeout_height, p.timeout_time_ns)
 
 
+def compute_instant_timeout_ns(now_ns: int, seconds: int, nonce: int) -> int:
+    """A timeout `seconds` after now whose sub-second part is the payer's nonce (mod 10^9): two otherwise equal
+    instant transfers of one payer get different instant keys (an equal key is refused as a replay, 225)."""
+    whole = (now_ns // 1_000_000_000 + seconds) * 1_000_000_000
+    return whole + nonce % 1_000_000_000
+
+
 # ---- records -------------------------------------------------------------------------------------------
 
 

@@ -333,3 +333,11 @@ def test_invalid_claim_with_a_forged_share_is_refused(tmp_path):
     result = src.tx(RELAYER, "instant_claim", claim_msg(src, dst, forged, raw))
     assert (result.code, result.codespace) == (81, "underwriting"), result.log
     assert snapshot(src, dst) == before
+
+
+def test_equal_transfers_get_distinct_keys_through_the_client_timeout():
+    from distpos_abci.interchain.instant import compute_instant_timeout_ns
+
+    now = 1_800_000_000_123_456_789
+    a, b = compute_instant_timeout_ns(now, 600, 7), compute_instant_timeout_ns(now, 600, 8)
+    assert a != b and a // 10**9 == b // 10**9 == now // 10**9 + 600
