@@ -6,8 +6,8 @@ ABCI codes in `abci_adapter.py`, gRPC statuses in `grpc_service/`, CLI exit code
 `cli/main.py`. Code 1 is reserved for "internal"; 0 is success.
 
 Code ranges: tx/auth 2-19, bank 20-29, query 30-39, genesis/config/client/keyring 40-59, staking 60-79,
-underwriting 80-99 and 150-159, interchain 100-129 and 170-179, lightclient 130-139, relay 140-149 and 180-189,
-gov 160-169.
+underwriting 80-99 and 150-159, interchain 100-129, 170-179 and 220-229 (instant credit), lightclient 130-139,
+relay 140-149 and 180-189, gov 160-169.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
-"""`distpos tx interchain transfer|topup|instant-send` (signed and sent), `distpos tx interchain open-correspondent|set-route|
-set-limits|close-correspondent|unfreeze-client` (governance messages: printed for a proposal, never signed) and
-`distpos query interchain correspondent|route|routes|packets`."""
+"""`distpos tx interchain transfer|topup|instant-send` (signed and sent), `distpos tx interchain
+open-correspondent|set-route|set-limits|close-correspondent|unfreeze-client` (governance messages: printed for a
+proposal, never signed) and `distpos query interchain correspondent|route|routes|packets`."""
 
 from __future__ import annotations
 

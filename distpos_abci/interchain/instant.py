@@ -223,8 +223,8 @@ def validate_instant_signatures(gs: tuple[Guarantee, ...], validators: Validator
     for g in gs:
         v = by_address.get(g.underwriter.account)
         if v is None:
-            raise ForgedInstantGuaranteeError(
-                f"underwriter {g.underwriter} is not a validator of {g.chain_id} as this chain's light client trusts it")
+            raise ForgedInstantGuaranteeError(f"underwriter {g.underwriter} is not a validator of {g.chain_id} as "
+                                              "this chain's light client trusts it")
         if not verify_guarantee_signature(v.pub_key, g):
             raise ForgedInstantGuaranteeError(f"guarantee signature does not verify for underwriter {g.underwriter}")
         power += v.power
