@@ -9,10 +9,15 @@ from dataclasses import dataclass
 
 from ..address import Address
 from ..crypto import KeyPair
-from ..errors import TxRejectedError
+from ..errors import InvalidInputError, TxRejectedError
+from ..gen.distpos.v1 import interchain_pb2
+from ..interchain import keys
+from ..interchain.instant import compute_transfer_instant_key, decode_instant_transfer
 from ..interchain.msgs import build_instant_credit_tx
+from ..lightclient.types import light_block_to_proto
+from ..relay.endpoint import CometEndpoint
 from ..rpc_client import CometRPC, Committed
-from ..tx import compute_tx_hash
+from ..tx import compute_tx_hash, decode_tx
 from ..underwriting.guarantee import Guarantee
 from .client import get_next_nonce
 from .underwriting_client import request_guarantee
@@ -59,3 +64,40 @@ def send_instant(source_grpc: str, source: CometRPC, source_chain: str, dest: Co
     credited_s = time.monotonic() - started
     source.broadcast_tx_sync(raw)
     return InstantResult(guarantees, ms, issued, credit, credited_s)
+
+
+def compute_instant_key_of(raw: bytes) -> tuple[str, bytes]:
+    """(source chain, instant key) of a signed MsgInstantTransfer; InvalidInputError when raw is not one."""
+    try:
+        tx = decode_tx(raw, {"instant_transfer": decode_instant_transfer})
+    except Exception as exc:  # any decoding failure is the user's file
+        raise InvalidInputError(f"the `tx` is not a signed instant transfer: {getattr(exc, 'message', exc)}") from None
+    return tx.chain_id, compute_transfer_instant_key(tx.chain_id, tx.msg)
+
+
+def build_instant_claim(dest: CometEndpoint, guarantees: list[Guarantee], raw: bytes) -> interchain_pb2.MsgInstantClaim:
+    """A MsgInstantClaim for the source: the destination's credit record proven at its latest height, with the
+    header that proves it."""
+    source, key = compute_instant_key_of(raw)
+    height, _ = dest.latest()
+    proven = dest.query(keys.full_instant_credit_key(source, key), height - 1, prove=True)
+    if proven.value is None:
+        raise InvalidInputError(f"{dest.chain_id} holds no instant credit of this transfer (nothing to claim)")
+    m = interchain_pb2.MsgInstantClaim(destination_chain=dest.chain_id, proof_height=height,
+                                       guarantees=[g.to_proto() for g in guarantees], tx=raw, credit=proven.value,
+                                       proof=proven.proof.to_proto())
+    light_block_to_proto(dest.light_block(height), m.update)
+    return m
+
+
+def build_instant_release(source: CometEndpoint, dest_chain: str, raw: bytes) -> interchain_pb2.MsgInstantRelease:
+    """A MsgInstantRelease for the destination: the source's payout record proven at its latest height."""
+    _, key = compute_instant_key_of(raw)
+    height, _ = source.latest()
+    proven = source.query(keys.full_instant_paid_key(dest_chain, key), height - 1, prove=True)
+    if proven.value is None:
+        raise InvalidInputError(f"{source.chain_id} has paid out no claim of this transfer (nothing to release)")
+    m = interchain_pb2.MsgInstantRelease(source_chain=source.chain_id, proof_height=height, key=key,
+                                         payout=proven.value, proof=proven.proof.to_proto())
+    light_block_to_proto(source.light_block(height), m.update)
+    return m

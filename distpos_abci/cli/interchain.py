@@ -1,4 +1,4 @@
-"""`distpos tx interchain transfer|topup|instant-send` (signed and sent), `distpos tx interchain
+"""`distpos tx interchain transfer|topup|instant-send|instant-claim|instant-release` (signed and sent), `distpos tx interchain
 open-correspondent|set-route|set-limits|close-correspondent|unfreeze-client` (governance messages: printed for a
 proposal, never signed) and `distpos query interchain correspondent|route|routes|packets`."""
 
@@ -30,9 +30,11 @@ from ..rpc_client import CometRPC
 from ..tx import build_tx
 from ..interchain.instant import compute_instant_timeout_ns
 from ..interchain.msgs import build_instant_transfer_tx
+from ..relay.endpoint import CometEndpoint
 from .client import compute_more_hint, fetch_pages, grpc_call, parse_cli_amount, run_tx, sign_tx
 from .common import FILE, chain_id_option, grpc_option, open_keyring, output_option, page_options, tx_options
-from .instant_client import send_instant
+from .instant_client import build_instant_claim, build_instant_release, send_instant
+from .underwriting_client import load_guarantees
 from .output import emit
 
 
@@ -133,6 +135,36 @@ def instant_send(from_key, to, amount, dest_node, timeout_seconds, no_co_underwr
         f"guaranteed {data['hash']} in {result.guarantee_ms:.1f} ms by {len(result.guarantees)} validator(s); "
         f"{to} credited at {recipient.chain_id} height {result.credit.height} ({result.dest_blocks} block(s) "
         f"later, {result.credited_s:.2f}s); the transfer is broadcast on {settings.chain_id}"))
+
+
+@tx_group.command("instant-claim")
+@click.argument("from_key", metavar="FROM")
+@click.argument("instant_file", metavar="INSTANT_JSON", type=FILE)
+@click.option("--dest-node", required=True, metavar="URL", help="CometBFT RPC of a node of the destination chain.")
+@tx_options
+def instant_claim(from_key, instant_file, dest_node, settings) -> None:
+    """On the source chain (--node): the destination credited the instant transfer in INSTANT_JSON (what
+    `instant-send -o json` prints) but the payer's nonce did not deliver it; prove the credit and have the
+    underwriters pay the destination's reserve here. Refused (227) while nothing is owed."""
+    gs, raw = load_guarantees(instant_file)
+    dest = CometEndpoint(gs[0].beneficiary.chain_id, dest_node)
+    run_tx(settings, from_key, lambda k, c, n: build_tx(k, c, n, "instant_claim", build_instant_claim(dest, gs, raw)),
+           f"claim of {gs[0].total} for {gs[0].beneficiary.chain_id}'s reserve")
+
+
+@tx_group.command("instant-release")
+@click.argument("from_key", metavar="FROM")
+@click.argument("instant_file", metavar="INSTANT_JSON", type=FILE)
+@click.option("--source-node", required=True, metavar="URL", help="CometBFT RPC of a node of the source chain.")
+@tx_options
+def instant_release(from_key, instant_file, source_node, settings) -> None:
+    """On the destination chain (--node): the source paid the claim of the instant transfer in INSTANT_JSON; prove
+    it and release the outstanding instant credit."""
+    gs, raw = load_guarantees(instant_file)
+    source = CometEndpoint(gs[0].chain_id, source_node)
+    run_tx(settings, from_key, lambda k, c, n: build_tx(
+        k, c, n, "instant_release", build_instant_release(source, gs[0].beneficiary.chain_id, raw)),
+        f"instant credit of {gs[0].total} from {gs[0].chain_id} released")
 
 
 # ---- governance messages: generated for a proposal, never signed by a key ------------------------------------

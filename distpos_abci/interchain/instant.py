@@ -56,6 +56,12 @@ def compute_instant_key(source: str, destination: str, sender: Address, recipien
     return hashlib.sha256(INSTANT_KEY_DOMAIN + blank.encode()).digest()
 
 
+def compute_transfer_instant_key(source: str, t: "MsgInstantTransfer") -> bytes:
+    """The instant key of a signed instant transfer of the source chain."""
+    return compute_instant_key(source, t.recipient.chain_id, t.sender, t.recipient, t.amount, t.timeout_height,
+                               t.timeout_time_ns)
+
+
 def compute_packet_instant_key(p: Packet) -> bytes:
     """The instant key a received packet would settle."""
     return compute_instant_key(p.source_chain, p.destination_chain, p.sender, p.recipient, p.amount,

@@ -3,7 +3,10 @@ tooling (which gives every correspondent an instant-credit limit). Alice on e2e4
 and sends to Bob on a1b2 with `distpos tx interchain instant-send`: the validator's guarantee service signs a
 cross-chain guarantee, a1b2 credits Bob in its next block, before e2e4 has even included the transfer; then the
 relays carry the proven packet, which settles the credit without paying Bob again, and its ack pays a1b2's
-reserve at e2e4. Supply is conserved on both chains. No latency is asserted (see make bench)."""
+reserve at e2e4. Then a transfer guaranteed and credited but never sent: `distpos tx interchain instant-claim` is
+refused while the nonce may still pay, pays a1b2's reserve at e2e4 from Alice's collateral once the guarantee
+expired (once: a second claim is refused), and `instant-release` frees a1b2's outstanding credit on the proof of
+that payout. Supply is conserved on both chains. No latency is asserted (see make bench)."""
 
 from __future__ import annotations
 
@@ -12,11 +15,23 @@ import json
 import pytest
 
 from distpos_abci.interchain import keys
-from distpos_abci.interchain.instant import DELIVERED, SETTLED, decode_instant_credit, decode_instant_send
+from distpos_abci.cli.instant_client import compute_instant_key_of, submit_instant_credit
+from distpos_abci.cli.underwriting_client import request_guarantee
+from distpos_abci.interchain.instant import (
+    DELIVERED,
+    PAID_OUT,
+    SETTLED,
+    compute_instant_timeout_ns,
+    decode_instant_credit,
+    decode_instant_send,
+)
+from distpos_abci.interchain.msgs import build_instant_transfer_tx
+from distpos_abci.lightclient.rpc_json import parse_rfc3339_ns
+from distpos_abci.rpc_client import CometRPC
 from distpos_abci.keyring import Keyring
 from distpos_abci.localnet import APP_DISTPOS
 from distpos_abci.relay.endpoint import CometEndpoint
-from tests.integration.test_interchain import balance, cli, correspondent, demo, pending, supply, wait_until
+from tests.integration.test_interchain import balance, cli, correspondent, demo, height, pending, supply, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
@@ -71,3 +86,43 @@ def test_instant_credit_comes_before_the_proven_packet_which_then_settles_it(two
     credit = decode_instant_credit(state(net, 1, keys.full_instant_credit_key("e2e4", send.key)))
     assert credit.status == SETTLED and credit.amount == 5000
     assert state(net, 1, keys.PREFIX + keys.instant_outstanding_key("e2e4")) is None
+
+
+def test_withheld_instant_transfer_pays_the_destination_reserve_once(two_chains, tmp_path):
+    net = two_chains
+    alice = Keyring(net.keyring_dir).get("alice")
+    a_bob = demo(net, 1, "bob")
+    capacity = json.loads(cli(net, 0, "query", "guarantees", "-o", "json").stdout)
+    assert cli(net, 0, "tx", "underwriting", "deposit-collateral", "alice", capacity["operator"], "20000").returncode == 0
+    src, dst = CometRPC(net.chains[0].nodes[0].rpc_url), CometRPC(net.chains[1].nodes[0].rpc_url)
+    supplies = (supply(net, 0), supply(net, 1))
+    nonce = json.loads(cli(net, 0, "query", "account", str(alice.address("e2e4")), "-o", "json").stdout)["nonce"]
+    now = parse_rfc3339_ns(src.status()["sync_info"]["latest_block_time"])
+    raw = build_instant_transfer_tx(alice.keypair, "e2e4", int(nonce), a_bob, 3000,
+                                    timeout_time_ns=compute_instant_timeout_ns(now, 600, int(nonce)))
+    gs, _, _ = request_guarantee(net.chains[0].nodes[0].grpc_address, raw, co_underwrite=False, client_carries=True)
+    bob0 = balance(net, 1, a_bob)
+    submit_instant_credit(dst, "a1b2", Keyring(net.keyring_dir).get("carol").keypair, "e2e4", gs, raw, 30)
+    assert balance(net, 1, a_bob) == bob0 + 3000
+    # Alice never sends it. While her nonce may still pay, nothing is owed.
+    instant = tmp_path / "instant.json"
+    instant.write_text(json.dumps({"guarantees": [g.to_json() for g in gs], "tx": raw.hex()}))
+    claim = ("tx", "interchain", "instant-claim", "bob", str(instant), "--dest-node", net.chains[1].nodes[0].rpc_url)
+    early = cli(net, 0, *claim)
+    assert early.returncode == 3 and "227" in early.stderr, early.stderr
+    wait_until(lambda: height(net, 0) > gs[0].expiry_height, timeout=120, what="the guarantee's expiry on e2e4")
+    reserve_there0 = correspondent(net, 0, "a1b2").reserve
+    paid = cli(net, 0, *claim)
+    assert paid.returncode == 0, paid.stderr
+    assert correspondent(net, 0, "a1b2").reserve == reserve_there0 + 3000
+    again = cli(net, 0, *claim)
+    assert again.returncode == 3 and "225" in again.stderr, again.stderr
+    assert correspondent(net, 0, "a1b2").reserve == reserve_there0 + 3000
+    # a1b2 releases its outstanding credit on the proof of the payout.
+    released = cli(net, 1, "tx", "interchain", "instant-release", "carol", str(instant), "--source-node",
+                   net.chains[0].nodes[0].rpc_url)
+    assert released.returncode == 0, released.stderr
+    _, key = compute_instant_key_of(raw)
+    assert decode_instant_credit(state(net, 1, keys.full_instant_credit_key("e2e4", key))).status == PAID_OUT
+    assert state(net, 1, keys.PREFIX + keys.instant_outstanding_key("e2e4")) is None
+    assert (supply(net, 0), supply(net, 1)) == supplies
