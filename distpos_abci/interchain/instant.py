@@ -43,9 +43,12 @@ INSTANT_KEY_DOMAIN = b"distpos/instant/v1\x00"
 # InstantCredit.status (destination)
 CREDITED, SETTLED, PAID_OUT, SEEN = 1, 2, 3, 4
 CREDIT_STATUS = {CREDITED: "credited", SETTLED: "settled", PAID_OUT: "paid_out", SEEN: "seen"}
-# InstantSend.status (source)
-IN_FLIGHT, DELIVERED, REFUNDED = 1, 2, 3
-SEND_STATUS = {IN_FLIGHT: "in_flight", DELIVERED: "delivered", REFUNDED: "refunded"}
+# InstantSend.status (source). An instant packet refused or timed out is not refunded to the payer at once: its
+# amount is HELD for the key until the destination proves its credit (the hold pays its reserve) or proves, past
+# the packet's timeout, that it never credited and never will (the hold goes back to the payer).
+IN_FLIGHT, DELIVERED, HELD, HOLD_PAID, HOLD_RETURNED = 1, 2, 3, 4, 5
+SEND_STATUS = {IN_FLIGHT: "in_flight", DELIVERED: "delivered", HELD: "held", HOLD_PAID: "hold_paid",
+               HOLD_RETURNED: "hold_returned"}
 
 
 def compute_instant_key(source: str, destination: str, sender: Address, recipient: Address, amount: int,

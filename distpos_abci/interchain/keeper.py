@@ -23,6 +23,7 @@ from ..errors import (
     CorrespondentSuspendedError,
     CorrespondentExistsError,
     DistposError,
+    ExpiredInstantGuaranteeError,
     FrozenDestinationError,
     FrozenSourceError,
     InstantClaimWindowClosedError,
@@ -71,7 +72,9 @@ from .instant import (
     DELIVERED,
     IN_FLIGHT,
     PAID_OUT,
-    REFUNDED,
+    HELD,
+    HOLD_PAID,
+    HOLD_RETURNED,
     SEEN,
     SETTLED,
     InstantCredit,
@@ -81,6 +84,7 @@ from .instant import (
     MsgInstantTransfer,
     compute_instant_key,
     compute_packet_instant_key,
+    compute_transfer_instant_key,
     decode_instant_credit,
     decode_instant_payout,
     decode_instant_send,
@@ -117,10 +121,12 @@ LIMIT_REFUSALS = (InsufficientReservesError, PacketOverLimitError, RateLimitedEr
 
 def is_timed_out(packet: Packet, height: int, time_ns: int) -> bool:
     """True when a destination block at (height, time_ns) must refuse packet."""
-    return bool(
-        (packet.timeout_height and height >= packet.timeout_height)
-        or (packet.timeout_time_ns and time_ns >= packet.timeout_time_ns)
-    )
+    return is_timed_out_at(packet.timeout_height, packet.timeout_time_ns, height, time_ns)
+
+
+def is_timed_out_at(timeout_height: int, timeout_time_ns: int, height: int, time_ns: int) -> bool:
+    """True when a destination block at (height, time_ns) is at or past the timeout (0 = none)."""
+    return bool((timeout_height and height >= timeout_height) or (timeout_time_ns and time_ns >= timeout_time_ns))
 
 
 class InterchainView:
@@ -453,13 +459,19 @@ class InterchainKeeper(InterchainView):
         return packet
 
     def _settle(self, packet: Packet, refund: bool) -> list[Event]:
-        """Release an outgoing packet's escrow: to the destination's reserve here, or back to the sender."""
+        """Release an outgoing packet's escrow: to the destination's reserve here, or back to the sender (an
+        instant transfer's refund is held until the destination proves whether it credited it)."""
         dest = packet.destination_chain
         escrow = Address(self.chain_id, keys.ESCROW)
-        to = packet.sender if refund else Address(self.chain_id, keys.compute_correspondent_account(dest))
+        instant = self._take_instant_index(packet)
+        if not refund:
+            to = Address(self.chain_id, keys.compute_correspondent_account(dest))
+        else:
+            to = Address(self.chain_id, keys.INSTANT_HOLD) if instant is not None else packet.sender
         events = self.bank.process_send(escrow, to, packet.amount)
         self.store.delete(keys.outbox_key(dest, packet.sequence))
-        self._apply_instant_send_outcome(packet, REFUNDED if refund else DELIVERED)
+        if instant is not None:
+            events.extend(self._apply_instant_send_outcome(*instant, HELD if refund else DELIVERED))
         if not refund:
             corr = self.require_correspondent(dest)
             events.extend(self._after_reserve_change(corr, self.get_reserve(dest)))
@@ -597,7 +609,7 @@ class InterchainKeeper(InterchainView):
         return [Event.of("instant_limits", **{c: f"{v.limit}/{v.stake_per_power}" for c, v in sorted(limits.items())})]
 
     def validate_instant_credit(self, source: str, gs: tuple[Guarantee, ...], transfer: MsgInstantTransfer,
-                                signer: bytes, nonce: int, tx_hash: bytes) -> bytes:
+                                signer: bytes, nonce: int, tx_hash: bytes, height: int, time_ns: int) -> bytes:
         """Raise unless the source's underwriters' guarantees and the payer's signed transfer may be credited
         here now; return the transfer's instant key. Checks only."""
         corr = self.require_correspondent(source)
@@ -616,6 +628,10 @@ class InterchainKeeper(InterchainView):
         validate_stake_covers(power, limit, gs[0].total)
         validate_lifetime(gs, limit)
         validate_not_expired(gs, client.latest_height)
+        if is_timed_out_at(transfer.timeout_height, transfer.timeout_time_ns, height, time_ns):
+            # Past its timeout the packet can only be refunded: from here on no credit is ever given for it,
+            # which is what lets the source hand a held refund back on proof of no credit.
+            raise ExpiredInstantGuaranteeError(f"the instant transfer's packet has timed out at {self.chain_id}")
         key = compute_instant_key(source, self.chain_id, transfer.sender, transfer.recipient, transfer.amount,
                                   transfer.timeout_height, transfer.timeout_time_ns)
         if self.get_instant_credit(source, key) is not None:
@@ -698,17 +714,26 @@ class InterchainKeeper(InterchainView):
         return [*events, Event.of("instant_send", destination=dest, sequence=seq, payer=transfer.sender, nonce=nonce,
                                   key=key.hex())]
 
-    def _apply_instant_send_outcome(self, packet: Packet, status: int) -> None:
-        """An outgoing packet settled: if it was an instant transfer, its record says how."""
+    def _take_instant_index(self, packet: Packet) -> tuple[bytes, int] | None:
+        """(payer, nonce) when the outgoing packet is an instant transfer's; the index entry is removed."""
         index = keys.instant_sequence_key(packet.destination_chain, packet.sequence)
         raw = self.store.get(index)
         if raw is None:
-            return
-        payer, nonce = raw[:20], int.from_bytes(raw[20:28], "big")
-        send = self.get_instant_send(payer, nonce)
-        if send is not None:
-            self.store.set(keys.instant_send_key(payer, nonce), send.evolve(status).encode())
+            return None
         self.store.delete(index)
+        return raw[:20], int.from_bytes(raw[20:28], "big")
+
+    def _apply_instant_send_outcome(self, payer: bytes, nonce: int, status: int) -> list[Event]:
+        """An instant transfer's packet settled: delivered, or refused / timed out (its amount now held)."""
+        send = self.get_instant_send(payer, nonce)
+        if send is None:
+            return []
+        self.store.set(keys.instant_send_key(payer, nonce), send.evolve(status).encode())
+        if status != HELD:
+            return []
+        return [Event.of("instant_hold", destination=send.destination_chain, sequence=send.sequence,
+                         payer=Address(self.chain_id, AccountId(payer)), nonce=nonce, amount=send.amount,
+                         key=send.key.hex())]
 
     def validate_instant_claim(self, destination: str, proof_height: int, raw_credit: bytes,
                                proof: merkle.MerkleProof, gs: tuple[Guarantee, ...],
@@ -735,12 +760,10 @@ class InterchainKeeper(InterchainView):
         return key
 
     def compute_instant_owed(self, g: Guarantee, key: bytes, consumed: bool, height: int,
-                             claim_window_blocks: int) -> bool:
-        """Raise unless the destination is owed the guaranteed total (InstantNotClaimableError while the nonce may
-        still deliver or did deliver); return True when the nonce lapsed unused and must be retired."""
-        if height > g.expiry_height + claim_window_blocks:
-            raise InstantClaimWindowClosedError(
-                f"claims on {g.payer} nonce {g.nonce} closed at height {g.expiry_height + claim_window_blocks}")
+                             claim_window_blocks: int) -> str:
+        """Where what the destination is owed comes from: "hold" (the packet was refused or timed out: its amount
+        is held here), "collateral" (the nonce did something else) or "lapsed" (unused past expiry: the nonce is
+        retired, then collateral). Raise InstantNotClaimableError while the nonce may still deliver or did."""
         send = self.get_instant_send(g.payer.account, g.nonce)
         if send is not None and send.key == key:
             if send.status == DELIVERED:
@@ -748,13 +771,51 @@ class InterchainKeeper(InterchainView):
             if send.status == IN_FLIGHT:
                 raise InstantNotClaimableError(
                     f"the instant transfer of {g.payer} nonce {g.nonce} is in flight (packet {send.sequence})")
-            return False  # refunded by an error ack or a timeout: owed, nothing to retire
+            if send.status == HELD:
+                return "hold"  # the payer's own money for this very transfer: no window, no collateral needed
+            raise ReplayedInstantCreditError(f"the held amount of {g.payer} nonce {g.nonce} was already settled")
+        if height > g.expiry_height + claim_window_blocks:
+            raise InstantClaimWindowClosedError(
+                f"claims on {g.payer} nonce {g.nonce} closed at height {g.expiry_height + claim_window_blocks}")
         if consumed:
-            return False  # the nonce did something else: owed
+            return "collateral"  # the nonce did something else
         if height <= g.expiry_height:
             raise InstantNotClaimableError(
                 f"nonce {g.nonce} of {g.payer} is unused and may still pay until height {g.expiry_height}")
-        return True  # lapsed: owed, and the nonce is retired
+        return "lapsed"
+
+    def apply_hold_to_destination(self, destination: str, payer: bytes, nonce: int, key: bytes,
+                                  height: Height) -> list[Event]:
+        """Pay a held instant transfer to the destination's reserve here (its credit was proven; checks nothing)."""
+        send = self.get_instant_send(payer, nonce)
+        self.store.set(keys.instant_send_key(payer, nonce), send.evolve(HOLD_PAID).encode())
+        events = self.bank.process_send(Address(self.chain_id, keys.INSTANT_HOLD),
+                                        Address(self.chain_id, keys.compute_correspondent_account(destination)),
+                                        send.amount)
+        return events + self.apply_instant_payout_record(destination, key, send.amount, height)
+
+    def process_instant_return(self, destination: str, proof_height: int, proof: merkle.MerkleProof,
+                               transfer: MsgInstantTransfer, nonce: int) -> list[Event]:
+        """Give a held instant transfer back to its payer on proof that the destination never credited it: its
+        credit record is absent at a destination height where the packet had timed out, and a credit is refused
+        from its timeout on, so it never will be."""
+        self.require_correspondent(destination)
+        self.require_unfrozen_client(destination)
+        cons = self.require_consensus(destination, proof_height)
+        key = compute_transfer_instant_key(self.chain_id, transfer)
+        payer = transfer.sender
+        send = self.get_instant_send(payer.account, nonce)
+        if send is None or send.key != key or send.status != HELD:
+            raise InstantNotClaimableError(f"nothing of {payer} nonce {nonce} is held for this transfer")
+        if not is_timed_out_at(transfer.timeout_height, transfer.timeout_time_ns, proof_height, cons.time_ns):
+            raise TimeoutNotReachedError(f"the instant transfer of {payer} nonce {nonce} has not timed out at "
+                                         f"{destination} height {proof_height}")
+        if not merkle.verify_non_membership(cons.app_hash, keys.full_instant_credit_key(self.chain_id, key), proof):
+            raise InvalidProofError(f"no proof that {destination} never credited instant transfer {key.hex()}")
+        self.store.set(keys.instant_send_key(payer.account, nonce), send.evolve(HOLD_RETURNED).encode())
+        events = self.bank.process_send(Address(self.chain_id, keys.INSTANT_HOLD), payer, send.amount)
+        return events + [Event.of("instant_return", destination=destination, payer=payer, nonce=nonce,
+                                  amount=send.amount, key=key.hex())]
 
     def apply_instant_payout_record(self, destination: str, key: bytes, amount: Amount, height: Height) -> list[Event]:
         """Record that the underwriters paid destination's reserve here for key (proven back by a release)."""

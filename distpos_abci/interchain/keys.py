@@ -27,6 +27,8 @@ INSTANT_PAID = b"ipaid/"  # ipaid/<destination>/<instant key 32> -> distpos.v1.I
 
 # Module accounts (bank balances): packets in flight, and each remote chain's reserve here.
 ESCROW = AccountId(hashlib.sha256(b"interchain/escrow").digest()[:20])
+# Instant transfers whose packet was refused or timed out, held until the destination proves whether it credited.
+INSTANT_HOLD = AccountId(hashlib.sha256(b"interchain/instant-hold").digest()[:20])
 
 
 def compute_correspondent_account(chain_id: str) -> AccountId:

@@ -217,7 +217,8 @@ class InterchainModule(Module):
             keeper.validate_source_not_frozen(msg.source)
             events = self._update(keeper, msg.source, msg.update, ctx)
             tx, transfer = self._decode_instant_tx(msg.tx, msg.source)
-            key = keeper.validate_instant_credit(msg.source, msg.guarantees, transfer, tx.signer, tx.nonce, tx.hash)
+            key = keeper.validate_instant_credit(msg.source, msg.guarantees, transfer, tx.signer, tx.nonce, tx.hash,
+                                                 ctx.height, ctx.time_ns)
             return events + keeper.apply_instant_credit(msg.source, key, msg.guarantees, ctx.height)
         if isinstance(msg, MsgInstantRelease):
             events = self._update(keeper, msg.source, msg.update, ctx)
@@ -239,11 +240,18 @@ class InterchainModule(Module):
         if g.expiry_height - g.issued_height > params.max_guarantee_blocks:
             raise GuaranteeLifetimeError(f"guarantee lives {g.expiry_height - g.issued_height} blocks, "
                                          f"max_guarantee_blocks is {params.max_guarantee_blocks}")
+        if not msg.credit:  # the payer's side: the destination never credited, give the held amount back
+            return events + keeper.process_instant_return(msg.destination, msg.proof_height, msg.proof, transfer,
+                                                          tx.nonce)
         key = keeper.validate_instant_claim(msg.destination, msg.proof_height, msg.credit, msg.proof, gs, transfer)
         by_operator = underwriting.validate_instant_underwriters(gs)
         auth = AuthKeeper(store)
         consumed = auth.get_account(g.payer.account).nonce > g.nonce
-        retire = keeper.compute_instant_owed(g, key, consumed, ctx.height, params.claim_window_blocks)
+        source = keeper.compute_instant_owed(g, key, consumed, ctx.height, params.claim_window_blocks)
+        if source == "hold":
+            return events + keeper.apply_hold_to_destination(msg.destination, g.payer.account, g.nonce, key,
+                                                             ctx.height)
+        retire = source == "lapsed"
         if retire:
             auth.apply_lapse(g.payer.account, g.nonce)
             events.append(Event.of("nonce_retired", payer=g.payer, nonce=g.nonce))

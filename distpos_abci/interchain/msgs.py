@@ -390,8 +390,8 @@ def decode_instant_credit_msg(m: interchain_pb2.MsgInstantCredit) -> MsgInstantC
 
 def decode_instant_claim(m: interchain_pb2.MsgInstantClaim) -> MsgInstantClaim:
     """Typed MsgInstantClaim."""
-    if not m.tx or not m.credit:
-        raise InstantMismatchError("instant claim: needs the payer-signed transaction and the proven credit")
+    if not m.tx:
+        raise InstantMismatchError("instant claim: needs the payer-signed transaction")
     return MsgInstantClaim(_chain(m.destination_chain, "instant claim"), _update(m.update, m.HasField("update")),
                            _proof_height(m.proof_height), instant_guarantees(m.guarantees, "instant claim"),
                            bytes(m.tx), bytes(m.credit), MerkleProof.from_proto(m.proof))

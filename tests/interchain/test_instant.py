@@ -10,7 +10,7 @@ import pytest
 from distpos_abci.crypto import KeyPair
 from distpos_abci.gen.distpos.v1 import tx_pb2
 from distpos_abci.interchain import decode_packet
-from distpos_abci.interchain.instant import CREDITED, DELIVERED, PAID_OUT, REFUNDED, SEEN, SETTLED
+from distpos_abci.interchain.instant import CREDITED, DELIVERED, HELD, HOLD_PAID, HOLD_RETURNED, PAID_OUT, SEEN, SETTLED
 from distpos_abci.interchain.keeper import InterchainView
 from tests.interchain.helpers import ALICE, BOB, CAROL, RELAYER, VAL_KEYS, ack_msg, addr, recv_msg, update_proto
 from tests.interchain.instant_helpers import (
@@ -227,30 +227,97 @@ def test_lapsed_nonce_pays_out_after_expiry_and_is_retired(tmp_path):
     assert InterchainView(src.app.state, SRC).list_outbox(DST) == []
 
 
-def test_refunded_instant_packet_is_paid_out(tmp_path):
-    """The instant transfer ran on the source but its packet timed out: Alice is refunded, and the credit she
-    got at a1b2 is paid back from her collateral."""
-    src, dst = open_pair(tmp_path)
-    raw = instant_tx(src, 800, timeout_height=dst.app.last_height + 2)
-    gs = guarantees(raw, {0: 800}, expiry=src.app.last_height + 4)
-    assert credit(dst, gs, raw).ok
-    assert src.block(raw).tx_results[0].ok
-    refused(src.tx(RELAYER, "instant_claim", claim_msg(src, dst, gs, raw)), 227)  # in flight
-    dst.block()
-    dst.block()
-    packet = InterchainView(src.app.state, SRC).get_outbox(DST, 1)
+def timeout_msg(src, dst, seq: int = 1):
     from distpos_abci.gen.distpos.v1 import interchain_pb2
     from distpos_abci.interchain import keys
+
+    packet = InterchainView(src.app.state, SRC).get_outbox(DST, seq)
     value, proof = dst.prove(keys.full_inbox_key(SRC, decode_packet(packet).sequence))
     lb = dst.light_block()
     m = interchain_pb2.MsgTimeout(destination_chain=DST, proof_height=lb.height, packet=packet, proof=proof.to_proto())
     update_proto(lb, m.update)
-    alice0 = src.balance(ALICE)
-    assert src.tx(RELAYER, "timeout", m).ok
-    assert src.balance(ALICE) == alice0 + 800 and send_record(src, 4).status == REFUNDED
-    corr0 = src.reserve(DST)
+    return m
+
+
+def test_timed_out_instant_packet_pays_the_destination_from_its_held_amount(tmp_path):
+    """The relays stay down: the instant transfer ran on the source, but its packet times out long after the
+    guarantee's claim window closed. Its refund is held, not given back to Alice, and the destination's proven
+    credit takes it: a1b2 is paid with Alice's own money, her collateral untouched."""
+    src, dst = open_pair(tmp_path)
+    raw = instant_tx(src, 800, timeout_height=dst.app.last_height + 3)
+    expiry = src.app.last_height + 4
+    gs = guarantees(raw, {0: 800}, expiry=expiry)
+    assert credit(dst, gs, raw).ok
+    assert src.block(raw).tx_results[0].ok
+    refused(src.tx(RELAYER, "instant_claim", claim_msg(src, dst, gs, raw)), 227)  # in flight
+    while src.app.last_height <= expiry + 5 + 2:  # past the claim window (UW_PARAMS claim_window_blocks 5)
+        src.block()
+        dst.block()
+    alice0, col0 = src.balance(ALICE), collateral(src)
+    assert src.tx(RELAYER, "timeout", timeout_msg(src, dst)).ok
+    assert src.balance(ALICE) == alice0 and send_record(src, 4).status == HELD
+    corr0, supplies = src.reserve(DST), (src.supply(), dst.supply())
     assert src.tx(RELAYER, "instant_claim", claim_msg(src, dst, gs, raw)).ok
-    assert src.reserve(DST) == corr0 + 800
+    assert src.reserve(DST) == corr0 + 800 and collateral(src) == col0 and send_record(src, 4).status == HOLD_PAID
+    assert (src.supply(), dst.supply()) == supplies
+    before = snapshot(src, dst)
+    refused(src.tx(RELAYER, "instant_claim", claim_msg(src, dst, gs, raw)), 225)
+    assert snapshot(src, dst) == before
+
+
+def return_msg(src, dst, gs, raw):
+    """The payer's side of a held transfer: non-membership of the destination's credit record."""
+    m = claim_msg(src, dst, gs, raw)
+    m.credit = b""
+    return m
+
+
+def test_held_transfer_the_destination_never_credited_goes_back_to_the_payer(tmp_path):
+    src, dst = open_pair(tmp_path, limit=0)  # no instant credit at a1b2: the credit is refused
+    raw = instant_tx(src, 500, timeout_height=dst.app.last_height + 4)
+    gs = guarantees(raw, {0: 500}, expiry=src.app.last_height + 4)
+    refused(credit(dst, gs, raw), 223)
+    assert src.block(raw).tx_results[0].ok
+    alice0 = src.balance(ALICE)
+    while dst.app.last_height + 1 < decode_packet(InterchainView(src.app.state, SRC).get_outbox(DST, 1)).timeout_height:
+        dst.block()
+    assert src.tx(RELAYER, "timeout", timeout_msg(src, dst)).ok
+    assert send_record(src, 4).status == HELD and src.balance(ALICE) == alice0
+    assert src.tx(RELAYER, "instant_claim", return_msg(src, dst, gs, raw)).ok
+    assert src.balance(ALICE) == alice0 + 500 and send_record(src, 4).status == HOLD_RETURNED
+    before = snapshot(src, dst)
+    refused(src.tx(RELAYER, "instant_claim", return_msg(src, dst, gs, raw)), 227)  # once
+    assert snapshot(src, dst) == before
+
+
+def test_invalid_return_of_a_held_transfer_the_destination_credited(tmp_path):
+    """The payer cannot take back the held amount of a transfer a1b2 credited: the credit record exists, so no
+    non-membership proof of it verifies (nor one of another key)."""
+    src, dst = open_pair(tmp_path)
+    raw = instant_tx(src, 500, timeout_height=dst.app.last_height + 4)
+    gs = guarantees(raw, {0: 500}, expiry=src.app.last_height + 4)
+    assert credit(dst, gs, raw).ok
+    assert src.block(raw).tx_results[0].ok
+    while dst.app.last_height + 1 < decode_packet(InterchainView(src.app.state, SRC).get_outbox(DST, 1)).timeout_height:
+        dst.block()
+    assert src.tx(RELAYER, "timeout", timeout_msg(src, dst)).ok
+    before = snapshot(src, dst)
+    refused(src.tx(RELAYER, "instant_claim", return_msg(src, dst, gs, raw)), 104)  # its membership proof
+    m = return_msg(src, dst, gs, raw)
+    m.proof.CopyFrom(dst.prove(b"interchain/icredit/e2e4/" + b"\x00" * 32)[1].to_proto())  # a proof of another key
+    refused(src.tx(RELAYER, "instant_claim", m), 104)
+    assert snapshot(src, dst) == before
+
+
+def test_invalid_credit_after_the_packet_timed_out_is_refused(tmp_path):
+    """Past its timeout an instant transfer can only be refunded: the destination never credits it any more."""
+    src, dst = open_pair(tmp_path)
+    raw = instant_tx(src, 500, timeout_height=dst.app.last_height + 2)
+    gs = guarantees(raw, {0: 500}, expiry=src.app.last_height + 4)
+    dst.block()
+    before = snapshot(src, dst)
+    refused(credit(dst, gs, raw), 222)
+    assert snapshot(src, dst) == before
 
 
 def test_credit_is_recorded_for_the_source_to_verify(tmp_path):

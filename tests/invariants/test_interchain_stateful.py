@@ -7,7 +7,8 @@ its shares checked against the peer's light client), then sent, double-spent or 
 packet relayed like any other, claims of the peer's reserve and releases of the outstanding credit in any order.
 
 After every step, on every chain:
-- total supply is what genesis minted, and the escrow holds exactly the amounts of the packets in the outbox;
+- total supply is what genesis minted, the escrow holds exactly the amounts of the packets in the outbox, and the
+  instant hold exactly the instant transfers refused or timed out and not yet paid to the peer or returned;
 - between the two banks nothing is created or lost: the two correspondent reserves moved by exactly the top-ups,
   minus what the destination already credited for packets still waiting for their ack;
 - a packet is credited at most once (the inbox has one record per sequence, and credits equal successful records);
@@ -44,7 +45,7 @@ from distpos_abci.tx import build_tx
 from distpos_abci.underwriting import COLLATERAL_POOL, UnderwritingKeeper, build_collateral_tx, build_underwritten_tx
 from distpos_abci.underwriting.service import UnderwritingService
 from tests.interchain.helpers import Chain, addr, genesis, key, recv_msg, ack_msg, update_proto
-from distpos_abci.interchain.instant import CREDITED, DELIVERED, PAID_OUT, SETTLED, compute_instant_key
+from distpos_abci.interchain.instant import CREDITED, DELIVERED, HELD, PAID_OUT, SETTLED, compute_instant_key
 from distpos_abci.interchain.msgs import build_instant_transfer_tx
 from tests.interchain.helpers import VAL_KEYS
 from tests.staking.helpers import PARAMS, UW_PARAMS
@@ -351,6 +352,19 @@ class TwoChains(RuleBasedStateMachine):
         update_proto(lb, m.update)
         self.step(PEER[chain], self.sign(PEER[chain], key(RELAYER), "instant_release", m))
 
+    @precondition(lambda self: self.instant)
+    @rule(pick=st.integers(0, 100))
+    def instant_return(self, pick):
+        """The payer asks for a held transfer back, proving the peer has no credit for it (refused otherwise)."""
+        chain, raw, gs, k = self.instant[pick % len(self.instant)]
+        dst = self.c[PEER[chain]]
+        value, proof = dst.prove(keys.full_instant_credit_key(chain, k))
+        lb = dst.light_block()
+        m = interchain_pb2.MsgInstantClaim(destination_chain=dst.chain_id, proof_height=lb.height,
+                                           guarantees=[g.to_proto() for g in gs], tx=raw, proof=proof.to_proto())
+        update_proto(lb, m.update)
+        self.step(chain, self.sign(chain, key(RELAYER), "instant_claim", m))
+
     def instant_ledger(self) -> tuple[int, int, int]:
         """(paid out to reserves, credits not compensated by their packet's ack, credits neither acked nor paid
         out), over every instant transfer credited so far; asserts nothing is compensated twice."""
@@ -387,6 +401,11 @@ class TwoChains(RuleBasedStateMachine):
             c = self.c[ch]
             assert c.supply() == self.supply0[ch]
             assert c.balance(keys.ESCROW) == sum(p.amount for p in self.outbox(ch))
+            held = 0
+            for src, _, gs, k in self.instant:
+                send = self.view(src).get_instant_send(gs[0].payer.account, gs[0].nonce) if src == ch else None
+                held += send.amount if send is not None and send.key == k and send.status == HELD else 0
+            assert c.balance(keys.INSTANT_HOLD) == held
 
     def credited_unacked(self) -> int:
         """Packets the destination paid (not instant settlements) whose ack the source has not processed yet."""
@@ -435,7 +454,7 @@ class TwoChains(RuleBasedStateMachine):
         # Across both chains: balances and collateral, plus what is escrowed in flight, minus what the destination
         # already credited for a packet whose ack is pending (it is counted on both sides until then).
         # An instant credit not yet compensated (by its packet's ack or a payout) is counted the same way.
-        escrowed = sum(self.c[ch].balance(keys.ESCROW) for ch in CHAINS)
+        escrowed = sum(self.c[ch].balance(keys.ESCROW) + self.c[ch].balance(keys.INSTANT_HOLD) for ch in CHAINS)
         _, _, pending = self.instant_ledger()
         wealth = sum(self.attacker_wealth(ch) for ch in CHAINS)
         assert wealth + escrowed - self.credited_unacked() - pending <= sum(self.wealth0.values())
