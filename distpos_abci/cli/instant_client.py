@@ -90,6 +90,21 @@ def build_instant_claim(dest: CometEndpoint, guarantees: list[Guarantee], raw: b
     return m
 
 
+def build_instant_return(dest: CometEndpoint, guarantees: list[Guarantee], raw: bytes) -> interchain_pb2.MsgInstantClaim:
+    """The payer's MsgInstantClaim for a held transfer: the destination's credit record proven absent at its latest
+    height (refused on the source unless that height is past the packet's timeout)."""
+    source, key = compute_instant_key_of(raw)
+    height, _ = dest.latest()
+    proven = dest.query(keys.full_instant_credit_key(source, key), height - 1, prove=True)
+    if proven.value is not None:
+        raise InvalidInputError(f"{dest.chain_id} credited this transfer: its held amount is the destination's")
+    m = interchain_pb2.MsgInstantClaim(destination_chain=dest.chain_id, proof_height=height,
+                                       guarantees=[g.to_proto() for g in guarantees], tx=raw,
+                                       proof=proven.proof.to_proto())
+    light_block_to_proto(dest.light_block(height), m.update)
+    return m
+
+
 def build_instant_release(source: CometEndpoint, dest_chain: str, raw: bytes) -> interchain_pb2.MsgInstantRelease:
     """A MsgInstantRelease for the destination: the source's payout record proven at its latest height."""
     _, key = compute_instant_key_of(raw)

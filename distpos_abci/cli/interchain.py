@@ -33,7 +33,7 @@ from ..interchain.msgs import build_instant_transfer_tx
 from ..relay.endpoint import CometEndpoint
 from .client import compute_more_hint, fetch_pages, grpc_call, parse_cli_amount, run_tx, sign_tx
 from .common import FILE, chain_id_option, grpc_option, open_keyring, output_option, page_options, tx_options
-from .instant_client import build_instant_claim, build_instant_release, send_instant
+from .instant_client import build_instant_claim, build_instant_release, build_instant_return, send_instant
 from .underwriting_client import load_guarantees
 from .output import emit
 
@@ -141,15 +141,20 @@ def instant_send(from_key, to, amount, dest_node, timeout_seconds, no_co_underwr
 @click.argument("from_key", metavar="FROM")
 @click.argument("instant_file", metavar="INSTANT_JSON", type=FILE)
 @click.option("--dest-node", required=True, metavar="URL", help="CometBFT RPC of a node of the destination chain.")
+@click.option("--return-held", is_flag=True,
+              help="The payer's side: the destination never credited the transfer and its packet timed out or was "
+                   "refused; prove the credit absent and get the held amount back.")
 @tx_options
-def instant_claim(from_key, instant_file, dest_node, settings) -> None:
+def instant_claim(from_key, instant_file, dest_node, return_held, settings) -> None:
     """On the source chain (--node): the destination credited the instant transfer in INSTANT_JSON (what
-    `instant-send -o json` prints) but the payer's nonce did not deliver it; prove the credit and have the
-    underwriters pay the destination's reserve here. Refused (227) while nothing is owed."""
+    `instant-send -o json` prints) but the payer's nonce did not deliver it; prove the credit and have the held
+    amount or the underwriters pay the destination's reserve here. Refused (227) while nothing is owed."""
     gs, raw = load_guarantees(instant_file)
     dest = CometEndpoint(gs[0].beneficiary.chain_id, dest_node)
-    run_tx(settings, from_key, lambda k, c, n: build_tx(k, c, n, "instant_claim", build_instant_claim(dest, gs, raw)),
-           f"claim of {gs[0].total} for {gs[0].beneficiary.chain_id}'s reserve")
+    build = build_instant_return if return_held else build_instant_claim
+    run_tx(settings, from_key, lambda k, c, n: build_tx(k, c, n, "instant_claim", build(dest, gs, raw)),
+           f"held {gs[0].total} returned to {gs[0].payer}" if return_held
+           else f"claim of {gs[0].total} for {gs[0].beneficiary.chain_id}'s reserve")
 
 
 @tx_group.command("instant-release")
