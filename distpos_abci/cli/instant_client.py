@@ -82,7 +82,8 @@ def build_instant_claim(dest: CometEndpoint, guarantees: list[Guarantee], raw: b
     height, _ = dest.latest()
     proven = dest.query(keys.full_instant_credit_key(source, key), height - 1, prove=True)
     if proven.value is None:
-        raise InvalidInputError(f"{dest.chain_id} holds no instant credit of this transfer (nothing to claim)")
+        raise InvalidInputError(f"{dest.chain_id} holds no provable instant credit of this transfer (nothing to claim, "
+                                "or the crediting block is the latest: try again after the next one)")
     m = interchain_pb2.MsgInstantClaim(destination_chain=dest.chain_id, proof_height=height,
                                        guarantees=[g.to_proto() for g in guarantees], tx=raw, credit=proven.value,
                                        proof=proven.proof.to_proto())

@@ -102,8 +102,10 @@ def test_withheld_instant_transfer_pays_the_destination_reserve_once(two_chains,
                                     timeout_time_ns=compute_instant_timeout_ns(now, 600, int(nonce)))
     gs, _, _ = request_guarantee(net.chains[0].nodes[0].grpc_address, raw, co_underwrite=False, client_carries=True)
     bob0 = balance(net, 1, a_bob)
-    submit_instant_credit(dst, "a1b2", Keyring(net.keyring_dir).get("carol").keypair, "e2e4", gs, raw, 30)
+    credited = submit_instant_credit(dst, "a1b2", Keyring(net.keyring_dir).get("carol").keypair, "e2e4", gs, raw, 30)
     assert balance(net, 1, a_bob) == bob0 + 3000
+    # A proof of the state of the crediting block needs the header of the next one.
+    wait_until(lambda: height(net, 1) > credited.height + 1, what="a1b2 past the crediting block")
     # Alice never sends it. While her nonce may still pay, nothing is owed.
     instant = tmp_path / "instant.json"
     instant.write_text(json.dumps({"guarantees": [g.to_json() for g in gs], "tx": raw.hex()}))
