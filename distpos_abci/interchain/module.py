@@ -181,8 +181,8 @@ class InterchainModule(Module):
         return self._deliver_governance(keeper, ctx, msg)
 
     def process_params_json(self, store: KVStore, ctx: TxContext, raw: str) -> list[Event]:
-        """Governance's change of the instant-credit limits: `{"instant_credit": {chain: {limit, stake_per_power}}}`
-        replaces the whole map (name every correspondent that keeps a limit)."""
+        """Governance's change of the instant-credit limits: `{"instant_credit": {chain: {limit, stake_per_power,
+        max_guarantee_blocks}}}` replaces the whole map (name every correspondent that keeps a limit)."""
         keeper = InterchainKeeper(store, ctx.chain_id)
         current = {"instant_credit": {c: v.to_json() for c, v in keeper.get_instant_limits().items()}}
         merged = compute_params_update(json.dumps(current, sort_keys=True).encode(), raw, "interchain params")
@@ -228,7 +228,8 @@ class InterchainModule(Module):
 
     def _deliver_instant_claim(self, store: KVStore, keeper: InterchainKeeper, ctx: TxContext,
                                msg: MsgInstantClaim) -> list[Event]:
-        """Pay the destination's reserve here from the underwriters when the guaranteed nonce did not deliver."""
+        """Pay the destination's reserve here when the guaranteed nonce did not deliver: from the transfer's held
+        amount, else from the underwriters; with no credit given, hand a held amount back to its payer."""
         events = self._update(keeper, msg.destination, msg.update, ctx)
         tx, transfer = self._decode_instant_tx(msg.tx, ctx.chain_id)
         gs = msg.guarantees
