@@ -6,8 +6,8 @@ ABCI codes in `abci_adapter.py`, gRPC statuses in `grpc_service/`, CLI exit code
 `cli/main.py`. Code 1 is reserved for "internal"; 0 is success.
 
 Code ranges: tx/auth 2-19, bank 20-29, query 30-39, genesis/config/client/keyring 40-59, staking 60-79,
-underwriting 80-99 and 150-159, interchain 100-129 and 170-179, lightclient 130-139, relay 140-149 and 180-189,
-gov 160-169.
+underwriting 80-99, 150-159 and 235, interchain 100-129, 170-179, 210-219 (multi-hop) and 220-229 (instant
+credit), lightclient 130-139, relay 140-149 and 180-189, gov 160-169.
 """
 
 from __future__ import annotations
@@ -90,7 +90,8 @@ class BadNonceError(DistposError):
 
 
 class DuplicateTxError(DistposError):
-    """These exact bytes already have a receipt: a transaction runs at most once."""
+    """Retired (issue 8): no longer raised. Receipts left the state; a replay fails on its nonce (auth:11). The
+    code stays reserved."""
 
     codespace = "auth"
     code = 12
@@ -157,6 +158,23 @@ class PageLimitTooLargeError(InvalidInputError):
 
     codespace = "query"
     code = 34
+
+
+class ProofUnavailableError(InvalidInputError):
+    """A proof the node cannot give: receipts are kept outside the Merkle state (a local index), so the app hash
+    does not commit to them."""
+
+    codespace = "query"
+    code = 35
+    grpc_status = "UNIMPLEMENTED"
+
+
+class ReceiptsIndexDisabledError(DistposError):
+    """This node keeps no receipts index ([store] index_receipts = false): ask CometBFT's /tx instead."""
+
+    codespace = "query"
+    code = 36
+    grpc_status = "UNIMPLEMENTED"
 
 
 # ---- genesis and configuration (operator errors; never reach a user tx) --------------
@@ -316,6 +334,14 @@ class ClaimWindowClosedError(UnderwritingError):
     code = 87
 
 
+class PaymentRecordExpiredError(UnderwritingError):
+    """The guaranteed nonce was used so long ago that the record of what it paid has expired (auth keeps it for
+    max_guarantee_blocks + claim_window_blocks + 2 blocks): the chain can no longer tell what is owed, so it
+    pays nothing rather than guess."""
+
+    code = 235
+
+
 class InvalidEvidenceError(UnderwritingError):
     code = 88
     grpc_status = "INVALID_ARGUMENT"
@@ -372,6 +398,38 @@ class UnderwritableTxError(UnderwritingError):
 
     code = 93
     grpc_status = "INVALID_ARGUMENT"
+
+
+# ---- premiums and relay fees (issue 12, codes 200-209) ---------------------------------------
+
+class PremiumBelowPriceError(UnderwritingError):
+    """Service: the premium the payer signed (its share of it, for a co-underwriter) is below this validator's
+    announced price for the amount."""
+
+    code = 200
+    grpc_status = "FAILED_PRECONDITION"
+
+
+class InvalidPremiumError(InvalidInputError):
+    """A MsgSetPremium with a rate above 1,000,000 ppm (100%)."""
+
+    codespace = "underwriting"
+    code = 201
+
+
+class InvalidRelayFeeError(InvalidInputError):
+    """A transfer whose relay fee, added to its amount, exceeds the largest amount the chain carries."""
+
+    codespace = "interchain"
+    code = 202
+
+
+class RelayFeeBelowMinimumError(DistposError):
+    """Relay: a packet's relay fee is below this relay's `min_relay_fee`; it is left to other relays."""
+
+    codespace = "relay"
+    code = 203
+    grpc_status = "FAILED_PRECONDITION"
 
 
 class LocalnetError(DistposError):
@@ -567,6 +625,120 @@ class InvalidMisbehaviourError(InvalidInputError):
 
     codespace = "interchain"
     code = 127
+
+
+# ---- interchain multi-hop (codespace "interchain", codes 210-219) -------------------------------------------
+
+class InvalidPathError(InvalidInputError):
+    """A multi-hop path that can never be valid: a bad chain-id, this chain or the destination inside it, or a
+    first hop without a correspondent."""
+
+    codespace = "interchain"
+    code = 210
+
+
+class RoutingLoopError(InvalidInputError):
+    """A path (given or built from the routing table) that visits a chain twice."""
+
+    codespace = "interchain"
+    code = 211
+
+
+class HopLimitExceededError(InterchainError):
+    """A path longer than its route's max_hops or the chain's forwarding max_hops."""
+
+    code = 212
+
+
+class ForwardPendingError(InterchainError):
+    """The marker of a middle hop's pending ack (it forwarded the packet and waits for the downstream outcome);
+    an acknowledge carrying it is refused: the final ack follows."""
+
+    code = 213
+
+
+class ForwardTimeoutError(InterchainError):
+    """A multi-hop packet without a timeout time, or with too little time left for the next hop after the
+    forwarding margin (also an error-ack reason at a middle hop)."""
+
+    code = 214
+
+
+class ForwardFeeError(InterchainError):
+    """The middle hop's fee takes the whole amount, or leaves the recipient less than min_amount_out (an
+    error-ack reason)."""
+
+    code = 215
+
+
+# ---- instant cross-chain credit (codespace "interchain", codes 220-229) -----------------------------
+
+class InstantCreditError(InterchainError):
+    """Family root of instant cross-chain credit: a guarantee-backed credit the destination refuses."""
+
+    code = 220
+
+
+class ForgedInstantGuaranteeError(InstantCreditError):
+    """A cross-chain guarantee whose underwriter is not in the trusted validator set of the source, or whose
+    signature does not verify against that validator's consensus key."""
+
+    code = 221
+    grpc_status = "INVALID_ARGUMENT"
+
+
+class ExpiredInstantGuaranteeError(InstantCreditError):
+    """The destination's light client already trusts a source height past the guarantee's expiry."""
+
+    code = 222
+
+
+class InstantLimitError(InstantCreditError):
+    """The credit would take the correspondent's outstanding instant credit above the limit governance set
+    (0 when none is set), or its reserve cannot cover it."""
+
+    code = 223
+    grpc_status = "RESOURCE_EXHAUSTED"
+
+
+class InstantStakeError(InstantCreditError):
+    """The underwriters' combined stake, as the light client's voting powers show it, does not cover the amount."""
+
+    code = 224
+    grpc_status = "RESOURCE_EXHAUSTED"
+
+
+class ReplayedInstantCreditError(InstantCreditError):
+    """This instant transfer was already credited, settled, or its packet already arrived."""
+
+    code = 225
+    grpc_status = "ALREADY_EXISTS"
+
+
+class InstantMismatchError(InstantCreditError):
+    """Guarantees and the payer-signed instant transfer disagree, or are malformed, or name the wrong chains."""
+
+    code = 226
+    grpc_status = "INVALID_ARGUMENT"
+
+
+class InstantNotClaimableError(InstantCreditError):
+    """Nothing is owed to the destination (yet): the instant transfer was delivered, is still in flight, or the
+    payer's nonce may still pay before the guarantee's expiry."""
+
+    code = 227
+
+
+class UnknownInstantCreditError(InstantCreditError):
+    """A claim or release names an instant credit the proven state does not hold as credited or paid out."""
+
+    code = 228
+
+
+class InstantClaimWindowClosedError(InstantCreditError):
+    """A claim after the guarantee's expiry plus the source's claim window."""
+
+    code = 229
 
 
 # ---- light client (codespace "lightclient", codes 130-139) ----------------------------------------
@@ -827,6 +999,44 @@ class QueryRefusedError(RelayError):
     retryable = False
 
 
+# ---- localnet network namespaces (codespace "localnet", codes 230-234) ---------------------------------
+
+class NetnsPermissionError(LocalnetError):
+    """Network namespaces, veth pairs and bridges need root (CAP_NET_ADMIN); the process does not have it."""
+
+    code = 230
+    grpc_status = "PERMISSION_DENIED"
+
+
+class NetnsToolMissingError(LocalnetError):
+    """The `ip` command of iproute2, which the tooling drives, is not installed or not on PATH."""
+
+    code = 231
+    grpc_status = "FAILED_PRECONDITION"
+
+
+class NetnsCommandError(LocalnetError):
+    """An `ip` command the tooling ran to make, change or remove a namespace, link, address or route failed."""
+
+    code = 232
+
+
+class NetnsPlanError(LocalnetError):
+    """The namespace plan cannot be made or used: too many members for one subnet, no free subnet, or the
+    planned subnet is already taken by another interface of this host."""
+
+    code = 233
+    grpc_status = "INVALID_ARGUMENT"
+
+
+class LinkControlError(LocalnetError):
+    """A cut or heal names no namespace of this localnet (unknown chain or node, a network without --netns,
+    or the same member on both sides)."""
+
+    code = 234
+    grpc_status = "INVALID_ARGUMENT"
+
+
 def all_error_classes() -> list[type[DistposError]]:
     """Every concrete error class, for the uniqueness test and the docs table."""
     out: list[type[DistposError]] = []
@@ -836,3 +1046,16 @@ def all_error_classes() -> list[type[DistposError]]:
         out.append(cls)
         stack.extend(sorted(cls.__subclasses__(), key=lambda c: c.__name__))
     return out
+
+
+def compute_codespace_of(code: int) -> str:
+    """The codespace of a DistPOS result code (codes are unique across the tree); "" for 0 or an unknown code."""
+    if code == 1:
+        return DistposError.codespace
+    todo: list[type[DistposError]] = [DistposError]
+    while todo:
+        cls = todo.pop()
+        if cls.code == code and code != 1:
+            return cls.codespace
+        todo.extend(cls.__subclasses__())
+    return ""

@@ -20,7 +20,7 @@ from .codec import decode_canonical, encode_canonical
 from .crypto import TX_SIGN_DOMAIN, KeyPair, verify_signature
 from .errors import InvalidSignatureError, MalformedTxError, SignerMismatchError, TxTooLargeError, UnknownMessageError, WrongChainError
 from .gen.distpos.v1 import tx_pb2
-from .types import AccountId, ChainId, Nonce, TxHash
+from .types import AccountId, Amount, ChainId, Nonce, TxHash
 
 DEFAULT_MAX_TX_BYTES = 8192
 
@@ -55,6 +55,7 @@ class SignedTx:
     nonce: Nonce
     memo: str
     msg: Msg
+    premium: Amount = Amount(0)  # TxBody 6: the exact premium the signer pays for guarantees of this transaction
 
 
 def compute_tx_hash(raw: bytes) -> TxHash:
@@ -101,6 +102,7 @@ def decode_tx(raw: bytes, decoders: MsgDecoders, max_bytes: int = DEFAULT_MAX_TX
         nonce=Nonce(body.nonce),
         memo=body.memo,
         msg=msg,
+        premium=Amount(body.premium),
     )
 
 
@@ -113,9 +115,11 @@ def validate_tx_stateless(tx: SignedTx, chain_id: str) -> None:
     tx.msg.validate_basic(chain_id, tx.signer)
 
 
-def build_tx(key: KeyPair, chain_id: str, nonce: int, field: str, msg: Message, memo: str = "") -> bytes:
-    """Encode and sign a transaction carrying msg in TxBody's oneof `field`."""
-    body = tx_pb2.TxBody(chain_id=chain_id, signer_pub_key=key.pub_key, nonce=nonce, memo=memo)
+def build_tx(key: KeyPair, chain_id: str, nonce: int, field: str, msg: Message, memo: str = "",
+             premium: int = 0) -> bytes:
+    """Encode and sign a transaction carrying msg in TxBody's oneof `field` (premium: TxBody 6, what the signer
+    pays for guarantees of it)."""
+    body = tx_pb2.TxBody(chain_id=chain_id, signer_pub_key=key.pub_key, nonce=nonce, memo=memo, premium=premium)
     getattr(body, field).CopyFrom(msg)
     raw_body = encode_canonical(body)
     return encode_canonical(tx_pb2.Tx(body=raw_body, signature=key.sign(compute_sign_bytes(raw_body))))

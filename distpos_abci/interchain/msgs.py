@@ -1,6 +1,7 @@
 """interchain messages: TxBody fields transfer (40), update_client (41), recv_packets (42), acknowledge (43),
 timeout (44), open_correspondent (45), top_up (46), set_route (47), submit_misbehaviour (48),
-unfreeze_client (49), set_limits (50), close_correspondent (51).
+unfreeze_client (49), set_limits (50), close_correspondent (51); the instant-credit messages instant_transfer (52),
+instant_credit (53), instant_claim (54) and instant_release (55) are decoded here too (their rules: instant.py).
 
 Relayer messages (update, recv, acknowledge, timeout) and misbehaviour may be signed by anyone: the proofs
 carry the trust. open_correspondent, set_route, unfreeze_client, set_limits and close_correspondent carry an
@@ -17,17 +18,31 @@ from dataclasses import dataclass
 from ..address import Address, parse_address, validate_chain_id
 from ..crypto import KeyPair
 from ..errors import (
+    HopLimitExceededError,
+    InstantMismatchError,
     InvalidAddressError,
+    InvalidPathError,
+    RoutingLoopError,
     InvalidAmountError,
     InvalidInterchainMsgError,
     InvalidMisbehaviourError,
+    InvalidRelayFeeError,
     TrustingPeriodTooLongError,
 )
 from ..gen.distpos.v1 import interchain_pb2, tx_pb2
-from ..lightclient.types import LightBlock, Validator, ValidatorSet, light_block_from_proto, validator_set_from_proto
+from ..lightclient.types import (
+    LightBlock,
+    Validator,
+    ValidatorSet,
+    light_block_from_proto,
+    light_block_to_proto,
+    validator_set_from_proto,
+)
 from ..store.merkle import MerkleProof
 from ..tx import build_tx, validate_signer
 from ..types import MAX_AMOUNT, AccountId, Amount, ChainId
+from .paths import MAX_HOPS_CAP, validate_path
+from .instant import MsgInstantClaim, MsgInstantCredit, MsgInstantRelease, instant_guarantees
 from .records import Limits, Route
 
 MAX_PACKETS_PER_MSG = 16
@@ -75,11 +90,20 @@ class MsgTransfer:
     amount: Amount
     timeout_height: int
     timeout_time_ns: int
+    via: tuple[ChainId, ...] = ()  # multi-hop: the intermediate chains (empty: direct or the routing table)
+    min_amount_out: Amount = Amount(0)
+    relay_fee: Amount = Amount(0)  # paid to the relay that delivers the proof of receipt (MsgAcknowledge signer)
 
     def validate_basic(self, chain_id: str, signer: AccountId) -> None:
         validate_signer(self.sender, chain_id, signer, "transfer")
         if self.recipient.chain_id == chain_id:
             raise InvalidInterchainMsgError("transfer: recipient is on this chain; use send")
+        if self.via:
+            validate_path([chain_id, *self.via, self.recipient.chain_id])
+        if self.min_amount_out > self.amount:
+            raise InvalidAmountError("transfer: min_amount_out is above the amount")
+        if self.amount + self.relay_fee > MAX_AMOUNT:
+            raise InvalidRelayFeeError(f"transfer: amount plus relay fee exceeds the largest amount {MAX_AMOUNT}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,8 +243,19 @@ class MsgSetRoute:
 # ---- decoders -------------------------------------------------------------------------------------------
 
 def decode_transfer(m: interchain_pb2.MsgTransfer) -> MsgTransfer:
+    if len(m.path) > MAX_HOPS_CAP:
+        raise HopLimitExceededError(f"transfer: {len(m.path)} intermediate chains; at most {MAX_HOPS_CAP - 1}")
+    via = tuple(_path_chain(c) for c in m.path)
     return MsgTransfer(_address(m.from_address, "transfer"), _address(m.to_address, "transfer"),
-                       _amount(m.amount, "transfer"), m.timeout_height, m.timeout_time_ns)
+                       _amount(m.amount, "transfer"), m.timeout_height, m.timeout_time_ns, via,
+                       Amount(m.min_amount_out), Amount(m.relay_fee))
+
+
+def _path_chain(text: str) -> ChainId:
+    try:
+        return validate_chain_id(text)
+    except InvalidAddressError as exc:
+        raise InvalidPathError(f"transfer path: {exc.message}") from None
 
 
 def _proof_height(h: int) -> int:
@@ -330,8 +365,21 @@ def decode_top_up(m: interchain_pb2.MsgTopUp) -> MsgTopUp:
 
 
 def validate_route(route: Route) -> Route:
+    """Raise unless the entry is usable: endpoints (optional, both or none, on a multi-hop entry with `via`),
+    `via` another chain, max_hops within the cap and only with `via`."""
     _chain(route.chain_id, "route")
-    for ep in (route.relay_grpc, route.comet_rpc):
+    if route.via:
+        _chain(route.via, "route via")
+        if route.via == route.chain_id:
+            raise RoutingLoopError(f"route to {route.chain_id} via itself")
+    if route.max_hops and not route.via:
+        raise InvalidInterchainMsgError(f"route to {route.chain_id}: max_hops needs a via chain")
+    if not 0 <= route.max_hops <= MAX_HOPS_CAP or route.max_hops == 1:
+        raise InvalidInterchainMsgError(f"route to {route.chain_id}: max_hops must be 0 (the param) or 2 to {MAX_HOPS_CAP}")
+    endpoints = (route.relay_grpc, route.comet_rpc)
+    if route.via and endpoints == ("", ""):
+        return route
+    for ep in endpoints:
         if not ep or len(ep) > MAX_ENDPOINT or any(c.isspace() for c in ep):
             raise InvalidInterchainMsgError(
                 f"route endpoints of {route.chain_id} must be non-empty, without spaces, at most {MAX_ENDPOINT} characters"
@@ -341,7 +389,8 @@ def validate_route(route: Route) -> Route:
 
 def decode_set_route(m: interchain_pb2.MsgSetRoute) -> MsgSetRoute:
     return MsgSetRoute(_address(m.authority, "set-route"),
-                       validate_route(Route(ChainId(m.route.chain_id), m.route.relay_grpc, m.route.comet_rpc)))
+                       validate_route(Route(ChainId(m.route.chain_id), m.route.relay_grpc, m.route.comet_rpc,
+                                            m.route.via, m.route.max_hops)))
 
 
 def parse_validators_json(entries: object, what: str) -> ValidatorSet:
@@ -365,3 +414,50 @@ def parse_validators_json(entries: object, what: str) -> ValidatorSet:
 def build_interchain_tx(key: KeyPair, chain_id: str, nonce: int, field: str, msg, memo: str = "") -> bytes:
     """Encode and sign a transaction carrying an interchain message in TxBody field `field`."""
     return build_tx(key, chain_id, nonce, field, msg, memo)
+
+
+# ---- instant cross-chain credit (TxBody 52-55; records and rules in instant.py) -------------------------
+
+
+def decode_instant_credit_msg(m: interchain_pb2.MsgInstantCredit) -> MsgInstantCredit:
+    """Typed MsgInstantCredit."""
+    if not m.tx:
+        raise InstantMismatchError("instant credit: carries no transaction (the payer-signed instant transfer)")
+    return MsgInstantCredit(_chain(m.source_chain, "instant credit"), _update(m.update, m.HasField("update")),
+                            instant_guarantees(m.guarantees, "instant credit"), bytes(m.tx))
+
+
+def decode_instant_claim(m: interchain_pb2.MsgInstantClaim) -> MsgInstantClaim:
+    """Typed MsgInstantClaim."""
+    if not m.tx:
+        raise InstantMismatchError("instant claim: needs the payer-signed transaction")
+    return MsgInstantClaim(_chain(m.destination_chain, "instant claim"), _update(m.update, m.HasField("update")),
+                           _proof_height(m.proof_height), instant_guarantees(m.guarantees, "instant claim"),
+                           bytes(m.tx), bytes(m.credit), MerkleProof.from_proto(m.proof))
+
+
+def decode_instant_release(m: interchain_pb2.MsgInstantRelease) -> MsgInstantRelease:
+    """Typed MsgInstantRelease."""
+    if len(m.key) != 32 or not m.payout:
+        raise InstantMismatchError("instant release: needs the 32-byte instant key and the proven payout")
+    return MsgInstantRelease(_chain(m.source_chain, "instant release"), _update(m.update, m.HasField("update")),
+                             _proof_height(m.proof_height), bytes(m.key), bytes(m.payout),
+                             MerkleProof.from_proto(m.proof))
+
+
+def build_instant_transfer_tx(key: KeyPair, chain_id: str, nonce: int, to: str, amount: int, timeout_height: int = 0,
+                              timeout_time_ns: int = 0) -> bytes:
+    """Encode and sign an instant transfer from key's account."""
+    sender = str(Address.from_pub_key(chain_id, key.pub_key))
+    return build_tx(key, chain_id, nonce, "instant_transfer", interchain_pb2.MsgInstantTransfer(
+        from_address=sender, to_address=to, amount=amount, timeout_height=timeout_height,
+        timeout_time_ns=timeout_time_ns))
+
+
+def build_instant_credit_tx(key: KeyPair, chain_id: str, nonce: int, source: str, guarantees, tx: bytes,
+                            update: LightBlock | None = None) -> bytes:
+    """Encode and sign a MsgInstantCredit for the destination chain_id (any account may submit it)."""
+    m = interchain_pb2.MsgInstantCredit(source_chain=source, guarantees=[g.to_proto() for g in guarantees], tx=tx)
+    if update is not None:
+        light_block_to_proto(update, m.update)
+    return build_tx(key, chain_id, nonce, "instant_credit", m)

@@ -29,8 +29,10 @@ from typing import Any
 
 from ..crypto import KeyPair
 from ..lightclient.rpc_json import parse_rfc3339_ns
+from ..underwriting.params import UnderwritingParams
 from .errors import LocalnetError
-from .plan import LOCALHOST, Network, PortAllocator
+from .netplan import RELAY_NAME, compute_exec_prefix
+from .plan import LOCALHOST, Network, PortAllocator, read_dataclass_fields
 
 # Limits of every correspondent account in a localnet (see distpos_abci/interchain/README.md).
 LOCALNET_LIMITS = {
@@ -43,6 +45,8 @@ LOCALNET_LIMITS = {
     "default_timeout_ns": 600 * 1_000_000_000,
 }
 LOCALNET_RESERVE = 100_000_000
+# Instant credit a chain gives each peer's guaranteed transfers at most at once (interchain README, "Instant credit").
+LOCALNET_INSTANT_LIMIT = LOCALNET_RESERVE // 10
 # trusting period = remote unbonding time * TRUST_NUM / TRUST_DEN (14 of 21 days, the Cosmos ratio)
 TRUST_NUM, TRUST_DEN = 2, 3
 RELAY_NODE_SLOT = 9  # relays take the ports of node slot 9 of their chain (the fixed scheme has 10 slots)
@@ -57,10 +61,17 @@ class Relay:
     grpc_port: int
     metrics_port: int
     comet_rpc: str
+    # 127.0.0.1, or the relay's namespace address with --netns
+    host: str = LOCALHOST
+
+    @property
+    def label(self) -> str:
+        """`<chain-id>/relay`: its member label in a --netns localnet."""
+        return f"{self.chain_id}/{RELAY_NAME}"
 
     @property
     def grpc_address(self) -> str:
-        return f"{LOCALHOST}:{self.grpc_port}"
+        return f"{self.host}:{self.grpc_port}"
 
     def path(self, name: str) -> pathlib.Path:
         return pathlib.Path(self.home, name)
@@ -79,13 +90,13 @@ class Relay:
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = asdict(self)
-        data.update(grpc_address=self.grpc_address, metrics_url=f"http://{LOCALHOST}:{self.metrics_port}/metrics",
+        data.update(grpc_address=self.grpc_address, metrics_url=f"http://{self.host}:{self.metrics_port}/metrics",
                     config_file=str(self.config_file), pid_file=str(self.pid_file), log_file=str(self.log_file))
         return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "Relay":
-        return cls(**{f: data[f] for f in cls.__dataclass_fields__})
+        return cls(**read_dataclass_fields(cls, data))
 
 
 def compute_remote_unbonding_ns(genesis: dict) -> int:
@@ -113,8 +124,20 @@ def compute_trust_root(genesis: dict) -> dict:
     return {"height": 0, "time_ns": parse_rfc3339_ns(genesis["genesis_time"]), "validators": vals}
 
 
+def compute_instant_limit(genesis: dict) -> dict:
+    """The instant-credit limit for a peer: its staking power_reduction turns its light-client powers into stake,
+    and its max_guarantee_blocks bounds the guarantees worth crediting (it could not pay a claim on a longer one)."""
+    app_state = genesis.get("app_state") or {}
+    staking = (app_state.get("staking") or {}).get("params") or {}
+    underwriting = (app_state.get("underwriting") or {}).get("params") or {}
+    return {"limit": LOCALNET_INSTANT_LIMIT, "stake_per_power": int(staking.get("power_reduction", 1) or 1),
+            "max_guarantee_blocks": int(underwriting.get("max_guarantee_blocks",
+                                                         UnderwritingParams().max_guarantee_blocks))}
+
+
 def compute_interchain_genesis(chain_id: str, peers: dict[str, tuple[dict, Relay]]) -> dict:
-    """The `interchain` app_state section of chain_id: a correspondent and a route per peer chain."""
+    """The `interchain` app_state section of chain_id: a correspondent, an instant-credit limit and a route per
+    peer chain."""
     return {
         "correspondents": [
             {"chain_id": peer, "limits": dict(LOCALNET_LIMITS),
@@ -125,6 +148,7 @@ def compute_interchain_genesis(chain_id: str, peers: dict[str, tuple[dict, Relay
         ],
         "routes": [{"chain_id": peer, "relay_grpc": relay.grpc_address, "comet_rpc": relay.comet_rpc}
                    for peer, (_, relay) in sorted(peers.items())],
+        "instant_credit": {peer: compute_instant_limit(genesis) for peer, (genesis, _) in sorted(peers.items())},
     }
 
 
@@ -135,7 +159,7 @@ def compute_relay_toml(relay: Relay, clients: list[str]) -> str:
 chain_id = "{relay.chain_id}"
 comet_rpc = "{relay.comet_rpc}"
 listen = "{relay.grpc_address}"
-metrics = "{LOCALHOST}:{relay.metrics_port}"
+metrics = "{relay.host}:{relay.metrics_port}"
 key_file = "relay.key"
 db_dir = "relay.db"
 poll_interval_ms = 1000
@@ -155,7 +179,8 @@ def add_interchain(net: Network, port_allocator: PortAllocator) -> tuple[Relay, 
         ports = port_allocator.ports_for(i, RELAY_NODE_SLOT)
         home = pathlib.Path(net.run_dir, chain.chain_id, "relay")
         home.mkdir(parents=True, exist_ok=True)
-        relays.append(Relay(chain.chain_id, str(home), ports.grpc, ports.prometheus, chain.nodes[0].rpc_url))
+        relays.append(Relay(chain.chain_id, str(home), ports.grpc, ports.prometheus, chain.nodes[0].rpc_url,
+                            net.host_of(f"{chain.chain_id}/{RELAY_NAME}")))
     geneses = {c.chain_id: json.loads(c.nodes[0].path("config", "genesis.json").read_text()) for c in net.chains}
     for chain, relay in zip(net.chains, relays):
         peers = {r.chain_id: (geneses[r.chain_id], r) for r in relays if r.chain_id != chain.chain_id}
@@ -194,7 +219,9 @@ def start_relay(net: Network, relay: Relay) -> int | None:
         return None
     if not net.app_bin:
         raise LocalnetError("relays need the distpos executable")
-    args = [net.app_bin, "relay", "start", "--config", str(relay.config_file)]
+    # With --netns the relay runs inside its own namespace.
+    args = [*compute_exec_prefix(net.netns, relay.label), net.app_bin, "relay", "start", "--config",
+            str(relay.config_file)]
     with relay.log_file.open("ab") as log:
         log.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} starting: {' '.join(args)}\n".encode())
         log.flush()

@@ -81,6 +81,11 @@ class RelayMetrics:
                                     ("chain_id", "msg", "result"))
         self.settled = registry.counter("distpos_relay_settled_total", "Own packets settled, by outcome.",
                                         ("chain_id", "outcome"))
+        self.below_fee = registry.counter(
+            "distpos_relay_packets_below_fee_total", "Packets left to other relays: relay fee below min_relay_fee.",
+            ("chain_id", "destination"))
+        self.fees = registry.counter("distpos_relay_fees_earned_total",
+                                     "Relay fees paid to this relay's signer by its acknowledgements.", ("chain_id",))
 
     def error(self, kind: str) -> None:
         self.errors.inc(chain_id=self.chain_id, kind=kind)

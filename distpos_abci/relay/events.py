@@ -48,14 +48,17 @@ def compute_block(block: dict, results: dict) -> Block:
 
 
 def compute_sent_packet(attrs: dict[str, str]) -> bytes | None:
-    """The bytes the app committed in its outbox for a `send_packet` event: the packet rebuilt from the event's
-    attributes and encoded canonically (pure). None when a field is missing or malformed: the caller then reads
-    the outbox. Saves the scan one state query per packet; the destination relay still proves these bytes."""
+    """The bytes the app committed in its outbox for a one-hop `send_packet` event: the packet rebuilt from the
+    event's attributes and encoded canonically (pure). None for a multi-hop packet (the event has its `path`,
+    not its other hop fields) or when a field is missing or malformed: the caller then reads the outbox. Saves the scan one state query per packet; the destination relay still proves these bytes."""
+    if "path" in attrs:  # a multi-hop packet: its hop fields are not all in the event
+        return None
     try:
         return encode_canonical(interchain_pb2.Packet(
             sequence=int(attrs["sequence"]), source_chain=attrs["source"], destination_chain=attrs["destination"],
             sender=attrs["sender"], recipient=attrs["recipient"], amount=int(attrs["amount"]),
-            timeout_height=int(attrs["timeout_height"]), timeout_time_ns=int(attrs["timeout_time_ns"])))
+            timeout_height=int(attrs["timeout_height"]), timeout_time_ns=int(attrs["timeout_time_ns"]),
+            relay_fee=int(attrs["relay_fee"])))
     except (KeyError, ValueError):
         return None
 

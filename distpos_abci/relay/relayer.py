@@ -23,11 +23,12 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
+from ..address import Address
 from ..crypto import KeyPair
 from ..errors import DistposError, OutboundQueueFullError, ProvenBytesMismatchError, RelayError, \
-    RelayPolicyRefusedError
-from ..gen.distpos.v1 import interchain_pb2
-from ..interchain import keys
+    RelayFeeBelowMinimumError, RelayPolicyRefusedError
+from ..gen.distpos.v1 import interchain_pb2, tx_pb2
+from ..interchain import decode_packet, keys
 from ..interchain.keeper import is_timed_out
 from ..interchain.records import decode_client_state, decode_consensus_state
 from ..lightclient.types import LightBlock, light_block_to_proto
@@ -39,7 +40,7 @@ from .core import (
     DUPLICATE_CODE, LocalPeer, Refusal, RelayCore, RelayMetrics, RelayPeer, SubmitResult, get_proofs_checked,
     lookup_route,
 )
-from .endpoint import ChainEndpoint, Proven, Submitted, get_max_tx_bytes
+from .endpoint import ChainEndpoint, Proven, Submitted, TxOutcome, get_max_tx_bytes
 from .events import compute_sent_packet
 from .limits import RelayLimits
 from .policy import Rule, allow_all, compute_policy_refusal
@@ -67,8 +68,11 @@ class Relayer:
                  max_tx_bytes: int = 0, settle_interval_s: float = 2.0, client_refresh_pct: int = 50,
                  clients: tuple[str, ...] = (), policy: Rule = allow_all, limits: RelayLimits = RelayLimits(),
                  direct: Callable[[str], ChainEndpoint | None] | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, min_relay_fee: int = 0, fee_recipient: str = "") -> None:
         self.ep, self.queue, self.key, self.peers = endpoint, queue, key, peers
+        self.min_relay_fee, self.fee_recipient = min_relay_fee, fee_recipient
+        self._fees_unforwarded = 0  # earned and not yet forwarded to fee_recipient (memory only: they stay ours)
+        self._fees_lock = threading.Lock()  # earned in the supervisor's thread, forwarded by the outbound workers
         self.chain = endpoint.chain_id
         self.limits, self.direct = limits, direct
         self.core = RelayCore(endpoint, queue, clock, peers=self.route_peer, policy=policy, limits=limits)
@@ -176,6 +180,7 @@ class Relayer:
                 self.guard("settle", w.settle)
             if isinstance(w, InboundWorker) and w.remote in self.clients:
                 self.guard("refresh", w.refresh_client)
+        self.guard("settle", self.forward_fees)
 
     # every pair's step, one after the other (tests and tools)
 
@@ -193,6 +198,37 @@ class Relayer:
         for w in self.discover():
             if isinstance(w, OutboundWorker):
                 w.settle()
+        self.forward_fees()
+
+    def earned_fees(self, amount: int) -> None:
+        """Relay fees paid to the signer by an acknowledgement (counted; kept for forwarding when configured)."""
+        self.metrics.fees.inc(amount, chain_id=self.chain)
+        if self.fee_recipient:
+            with self._fees_lock:
+                self._fees_unforwarded += amount
+
+    def forward_fees(self) -> None:
+        """Send the relay fees earned since the last forward to fee_recipient (one MsgSend). A refused or failed
+        forward is tried again next round; a restart forgets the count, the coins stay in the signer's account."""
+        with self._fees_lock:
+            amount, self._fees_unforwarded = self._fees_unforwarded, 0
+        if not amount:
+            return
+        sender = str(Address.from_pub_key(self.chain, self.key.pub_key))
+        msg = tx_pb2.MsgSend(from_address=sender, to_address=self.fee_recipient, amount=amount)
+
+        def give_back() -> None:
+            with self._fees_lock:
+                self._fees_unforwarded += amount
+
+        def done(out: TxOutcome | None) -> None:
+            if out is None or out.code != 0:
+                give_back()
+            else:
+                log.info("chain=%s forwarded %d of relay fees to %s", self.chain, amount, self.fee_recipient)
+
+        if self.own.send("send", msg, done).code != 0:
+            give_back()
 
     def refresh_clients(self) -> None:
         for w in self.discover():
@@ -379,8 +415,19 @@ class Relayer:
             for i, pr in zip(unread, self.ep.query_many(
                     [keys.full_outbox_key(sends[i]["destination"], int(sends[i]["sequence"])) for i in unread])):
                 raws[i] = pr.value  # absent: already settled by another relay
-            found = [Entry(a["destination"], int(a["sequence"]), raw.hex(), self.clock(), height=h)
-                     for a, raw in zip(sends, raws) if raw is not None]
+            found = []
+            for a, raw in zip(sends, raws):
+                if raw is None:  # absent: already settled by another relay
+                    continue
+                dest, seq = a["destination"], int(a["sequence"])
+                fee = decode_packet(raw).relay_fee
+                if fee < self.min_relay_fee:
+                    err = RelayFeeBelowMinimumError(f"packet {dest}/{seq} pays a relay fee of {fee}, below "
+                                                    f"min_relay_fee {self.min_relay_fee}: left to other relays")
+                    self.metrics.below_fee.inc(chain_id=self.chain, destination=dest)
+                    log.info("chain=%s %s", self.chain, err.log)
+                    continue
+                found.append(Entry(dest, seq, raw.hex(), self.clock(), height=h))
             if found:
                 log.info("chain=%s %d packets committed at height %d: %s", self.chain, len(found), h,
                          ",".join(f"{e.chain}/{e.sequence}" for e in found))

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 from ..errors import DistposError, HandoffRefusedError, RelayError
 from ..gen.distpos.v1 import interchain_pb2
 from ..interchain import decode_packet, keys
+from ..interchain.forwarding import is_final_ack_bytes
 from ..interchain.keeper import is_timed_out
 from ..lightclient.types import LightBlock, light_block_to_proto
 from .backoff import compute_handover_delay, exponential_backoff, is_direct_due
@@ -113,6 +114,7 @@ class OutboundWorker(PairWorker):
         if self.sup.clock() - self.last_settle >= self.sup.settle_interval_s:
             self.last_settle = self.sup.clock()
             self.sup.guard("settle", self.settle)
+            self.sup.guard("settle", self.sup.forward_fees)
 
     # ---- hand-over -------------------------------------------------------------------------------------
 
@@ -310,7 +312,8 @@ class OutboundWorker(PairWorker):
             if pr.proof is None:
                 continue
             if pr.value is not None:
-                acked.append((e, pr))
+                if is_final_ack_bytes(pr.value):  # a middle hop's pending ack: its final ack comes later
+                    acked.append((e, pr))
             elif is_timed_out(decode_packet(e.packet), height, header_time):
                 timeouts.append((e, pr))
             else:
@@ -371,6 +374,9 @@ class OutboundWorker(PairWorker):
         """Runs in the supervisor's thread: queue entries are deleted before they leave `inflight`, so a round
         running meanwhile (which reads `inflight` before the queue) never takes them up again."""
         if out is not None and out.code == 0:
+            earned = sum(decode_packet(e.packet).relay_fee for e in entries)
+            if earned:
+                self.sup.earned_fees(earned)
             for e in entries:
                 self._finish(e, "acked")
         elif out is not None:

@@ -10,7 +10,7 @@ underwriter, then from the underwriter's stake. Each share settles once: `set/<p
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..address import Address
 from ..auth import AuthKeeper
@@ -22,9 +22,11 @@ from ..errors import (
     ExpiredGuaranteeError,
     ForgedGuaranteeError,
     GuaranteeLifetimeError,
+    InvalidPremiumError,
     GuaranteeMismatchError,
     InvalidEvidenceError,
     NotClaimableError,
+    PaymentRecordExpiredError,
     ReplayedGuaranteeError,
     UnknownValidatorError,
 )
@@ -103,12 +105,48 @@ class Collateral:
         return cls(Amount(m.locked), Amount(m.unlocking), Height(m.unlock_height))
 
 
+PPM = 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class PremiumRate:
+    """A validator's announced price for guaranteeing: rate_ppm of the guaranteed amount, at least minimum."""
+
+    rate_ppm: int = 0
+    minimum: Amount = Amount(0)
+
+    def encode(self) -> bytes:
+        """Canonical protobuf encoding."""
+        return underwriting_pb2.PremiumRate(rate_ppm=self.rate_ppm, minimum=self.minimum).SerializeToString(
+            deterministic=True)
+
+    @classmethod
+    def decode(cls, raw: bytes | None) -> "PremiumRate":
+        """Decode a stored record (written by this keeper only); absent means free."""
+        if raw is None:
+            return cls()
+        m = underwriting_pb2.PremiumRate.FromString(raw)
+        return cls(m.rate_ppm, Amount(m.minimum))
+
+
 @dataclass(frozen=True, slots=True)
 class NonceOutcome:
     """What the payer's guaranteed nonce did, as far as the chain knows at a height."""
 
     consumed: bool
     paid: Amount  # to the beneficiary, by that nonce (0 unless consumed)
+    forgotten: bool = False  # consumed so long ago that the record of what it paid may have expired
+
+
+# Blocks beyond max_guarantee_blocks + claim_window_blocks that auth keeps what a nonce paid: co-underwriters may
+# issue their share one block behind the coordinator.
+PAYMENT_RECORD_SLACK_BLOCKS = 2
+
+
+def compute_payment_retention(params: UnderwritingParams) -> int:
+    """Blocks a payment record must stay readable after the block that wrote it: a guarantee is issued before
+    its nonce is used, expires at most max_guarantee_blocks later, and may be claimed claim_window_blocks after."""
+    return params.max_guarantee_blocks + params.claim_window_blocks + PAYMENT_RECORD_SLACK_BLOCKS
 
 
 # ---- pure rules ----------------------------------------------------------------------------------------
@@ -169,6 +207,29 @@ def compute_share_split(gs: tuple[Guarantee, ...], owed: int) -> list[tuple[Guar
     return [(g, Amount(p)) for g, p in zip(ordered, parts)]
 
 
+def validate_premium_rate(rate: PremiumRate) -> None:
+    """Raise InvalidPremiumError unless the rate is at most 100%."""
+    if not 0 <= rate.rate_ppm <= PPM:
+        raise InvalidPremiumError(f"premium rate {rate.rate_ppm} ppm must be between 0 and {PPM}")
+
+
+def compute_premium(rate: PremiumRate, amount: int) -> Amount:
+    """What a validator asks for guaranteeing amount: rate_ppm of it rounded up, at least the minimum."""
+    return Amount(max(rate.minimum, -(-amount * rate.rate_ppm // PPM)))
+
+
+def compute_premium_split(gs: tuple[Guarantee, ...], premium: int) -> list[tuple[Guarantee, Amount]]:
+    """Split the payer-signed premium over the shares pro rata to their amounts, exactly: floor parts, then the
+    remainder (fewer units than shares) one unit each to the shares in underwriter order. Sums to premium."""
+    ordered = sorted(gs, key=lambda g: g.underwriter.account)
+    total = ordered[0].total
+    parts = [premium * g.amount // total for g in ordered]
+    rest = premium - sum(parts)
+    for i in range(rest):
+        parts[i] += 1
+    return [(g, Amount(p)) for g, p in zip(ordered, parts)]
+
+
 def compute_uncovered_exposure(gs: tuple[Guarantee, ...], collateral_of: dict[bytes, int]) -> int:
     """Sum over payers of what one underwriter's guarantees promise beyond that payer's collateral for it:
     the part only its stake backs."""
@@ -211,14 +272,26 @@ class UnderwritingKeeper:
         """The payer's collateral held for underwriter."""
         return Collateral.decode(self.store.get(keys.collateral_key(payer, underwriter)))
 
+    def get_premium_rate(self, validator: AccountId) -> PremiumRate:
+        """The validator's announced premium (0, 0 until it sets one)."""
+        return PremiumRate.decode(self.store.get(keys.premium_key(validator)))
+
     def get_nonce_outcome(self, g: Guarantee) -> NonceOutcome:
         """Whether g's nonce was consumed, and what it paid g's beneficiary."""
         auth = AuthKeeper(self.root)
         if auth.get_account(g.payer.account).nonce <= g.nonce:
             return NonceOutcome(False, Amount(0))
         payment = auth.get_payment(g.payer.account, g.nonce)
+        if payment is None and not auth.is_payment_record_kept(g.payer.account, g.nonce):
+            return NonceOutcome(True, Amount(0), forgotten=True)
         paid = payment[1] if payment is not None and payment[0] == g.beneficiary.account else 0
         return NonceOutcome(True, Amount(paid))
+
+    def process_payment_expiry(self, height: Height, new_payments: list[bytes]) -> int:
+        """End of block: let auth forget what nonces paid once no settlement can read it (the window is read from
+        the parameters now, so a governance change applies to every record not yet deleted)."""
+        return AuthKeeper(self.root).process_payment_expiry(
+            height, compute_payment_retention(self.get_params()), new_payments)
 
     # ---- checks
 
@@ -250,15 +323,21 @@ class UnderwritingKeeper:
 
     # ---- settlement
 
-    def process_settlement(self, gs: tuple[Guarantee, ...], height: Height, claim: bool) -> list[Event]:
+    def process_settlement(self, gs: tuple[Guarantee, ...], height: Height, claim: bool,
+                           premium: Amount = Amount(0)) -> list[Event]:
         """Settle validated guarantees by what their nonce did: release, pay the shortfall, or (expired and
-        unused) retire the nonce and pay everything. A claim that would release is refused: nothing is owed."""
+        unused) retire the nonce and pay everything; then pay each share its part of the premium the payer signed.
+        A claim that would release is refused: nothing is owed."""
         g = gs[0]
         params = self.get_params()
         if claim and not is_claim_open(g, height, params):
             raise ClaimWindowClosedError(
                 f"claims on {g.payer} nonce {g.nonce} closed at height {g.expiry_height + params.claim_window_blocks}")
         outcome = self.get_nonce_outcome(g)
+        if outcome.forgotten:
+            raise PaymentRecordExpiredError(
+                f"nonce {g.nonce} of {g.payer} was used before the chain's record of what it paid expired "
+                f"(kept {compute_payment_retention(params)} blocks); nothing is settled")
         events: list[Event] = []
         if not outcome.consumed:
             if height <= g.expiry_height:
@@ -271,9 +350,35 @@ class UnderwritingKeeper:
         if owed == 0:
             if claim:
                 raise NotClaimableError(f"nonce {g.nonce} of {g.payer} paid {g.beneficiary} in full")
-            return events + self.apply_release(gs, height)
-        reason = "nonce paid less than guaranteed" if outcome.consumed else "not paid by expiry"
-        return events + self.apply_payout(gs, owed, height, reason)
+            events += self.apply_release(gs, height)
+        else:
+            reason = "nonce paid less than guaranteed" if outcome.consumed else "not paid by expiry"
+            events += self.apply_payout(gs, owed, height, reason)
+        return events + self.apply_premium(gs, premium)
+
+    def apply_premium(self, gs: tuple[Guarantee, ...], premium: Amount) -> list[Event]:
+        """Pay each share's underwriter its part of the premium the payer signed, once, as the shares settle,
+        from the payer's balance (after any payout). Never from collateral: that backs the payer's other
+        guarantees, and taking from it could leave one of them to the underwriter's stake. What the balance does
+        not cover is not paid (the event says so); nothing is ever taken beyond the signed premium."""
+        events: list[Event] = []
+        if premium == 0:
+            return events
+        bank = BankKeeper(self.root)
+        for g, part in compute_premium_split(gs, premium):
+            paid = min(part, bank.get_balance(g.payer.account))
+            if paid:
+                events += bank.process_send(g.payer, g.underwriter, Amount(paid))  # type: ignore[arg-type]
+            events.append(Event.of("premium_paid", payer=g.payer, nonce=g.nonce, underwriter=g.underwriter,
+                                   premium=part, paid=paid, unpaid=part - paid))
+        return events
+
+    def process_set_premium(self, validator: Address, rate: PremiumRate) -> list[Event]:
+        """Announce (or change) a validator's premium; its operator signs."""
+        validate_premium_rate(rate)
+        self.staking.require_validator(validator.account)
+        self.store.set(keys.premium_key(validator.account), rate.encode())
+        return [Event.of("premium_set", validator=validator, rate_ppm=rate.rate_ppm, minimum=rate.minimum)]
 
     def _settle(self, g: Guarantee, outcome: int, height: Height, from_collateral: int, from_stake: int) -> None:
         s = Settlement(g.tx_hash, outcome, height, Amount(from_collateral + from_stake), str(g.beneficiary),
@@ -288,22 +393,47 @@ class UnderwritingKeeper:
         return [Event.of("guarantee_release", payer=g.payer, nonce=g.nonce, underwriter=g.underwriter,
                          amount=g.amount) for g in sorted(gs, key=lambda g: g.underwriter.account)]
 
-    def apply_payout(self, gs: tuple[Guarantee, ...], owed: Amount, height: Height, reason: str) -> list[Event]:
-        """Pay what is owed, share by share: from the payer's collateral for that underwriter, then its stake."""
+    def apply_payout(self, gs: tuple[Guarantee, ...], owed: Amount, height: Height, reason: str,
+                     to: Address | None = None) -> list[Event]:
+        """Pay what is owed, share by share: from the payer's collateral for that underwriter, then its stake; to
+        the beneficiary, or to `to` (a cross-chain guarantee pays the destination's correspondent account)."""
         events: list[Event] = []
         total = 0
         for g, part in compute_share_split(gs, owed):
-            from_collateral = self._seize_collateral(g.payer, g.underwriter.account, g.beneficiary, part)
+            payee = to if to is not None else g.beneficiary
+            from_collateral = self._seize_collateral(g.payer, g.underwriter.account, payee, part)
             from_stake, evs = (0, []) if part == from_collateral else self.staking.process_payout(
-                g.underwriter.account, Amount(part - from_collateral), g.beneficiary, reason)
+                g.underwriter.account, Amount(part - from_collateral), payee, reason)
             events.extend(evs)
             self._settle(g, PAID, height, from_collateral, from_stake)
             total += from_collateral + from_stake
             events.append(Event.of("guarantee_share_paid", payer=g.payer, nonce=g.nonce, underwriter=g.underwriter,
                                    owed=part, from_collateral=from_collateral, from_stake=from_stake))
-        events.append(Event.of("guarantee_paid", payer=gs[0].payer, nonce=gs[0].nonce, beneficiary=gs[0].beneficiary,
-                               amount=total, owed=owed, reason=reason))
+        events.append(Event.of("guarantee_paid", payer=gs[0].payer, nonce=gs[0].nonce,
+                               beneficiary=to if to is not None else gs[0].beneficiary, amount=total, owed=owed,
+                               reason=reason))
         return events
+
+    # ---- cross-chain (instant) guarantees
+
+    def validate_instant_underwriters(self, gs: tuple[Guarantee, ...]) -> tuple[Guarantee, ...]:
+        """Cross-chain guarantees name their underwriter by its consensus (CometBFT) address, which is what the
+        destination's light client knows. Raise unless each is a registered validator's and signed with its
+        consensus key, and no share of the payment settled before; return the guarantees with their operators
+        as underwriters (collateral and stake are held per operator)."""
+        out = []
+        for g in gs:
+            operator = self.staking.get_operator_by_consensus(g.underwriter.account)
+            v = self.staking.get_validator(operator) if operator is not None else None
+            if v is None:
+                raise UnknownValidatorError(f"underwriter {g.underwriter} is not a validator's consensus address")
+            if not verify_guarantee_signature(v.consensus_pub_key, g):
+                raise ForgedGuaranteeError(f"guarantee signature does not verify for underwriter {g.underwriter}")
+            if self.get_settlement(g.payer.account, g.nonce, v.operator.account) is not None:
+                raise ReplayedGuaranteeError(
+                    f"the guarantee of {v.operator} for {g.payer} nonce {g.nonce} was already settled")
+            out.append(replace(g, underwriter=v.operator))
+        return tuple(out)
 
     # ---- collateral
 

@@ -34,6 +34,7 @@ from ..errors import (
     DistposError,
     InsufficientCapacityError,
     InsufficientCollateralError,
+    PremiumBelowPriceError,
     TxSimulationError,
     TxRejectedError,
     UnauthorizedCoordinatorError,
@@ -46,7 +47,7 @@ from ..staking import StakingKeeper, ValidatorRecord, compute_consensus_address
 from ..types import AccountId, Amount, ChainId, Height, Nonce, TxHash
 from .guarantee import Guarantee, sign_guarantee, verify_guarantee_signature
 from .journal import GuaranteeJournal
-from .keeper import UnderwritingKeeper
+from .keeper import PremiumRate, UnderwritingKeeper, compute_premium
 from .msgs import build_underwritten_tx
 
 log = logging.getLogger("distpos.underwriting")
@@ -144,6 +145,12 @@ def compute_credit_free(credit_limit: int, bonded: int, credit_used: int) -> int
     return max(0, min(credit_limit - credit_used, compute_free_capacity(bonded, credit_used)))
 
 
+def compute_premium_offered(premium: int, total: int, share: int) -> int:
+    """The least part of a payer-signed premium a share of `share` out of `total` is paid on chain (the floor of
+    its pro-rata part; the remainder rule may add one unit)."""
+    return premium * share // total
+
+
 def compute_cover(amount: int, collateral_free: int, credit_free: int) -> tuple[int, int]:
     """How much of amount this node can take: (covered by the payer's collateral, on credit). Collateral first."""
     covered = min(amount, max(0, collateral_free))
@@ -210,7 +217,7 @@ class UnderwritingService:
                 g = r.guarantee
                 outcome = settled.get_nonce_outcome(g)
                 done = (settled.get_settlement(g.payer.account, g.nonce, g.underwriter.account) is not None
-                        or (outcome.consumed and outcome.paid >= g.total)
+                        or (outcome.consumed and outcome.paid >= g.total) or outcome.forgotten
                         or height > r.expiry_height + window)
                 dropped += done
             if done:
@@ -258,18 +265,22 @@ class UnderwritingService:
     # ---- checks
 
     def validate_client_tx(self, raw: bytes) -> tuple[object, MsgSend]:
-        """The signed transaction must be a local MsgSend to another account that the chain would accept now:
-        asked of the app's check state through the same path as CheckTx, so the two can never disagree."""
+        """The signed transaction must be a local MsgSend to another account, or a cross-chain instant transfer
+        (a message whose class says `cross_chain_guaranteeable`), that the chain would accept now: asked of the
+        app's check state through the same path as CheckTx, so the two can never disagree."""
         try:
             tx = self.app.simulate_tx(raw)
         except TxSimulationError as exc:
             raise UnderwritableTxError(exc.message) from None
         send = tx.msg
-        if not isinstance(send, MsgSend):
-            raise UnderwritableTxError(f"only a send can be underwritten, not {type(send).__name__}")
-        if send.recipient.chain_id != self.app.chain_id:
-            raise UnderwritableTxError("only a transfer within this chain can be underwritten")
-        if send.recipient.account == tx.signer:
+        cross_chain = getattr(type(send), "cross_chain_guaranteeable", False)
+        if not isinstance(send, MsgSend) and not cross_chain:
+            raise UnderwritableTxError(f"only a send or an instant transfer can be underwritten, not {type(send).__name__}")
+        if not cross_chain and send.recipient.chain_id != self.app.chain_id:
+            raise UnderwritableTxError("a transfer to another chain is underwritten as an instant transfer")
+        if cross_chain and send.recipient.chain_id == self.app.chain_id:
+            raise UnderwritableTxError("an instant transfer must go to another chain")
+        if send.recipient.account == tx.signer and not cross_chain:
             raise UnderwritableTxError("a payment to the payer itself needs no guarantee")
         for r in self.reservations.values():
             if (r.payer.account, r.nonce) == (tx.signer, tx.nonce) and r.tx_hash != tx.hash:
@@ -282,6 +293,22 @@ class UnderwritingService:
         max_blocks = UnderwritingKeeper(self.app.check, self.app.chain_id).get_params().max_guarantee_blocks  # type: ignore[arg-type]
         # Two blocks of slack: co-underwriters may be a block behind when they stamp issued_height.
         return max(1, min(self.guarantee_blocks, max_blocks - 2))
+
+    def premium_rate(self, v: ValidatorRecord) -> PremiumRate:
+        """This validator's announced premium: the higher of the committed and the mempool view, so a raise
+        waiting in the mempool already counts."""
+        rates = [UnderwritingKeeper(view, self.app.chain_id).get_premium_rate(v.operator.account)  # type: ignore[arg-type]
+                 for view in (self.app.state, self.app.check)]
+        return max(rates, key=lambda r: (r.rate_ppm, r.minimum))
+
+    def validate_premium(self, v: ValidatorRecord, tx, total: int, share: int) -> None:
+        """Refuse a share whose part of the premium the payer signed is below this validator's price for it."""
+        asked = compute_premium(self.premium_rate(v), share)
+        offered = compute_premium_offered(tx.premium, total, share)
+        if offered < asked:
+            raise PremiumBelowPriceError(
+                f"validator {v.operator} asks a premium of {asked} to guarantee {share}; the payer signed "
+                f"{tx.premium} for {total}, {offered} for this share")
 
     def available(self, payer: AccountId) -> int:
         """What this node can guarantee for payer now: unpromised collateral plus free credit."""
@@ -306,7 +333,11 @@ class UnderwritingService:
 
     def _sign(self, r: Reservation) -> Guarantee:
         v = self._validator()
-        g = Guarantee(r.tx_hash, r.amount, r.total, r.beneficiary, v.operator, self.app.chain_id, r.expiry_height,
+        # A cross-chain guarantee names the underwriter by its consensus address: the destination knows the
+        # source's validators only as its light client does (consensus keys and voting powers).
+        underwriter = v.operator if r.beneficiary.chain_id == self.app.chain_id else Address(
+            self.app.chain_id, self.cons_address)
+        g = Guarantee(r.tx_hash, r.amount, r.total, r.beneficiary, underwriter, self.app.chain_id, r.expiry_height,
                       Height(max(1, self.app.last_height)), r.payer, r.nonce)
         signed = sign_guarantee(self.key, g)
         if self.journal is not None:
@@ -328,6 +359,9 @@ class UnderwritingService:
             raise UnderwritableTxError(f"{tx.hash.hex()} is already guaranteed or reserved by this validator")
         expiry = self.app.last_height + self._lifetime()
         free = self.available(tx.signer)
+        own = min(free, send.amount)
+        if own > 0:
+            self.validate_premium(self._validator(), tx, send.amount, own)
         if send.amount <= free:
             guarantees = [self._sign(self._hold(tx, send, send.amount, expiry, raw))]
         elif not co_underwrite or self.peers is None:
@@ -383,7 +417,8 @@ class UnderwritingService:
             for peer, amount in granted:
                 g = await self.peers.confirm(peer.endpoint, tx.hash, auth(CONFIRM),  # type: ignore[union-attr]
                                              max(0.1, deadline - time.monotonic()))
-                if (g.underwriter.account != peer.operator.account or g.amount != amount or g.tx_hash != tx.hash
+                named = peer.operator.account if send.recipient.chain_id == self.app.chain_id else peer.consensus_address
+                if (g.underwriter.account != named or g.amount != amount or g.tx_hash != tx.hash
                         or g.total != send.amount or not verify_guarantee_signature(peer.consensus_pub_key, g)):
                     raise InsufficientCapacityError(f"co-underwriter {peer.operator} returned an invalid guarantee")
                 shares.append(g)
@@ -432,6 +467,7 @@ class UnderwritingService:
         share = min(amount, self.available(tx.signer))
         if share <= 0:
             raise InsufficientCollateralError(f"nothing left to guarantee for {send.sender}")
+        self.validate_premium(self._validator(), tx, send.amount, share)
         self._hold(tx, send, share, expiry, raw).coordinator = auth.coordinator
         log.info("reserved %d of %s for coordinator %s", share, tx.hash.hex()[:12], auth.coordinator)
         return share
@@ -481,6 +517,14 @@ class NodeCarrier:
 
     async def _submit(self, raw: bytes, guarantees: list[Guarantee]) -> None:
         loop = asyncio.get_running_loop()
+        if guarantees[0].beneficiary.chain_id != self.app.chain_id:
+            # An instant transfer: the payer's own transaction goes to the chain as it is. Its packet settles the
+            # destination's credit; a claim from the destination, not a carrier here, handles a failure.
+            try:
+                await loop.run_in_executor(None, self.broadcast_sync, raw)
+            except DistposError as exc:
+                log.warning("instant transfer %s not broadcast: %s", guarantees[0].tx_hash.hex()[:12], exc.message)
+            return
         async with self.lock:
             for attempt in range(3):
                 chain_nonce = AuthKeeper(self.app.check).get_account(self.account).nonce  # type: ignore[arg-type]

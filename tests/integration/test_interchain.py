@@ -22,6 +22,7 @@ from dataclasses import replace
 import grpc
 import pytest
 
+from distpos_abci.address import Address
 from distpos_abci.gen.distpos.v1 import (
     interchain_pb2, interchain_pb2_grpc, query_pb2, query_pb2_grpc, relay_pb2, relay_pb2_grpc,
 )
@@ -233,6 +234,38 @@ def test_timed_out_packet_is_refunded_with_a_proof(two_chains):
     wait_until(lambda: balance(net, 1, a_alice) >= aal0 + 5, timeout=120, what="a later packet delivered")
     wait_until_settled(net, 1)
     assert balance(net, 1, a_alice) == aal0 + 5
+
+
+def _relay_signer(net, i: int) -> str:
+    """The address on chain i of the account its relay signs with (relay.key)."""
+    seed = bytes.fromhex(net.relays[i].path("relay.key").read_text().strip())
+    return str(Address.from_pub_key(net.chains[i].chain_id, KeyPair(seed).pub_key))
+
+
+def test_relay_fee_paid_to_the_acknowledging_relay_and_refunded_on_timeout(two_chains):
+    """Issue 12: a transfer with --relay-fee escrows amount and fee; the relay of e2e4, which proves the receipt
+    with its MsgAcknowledge, is paid the fee there. A transfer that times out (a1b2's relay down) refunds the
+    amount and the fee to the sender; the relay gets nothing for it."""
+    net = two_chains
+    e_carol, a_bob = demo(net, 0, "carol"), demo(net, 1, "bob")
+    relay = _relay_signer(net, 0)
+    supplies = supply(net, 0), supply(net, 1)
+    fee0, carol0, bob0 = balance(net, 0, relay), balance(net, 0, e_carol), balance(net, 1, a_bob)
+    out = send(net, 0, "carol", a_bob, 400, "interchain", "transfer", "--relay-fee", "25")
+    assert out["code"] == 0 and balance(net, 0, e_carol) == carol0 - 425
+    wait_until(lambda: balance(net, 0, relay) == fee0 + 25, timeout=120, what="relay fee paid on the ack")
+    assert balance(net, 1, a_bob) == bob0 + 400 and not pending(net, 0, "a1b2").pending
+    relay_a = net.relays[1]
+    stop_relay(relay_a)
+    try:
+        carol1 = balance(net, 0, e_carol)
+        out = send(net, 0, "carol", a_bob, 300, "interchain", "transfer", "--relay-fee", "30", "--timeout-seconds", "2")
+        assert out["code"] == 0 and balance(net, 0, e_carol) == carol1 - 330
+        wait_until(lambda: balance(net, 0, e_carol) == carol1, timeout=120, what="amount and fee refunded")
+    finally:
+        start_relay(net, relay_a)
+    assert balance(net, 0, relay) == fee0 + 25 and balance(net, 1, a_bob) == bob0 + 400
+    assert (supply(net, 0), supply(net, 1)) == supplies
 
 
 def test_relay_killed_mid_flight_delivers_exactly_once(two_chains):
