@@ -71,9 +71,9 @@ def wait_for(pred, what: str) -> None:
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def transfer_to(e, dest: str, amount: int) -> None:
+def transfer_to(e, dest: str, amount: int, relay_fee: int = 0) -> None:
     m = interchain_pb2.MsgTransfer(from_address=str(addr(ALICE, "e2e4")), to_address=str(addr(BOB, dest)),
-                                   amount=amount, timeout_height=10_000)
+                                   amount=amount, timeout_height=10_000, relay_fee=relay_fee)
     assert e.tx(ALICE, "transfer", m).ok
 
 
@@ -81,12 +81,15 @@ def test_scan_rebuilds_the_outbox_bytes_from_the_send_packet_events(tmp_path, mo
     e = open_chain(tmp_path, "e2e4", {"a1b2": {}})
     peers: dict = {}
     re_ = make_relayer(tmp_path, e, "e", peers, Clock())
-    for amount in (5, 6):
-        transfer_to(e, "a1b2", amount)
+    transfer_to(e, "a1b2", 5)
+    transfer_to(e, "a1b2", 6, relay_fee=2)
     re_.scan()
     got = {x.sequence: x.packet for x in re_.queue.entries(OUT)}
     assert got == {s: e.app.state.get(keys.full_outbox_key("a1b2", s)) for s in (1, 2)}  # byte for byte
     assert compute_sent_packet({"sequence": "1", "source": "e2e4"}) is None  # an incomplete event
+    event = dict(next(ev for ev in re_.ep.block(e.app.last_height).events() if ev.type == "send_packet").attrs)
+    assert compute_sent_packet(event) is not None
+    assert compute_sent_packet({**event, "path": "e2e4->a1b2->c3d4"}) is None  # multi-hop: read from the outbox
     # an event without every field: the scan reads the outbox instead, with the same result
     re2 = make_relayer(tmp_path, e, "e2", peers, Clock())
     monkeypatch.setattr(relayer_module, "compute_sent_packet", lambda attrs: None)
