@@ -35,7 +35,7 @@ async def serve(cfg: NodeConfig, ready: asyncio.Event | None = None, stop: async
     """Run the node until SIGINT/SIGTERM or until `stop` is set."""
     db = Database(cfg.db_path)
     state = StateStore(db, keep_recent=cfg.keep_recent)
-    app = DistposApp(state)
+    app = DistposApp(state, min_gas_price=cfg.min_gas_price)
     log.info(
         "chain=%s starting app at height=%d app_hash=%s db=%s",
         state.chain_id or "?", state.last_height, state.last_app_hash.hex() or "-", cfg.db_path,

@@ -55,6 +55,8 @@ class SignedTx:
     nonce: Nonce
     memo: str
     msg: Msg
+    kind: str = ""  # TxBody oneof field name of msg (the gas table's key)
+    fee: int = 0  # base units the signer pays (TxBody.fee)
 
 
 def compute_tx_hash(raw: bytes) -> TxHash:
@@ -101,6 +103,8 @@ def decode_tx(raw: bytes, decoders: MsgDecoders, max_bytes: int = DEFAULT_MAX_TX
         nonce=Nonce(body.nonce),
         memo=body.memo,
         msg=msg,
+        kind=body.WhichOneof("msg"),
+        fee=body.fee,
     )
 
 
@@ -113,9 +117,10 @@ def validate_tx_stateless(tx: SignedTx, chain_id: str) -> None:
     tx.msg.validate_basic(chain_id, tx.signer)
 
 
-def build_tx(key: KeyPair, chain_id: str, nonce: int, field: str, msg: Message, memo: str = "") -> bytes:
-    """Encode and sign a transaction carrying msg in TxBody's oneof `field`."""
-    body = tx_pb2.TxBody(chain_id=chain_id, signer_pub_key=key.pub_key, nonce=nonce, memo=memo)
+def build_tx(key: KeyPair, chain_id: str, nonce: int, field: str, msg: Message, memo: str = "", fee: int = 0) -> bytes:
+    """Encode and sign a transaction carrying msg in TxBody's oneof `field`, paying `fee` (fees.build_paid_tx
+    computes the fee a gas price asks)."""
+    body = tx_pb2.TxBody(chain_id=chain_id, signer_pub_key=key.pub_key, nonce=nonce, memo=memo, fee=fee)
     getattr(body, field).CopyFrom(msg)
     raw_body = encode_canonical(body)
     return encode_canonical(tx_pb2.Tx(body=raw_body, signature=key.sign(compute_sign_bytes(raw_body))))
