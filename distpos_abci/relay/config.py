@@ -8,6 +8,7 @@ import tomllib
 from dataclasses import dataclass, field, fields
 
 from ..errors import RelayConfigError
+from ..fees import MAX_GAS_PRICE
 from .limits import RelayLimits
 
 
@@ -34,6 +35,7 @@ class RelayConfig:
     max_request_bytes: int = 1 << 20
     resend_after_ms: int = 20_000
     direct_after_attempts: int = 3
+    gas_price: int = 0  # milli-units per gas the relay pays; 0 = each chain's min_gas_price, read from its state
 
     def limits(self) -> RelayLimits:
         """The bounds and re-send policy these keys give."""
@@ -105,6 +107,8 @@ def load_config(path: str | pathlib.Path) -> RelayConfig:
     wrong = [n for n in ints if type(getattr(cfg, n)) is not int]
     if wrong:
         raise RelayConfigError(f"{p}: {', '.join(wrong)} must be integers")
+    if not 0 <= cfg.gas_price <= MAX_GAS_PRICE:
+        raise RelayConfigError(f"{p}: gas_price must be 0 (the chain's minimum) to {MAX_GAS_PRICE} milli-units per gas")
     problem = cfg.limits().validate()
     if problem:
         raise RelayConfigError(f"{p}: {problem}")

@@ -271,7 +271,7 @@ class Relayer:
                  max_tx_bytes: int = 0, settle_interval_s: float = 2.0, client_refresh_pct: int = 50,
                  clients: tuple[str, ...] = (), policy: Rule = allow_all, limits: RelayLimits = RelayLimits(),
                  direct: Callable[[str], ChainEndpoint | None] | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, gas_price: int = 0) -> None:
         self.ep, self.queue, self.key, self.peers = endpoint, queue, key, peers
         self.chain = endpoint.chain_id
         self.limits, self.direct = limits, direct
@@ -281,7 +281,8 @@ class Relayer:
         self.client_refresh_pct, self.clients, self.policy, self.clock = client_refresh_pct, clients, policy, clock
         self._last_settle = 0.0
         self._retry: dict[tuple[str, str], tuple[int, float]] = {}  # (what, chain) -> (attempts, next try)
-        self.own = Submitter(endpoint, key, self._count_tx(""))
+        self.gas_price = gas_price  # milli-units per gas on every chain it signs for; 0 = each chain's minimum
+        self.own = Submitter(endpoint, key, self._count_tx(""), gas_price)
         self._remote: dict[str, Submitter] = {}  # chains this relay delivers into directly
         self._inflight_in: set[tuple[str, int]] = set()  # (source, seq) in a recv tx not yet committed
         self._inflight_out: set[tuple[str, int]] = set()  # (destination, seq) in an ack tx not yet committed
@@ -396,7 +397,8 @@ class Relayer:
         if sub is None:
             if len(self._remote) >= self.limits.max_retry_entries:
                 self._remote.pop(next(iter(self._remote)))  # bounded; a forgotten nonce is re-read
-            sub = self._remote[target.chain_id] = Submitter(target, self.key, self._count_tx(f"@{target.chain_id}"))
+            sub = self._remote[target.chain_id] = Submitter(target, self.key, self._count_tx(f"@{target.chain_id}"),
+                                                                    self.gas_price)
         sub.ep = target
         return sub
 
