@@ -22,7 +22,7 @@ from ..errors import (
     all_error_classes,
 )
 from ..address import Address
-from ..fees import build_paid_tx
+from ..fees import build_paid_tx, read_fee
 from ..gen.distpos.v1 import distribution_pb2, query_pb2, tx_pb2
 from ..rpc_client import CometRPC, Committed
 from ..tx import compute_tx_hash
@@ -111,6 +111,7 @@ class SignedTx:
     chain_id: str
     signer: str
     nonce: int
+    fee: int = 0
 
 
 def get_next_nonce(rpc: CometRPC, address: str) -> int:
@@ -202,7 +203,7 @@ def sign_tx(settings: TxSettings, from_key: str, build: Build) -> SignedTx | Non
     signer = str(key.address(settings.chain_id))
     nonce = settings.nonce if settings.nonce is not None else get_next_nonce(CometRPC(settings.node), signer)
     raw = apply_fee(settings, key.keypair, build(key.keypair, settings.chain_id, nonce))
-    signed = SignedTx(raw, compute_tx_hash(raw), settings.chain_id, signer, nonce)
+    signed = SignedTx(raw, compute_tx_hash(raw), settings.chain_id, signer, nonce, read_fee(raw)[1])
     if settings.dry_run:
         report_simulation(settings, signed)
         return None
@@ -233,7 +234,7 @@ def sign_send_wait(settings: TxSettings, from_key: str, build: Build) -> tuple[d
     if signed is None:
         return None
     data = {"hash": signed.hash.hex().upper(), "chain_id": signed.chain_id, "signer": signed.signer,
-            "nonce": signed.nonce}
+            "nonce": signed.nonce, "fee": signed.fee}
     committed = broadcast_and_wait(settings, signed, data)
     return data, committed
 

@@ -27,6 +27,7 @@ from distpos_abci.localnet import (
 from distpos_abci.localnet.rpc import rpc_get
 from distpos_abci.rpc_client import CometRPC
 from distpos_abci.staking import build_unbond_tx
+from tests.helpers import paid
 from distpos_abci.address import Address
 from distpos_abci.tx import compute_tx_hash
 
@@ -86,7 +87,7 @@ def submit(net: Network, key, build) -> None:
     chain = net.chains[0].chain_id
     address = str(Address.from_pub_key(chain, key.pub_key))
     nonce = query_pb2.QueryAccountResponse.FromString(rpc.abci_query("/account", address.encode())["value"]).nonce
-    raw = build(key, chain, nonce)
+    raw = paid(key, build(key, chain, nonce))
     rpc.broadcast_tx_sync(raw)
     committed = rpc.wait_for_tx(compute_tx_hash(raw), timeout=30)
     assert committed.code == 0, committed.log
