@@ -4,7 +4,10 @@ and withholding, collateral, transfers both ways relayed in any order (receipts,
 same packet), top-ups, and governance proposals changing a correspondent's limits that validators vote on.
 
 After every step, on every chain:
-- total supply is what genesis minted, and the escrow holds exactly the amounts of the packets in the outbox;
+- total supply is what genesis minted plus what inflation minted since, and the escrow holds exactly the amounts
+  of the packets in the outbox;
+- every transaction pays its fee (relay messages included, from the relay's own account); the reward pool holds
+  exactly the validators' rewards plus the remainder (rewards never exceed fees + inflation);
 - between the two banks nothing is created or lost: the two correspondent reserves moved by exactly the top-ups,
   minus what the destination already credited for packets still waiting for their ack;
 - a packet is credited at most once (the inbox has one record per sequence, and credits equal successful records);
@@ -25,6 +28,8 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 from distpos_abci.address import Address
 from distpos_abci.app import DistposApp
+from distpos_abci.bank import build_send_tx
+from distpos_abci.distribution import REWARDS_POOL, DistributionKeeper
 from distpos_abci.authority import gov_authority_address
 from distpos_abci.errors import DistposError
 from distpos_abci.gen.distpos.v1 import interchain_pb2
@@ -32,12 +37,20 @@ from distpos_abci.gov import build_submit_proposal_tx, build_vote_tx
 from distpos_abci.gov.msgs import VOTE_OPTIONS, build_proposal_message
 from distpos_abci.interchain import decode_packet, keys
 from distpos_abci.interchain.keeper import InterchainView
-from distpos_abci.staking import StakingKeeper
+from distpos_abci.module import Vote
+from distpos_abci.staking import StakingKeeper, compute_consensus_address
 from distpos_abci.store.db import Database
 from distpos_abci.store.state import StateStore
 from distpos_abci.tx import build_tx
-from distpos_abci.underwriting import COLLATERAL_POOL, UnderwritingKeeper, build_collateral_tx, build_underwritten_tx
+from distpos_abci.underwriting import (
+    COLLATERAL_POOL,
+    UnderwritingKeeper,
+    build_claim_tx,
+    build_collateral_tx,
+    build_underwritten_tx,
+)
 from distpos_abci.underwriting.service import UnderwritingService
+from tests.helpers import paid
 from tests.interchain.helpers import Chain, addr, genesis, key, recv_msg, ack_msg, update_proto
 from tests.staking.helpers import PARAMS, UW_PARAMS, cons_key
 
@@ -47,12 +60,17 @@ USERS = (1, 2, 3)  # funded with 1,000,000 on both chains by the interchain gene
 VALIDATORS = (10, 11, 12)  # staked 300 each (power 3): gov voters and underwriters
 RELAYER = 4
 GOV = {"voting_period_blocks": 4, "min_deposit": 100, "max_active_proposals": 3}
+PRICE = 1  # chain min_gas_price, milli-units per gas
+INFLATION = 2  # base units minted per block into the reward pool
 
 
 def chain_genesis(chain: str) -> bytes:
     """The interchain test genesis plus validators, underwriting and gov sections."""
     state = json.loads(genesis(chain, {PEER[chain]: {"per_packet_max": 0}}))
     state["accounts"] += [{"address": str(addr(key(v), chain)), "balance": "1000"} for v in VALIDATORS]
+    state["accounts"].append({"address": str(addr(key(RELAYER), chain)), "balance": "100000"})  # pays relay fees
+    state["params"] = {"min_gas_price": PRICE}
+    state["distribution"] = {"params": {"inflation_per_block": INFLATION}}
     state["staking"] = {"params": PARAMS, "validators": [
         {"operator": str(addr(key(v), chain)), "consensus_pub_key": base64.b64encode(cons_key(v).pub_key).decode(),
          "self_stake": "300", "endpoint": f"{chain}-v{v}:1", "moniker": f"v{v}"} for v in VALIDATORS]}
@@ -94,6 +112,7 @@ class TwoChains(RuleBasedStateMachine):
                 peers.services[f"{chain}-v{v}:1"] = UnderwritingService(app, cons_key(v), peers=peers, guarantee_blocks=3)
             self.services[chain] = peers.services
         self.supply0 = {ch: self.c[ch].supply() for ch in CHAINS}
+        self.minted0 = {ch: DistributionKeeper(self.c[ch].app.state, ch).get_minted() for ch in CHAINS}
         self.reserve0 = {ch: self.c[ch].reserve(PEER[ch]) for ch in CHAINS}
         self.topups = {ch: 0 for ch in CHAINS}
         self.wealth0 = {ch: self.attacker_wealth(ch) for ch in CHAINS}
@@ -127,13 +146,14 @@ class TwoChains(RuleBasedStateMachine):
     def step(self, chain: str, *txs: bytes):
         """A block of txs on chain and an empty one on its peer: both chains keep one clock (block time is
         T0 + height seconds), as real chains do, so neither sees the other's headers from the future."""
-        result = self.c[chain].block(*txs)
-        self.c[PEER[chain]].block()
+        votes = tuple(Vote(compute_consensus_address(cons_key(v).pub_key), 3, True) for v in VALIDATORS)
+        result = self.c[chain].block(*txs, votes=votes)
+        self.c[PEER[chain]].block(votes=votes)
         return result
 
     def sign(self, chain: str, k, field, msg) -> bytes:
         c = self.c[chain]
-        return build_tx(k, chain, c.nonce(k), field, msg)
+        return paid(k, build_tx(k, chain, c.nonce(k), field, msg), PRICE)
 
     # ---- bank and interchain
 
@@ -206,14 +226,15 @@ class TwoChains(RuleBasedStateMachine):
         limits.per_packet_max = per_packet_max
         msg = interchain_pb2.MsgSetLimits(authority=str(gov_authority_address(chain)), chain_id=PEER[chain],
                                           limits=limits)
-        raw = build_submit_proposal_tx(key(proposer), chain, c.nonce(key(proposer)), "limits", "why",
-                                       [build_proposal_message("set_limits", msg)], 100)
+        raw = paid(key(proposer), build_submit_proposal_tx(key(proposer), chain, c.nonce(key(proposer)), "limits",
+                                                           "why", [build_proposal_message("set_limits", msg)], 100),
+                   PRICE)
         res = self.step(chain, raw)
         if not res.tx_results[0].ok:
             return
         pid = self._last_proposal_id(chain)
         self.proposals[(chain, pid)] = per_packet_max
-        txs = [build_vote_tx(key(v), chain, c.nonce(key(v)), pid, VOTE_OPTIONS[o])
+        txs = [paid(key(v), build_vote_tx(key(v), chain, c.nonce(key(v)), pid, VOTE_OPTIONS[o]), PRICE)
                for v, o in zip(VALIDATORS, votes) if o is not None]
         self.step(chain, *txs)
         if sum(o == "yes" for o in votes) * 3 > len(VALIDATORS) * 2:  # all three yes: > 2/3 of the power
@@ -228,8 +249,8 @@ class TwoChains(RuleBasedStateMachine):
     @rule(chain=st.sampled_from(CHAINS), u=st.sampled_from(USERS), v=st.sampled_from(VALIDATORS),
           amount=st.integers(1, 3000))
     def deposit(self, chain, u, v, amount):
-        self.step(chain, build_collateral_tx(key(u), chain, self.c[chain].nonce(key(u)), "deposit",
-                                                str(addr(key(v), chain)), amount))
+        self.step(chain, paid(key(u), build_collateral_tx(key(u), chain, self.c[chain].nonce(key(u)), "deposit",
+                                                          str(addr(key(v), chain)), amount), PRICE))
 
     @rule(chain=st.sampled_from(CHAINS), u=st.sampled_from(USERS), to=st.sampled_from(USERS),
           v=st.sampled_from(VALIDATORS), amount=st.integers(1, 3000),
@@ -239,8 +260,7 @@ class TwoChains(RuleBasedStateMachine):
         if to == u:
             return
         n = c.nonce(key(u))
-        from distpos_abci.bank import build_send_tx
-        raw = build_send_tx(key(u), chain, n, str(addr(key(to), chain)), amount)
+        raw = paid(key(u), build_send_tx(key(u), chain, n, str(addr(key(to), chain)), amount), PRICE)
         try:
             gs = asyncio.run(self.services[chain][f"{chain}-v{v}:1"].underwrite(raw, carry=False))
         except DistposError:
@@ -249,18 +269,18 @@ class TwoChains(RuleBasedStateMachine):
         txs = []
         if strategy == "double_spend":
             other = next(w for w in USERS if w not in (u, to))
-            txs.append(build_send_tx(key(u), chain, n, str(addr(key(other), chain)), amount))
+            txs.append(paid(key(u), build_send_tx(key(u), chain, n, str(addr(key(other), chain)), amount), PRICE))
         if strategy != "withhold":
-            txs.append(build_underwritten_tx(key(RELAYER), chain, c.nonce(key(RELAYER)), raw, gs))
+            txs.append(paid(key(RELAYER), build_underwritten_tx(key(RELAYER), chain, c.nonce(key(RELAYER)), raw, gs),
+                            PRICE))
         self.step(chain, *txs)
 
     @precondition(lambda self: self.guaranteed)
     @rule(pick=st.integers(0, 100))
     def claim(self, pick):
-        from distpos_abci.underwriting import build_claim_tx
         chain, raw, gs = self.guaranteed[pick % len(self.guaranteed)]
         c = self.c[chain]
-        self.step(chain, build_claim_tx(key(RELAYER), chain, c.nonce(key(RELAYER)), gs, raw))
+        self.step(chain, paid(key(RELAYER), build_claim_tx(key(RELAYER), chain, c.nonce(key(RELAYER)), gs, raw), PRICE))
 
     # ---- invariants
 
@@ -268,7 +288,10 @@ class TwoChains(RuleBasedStateMachine):
     def supply_and_escrow(self):
         for ch in CHAINS:
             c = self.c[ch]
-            assert c.supply() == self.supply0[ch]
+            minted = DistributionKeeper(c.app.state, ch).get_minted() - self.minted0[ch]
+            assert c.supply() == self.supply0[ch] + minted
+            dist = DistributionKeeper(c.app.state, ch)
+            assert c.balance(REWARDS_POOL) == sum(r for _, r in dist.iter_rewards()) + dist.get_remainder()
             assert c.balance(keys.ESCROW) == sum(p.amount for p in self.outbox(ch))
 
     @invariant()
