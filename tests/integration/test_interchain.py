@@ -185,6 +185,7 @@ def funded_signer(net, i: int) -> KeyPair:
 def test_invalid_hand_made_relay_messages_each_refused_with_its_code(two_chains):
     net = two_chains
     a_bob = demo(net, 1, "bob")
+    signers = [funded_signer(net, 1) for _ in range(4)]  # before the packet: funding takes blocks
     send(net, 0, "alice", a_bob, 10)
     seq = pending(net, 0, "a1b2").next_sequence - 1
     wait_until(lambda: not pending(net, 0, "a1b2").pending, what="delivery")
@@ -204,9 +205,9 @@ def test_invalid_hand_made_relay_messages_each_refused_with_its_code(two_chains)
 
     cases = [(None, 102, "interchain"), (forged, 131, "lightclient"), (other_set, 132, "lightclient"),
              (tampered, 104, "interchain")]
-    for tamper, code, space in cases:
+    for (tamper, code, space), signer in zip(cases, signers):
         # a fresh signer each time: a refusal in CheckTx still advances the mempool's nonce until the next commit
-        r = _submit_a1b2(net, _recv_msg(net, seq, tamper), funded_signer(net, 1))
+        r = _submit_a1b2(net, _recv_msg(net, seq, tamper), signer)
         assert (r.code, r.codespace) == (code, space), (tamper, r)
     assert (balance(net, 1, a_bob), correspondent(net, 1, "e2e4").reserve) == before
 
