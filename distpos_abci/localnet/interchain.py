@@ -143,6 +143,7 @@ db_dir = "relay.db"
 poll_interval_ms = 1000
 settle_interval_ms = 200
 max_tx_bytes = 0
+gas_price = 0
 client_refresh_pct = 50
 clients = {json.dumps(clients)}
 policy_file = ""
