@@ -14,8 +14,9 @@ from distpos_abci.app import DistposApp
 from distpos_abci.bank import build_send_tx
 from distpos_abci.cli.main import cli
 from distpos_abci.config import load_config
-from distpos_abci.errors import ConfigError, FeeBelowChainMinimumError
-from distpos_abci.fees import compute_fee, compute_gas_for
+from distpos_abci.errors import ConfigError, FeeBelowChainMinimumError, InvalidParamsError
+from distpos_abci.fees import build_paid_tx, compute_fee, compute_gas_for
+from distpos_abci.params import process_params_json
 from distpos_abci.gen.distpos.v1 import distribution_pb2, distribution_pb2_grpc, tx_pb2
 from distpos_abci.gen.tendermint.abci import types_pb2 as abci
 from distpos_abci.grpc_service import start_grpc_server
@@ -23,6 +24,7 @@ from distpos_abci.relay.submitter import Submitter
 from distpos_abci.store.db import Database
 from distpos_abci.store.state import StateStore
 from tests.distribution.helpers import PRICE, block, fee_genesis
+from tests.gov.helpers import GovChain, codes, gov_genesis, params_change
 from tests.helpers import CHAIN, AppHarness, addr, key
 from tests.interchain.helpers import ALICE, Chain, genesis
 from tests.interchain.helpers import addr as ic_addr
@@ -120,3 +122,23 @@ def test_relay_submitter_pays_the_chains_minimum_and_rereads_it_after_a_refusal(
     tx = tx_pb2.TxBody.FromString(tx_pb2.Tx.FromString(ep.broadcasts[-1]).body)
     assert tx.fee == compute_fee(compute_gas_for("send", len(ep.broadcasts[-1])), PRICE) > 0
     db.close()
+
+
+
+def test_governance_raises_the_chain_minimum_from_the_next_block(harness):
+    """A passed MsgUpdateParams{module: "chain"} sets min_gas_price; a cheaper fee is then refused (fees:191)."""
+    harness.app.init_chain(CHAIN, gov_genesis())
+    chain = GovChain(harness)
+    chain.block()
+    pid = chain.keeper().get_next_proposal_id()
+    chain.block(chain.propose(6, [params_change("chain", min_gas_price=2 * PRICE)]))
+    chain.block(chain.vote(1, pid), chain.vote(2, pid), chain.vote(5, pid))
+    assert chain.app.params.min_gas_price == 2 * PRICE
+    cheap = build_paid_tx(key(6), build_send_tx(key(6), CHAIN, chain.nonce(6), addr(1), 5), gas_price=PRICE)
+    assert chain.app.check_tx(cheap).code == FeeBelowChainMinimumError.code
+    assert codes(chain.block(cheap)) == [FeeBelowChainMinimumError.code]
+    chain.pending = {}
+    enough = build_paid_tx(key(6), build_send_tx(key(6), CHAIN, chain.nonce(6), addr(1), 5), gas_price=2 * PRICE)
+    assert codes(chain.block(enough)) == [0]
+    with pytest.raises(InvalidParamsError):
+        process_params_json(chain.app.check, '{"min_gas_price": -1}')
