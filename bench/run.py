@@ -13,9 +13,10 @@ import pathlib
 import platform
 import subprocess
 
-from . import bench_app, bench_interchain, bench_localnet, bench_merkle, bench_scale, bench_underwriting
+from . import bench_app, bench_interchain, bench_kvstore, bench_localnet, bench_merkle, bench_scale, bench_underwriting
 
 RESULTS = pathlib.Path(__file__).with_name("RESULTS.md")
+KVSTORE_SECTION = "4-validator localnet against CometBFT's kvstore (same generator, load and tx size, interleaved)"
 
 
 def _machine() -> str:
@@ -40,6 +41,19 @@ def _commit() -> str:
         return "unknown"
 
 
+def append_results(sections: dict[str, object]) -> None:
+    """Append sections of figures to RESULTS.md under the date, the commit and the machine."""
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    lines = [f"\n## {stamp} — commit {_commit()}\n", f"Machine: {_machine()}\n"]
+    for name, figures in sections.items():
+        lines.append(f"\n### {name}\n\n```json\n{json.dumps(figures, indent=2)}\n```\n")
+    if not RESULTS.exists():
+        RESULTS.write_text("# Benchmark results\n\nAppended by `make bench` (bench/run.py). Figures, not asserts.\n")
+    with RESULTS.open("a") as fh:
+        fh.write("".join(lines))
+    print(f"results appended to {RESULTS}")
+
+
 def main(only: list[str] | None = None) -> None:
     """Run every benchmark, or those whose section name contains one of `only` (`python -m bench.run cross`)."""
     sections: dict[str, object] = {}
@@ -50,25 +64,22 @@ def main(only: list[str] | None = None) -> None:
                           "BENCH_SCALE_ACCOUNTS", "10000 1000000").split()])),
                      ("underwriting service (in-process and over gRPC)", lambda: bench_underwriting.main([])),
                      ("4-validator localnet, end to end", bench_localnet.main),
+                     (KVSTORE_SECTION, bench_kvstore.main),
                      ("cross-chain: 2 chains x 2 validators with relays, bursts of 200", bench_interchain.main)):
         if only and not any(o in name for o in only):
             continue
         print(f"== {name}")
         sections[name] = fn()
-    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    lines = [f"\n## {stamp} — commit {_commit()}\n", f"Machine: {_machine()}\n"]
-    for name, figures in sections.items():
-        lines.append(f"\n### {name}\n\n```json\n{json.dumps(figures, indent=2)}\n```\n")
-    if not RESULTS.exists():
-        RESULTS.write_text("# Benchmark results\n\nAppended by `make bench` (bench/run.py). Figures, not asserts.\n")
-    with RESULTS.open("a") as fh:
-        fh.write("".join(lines))
-    print(f"results appended to {RESULTS}")
+    append_results(sections)
     app = sections.get("app in-process (rocksdict on disk)")
     scale = sections.get("state at scale (10k vs 1M accounts, archive and pruned)") or {}
+    kv = sections.get(KVSTORE_SECTION)
+    print("== ratios (issue 8 targets in brackets)")
+    if kv:
+        print(f"  localnet committed tx/s vs kvstore          {kv['ratio_distpos_vs_kvstore_tx_per_s']}  [>= 0.5]")
+        print(f"  block interval loaded vs idle (distpos)     {kv['ratio_block_interval_loaded_vs_idle']}  [<= 1.5]")
     if not app:
         return
-    print("== ratios (issue 8 targets in brackets)")
     for size, target in (("block_2000", 0.6), ("block_500", 0.5)):
         print(f"  FinalizeBlock+Commit {size} vs raw verify   {app[size]['ratio_finalize_commit_vs_verify']}  [>= {target}]")
     print(f"  CheckTx vs raw verify                       {app['block_2000']['ratio_checktx_vs_verify']}  [>= 0.9]")

@@ -95,7 +95,9 @@ class DistposABCI(Application):
         result = self.app.check_tx(req.tx, recheck=req.type == abci.RECHECK)
         if self.metrics:
             self.metrics.record_tx("recheck" if req.type == abci.RECHECK else "check", result)
-        return abci.ResponseCheckTx(**_result_fields(result))
+        # No events: CometBFT neither indexes nor returns CheckTx events (broadcast_tx_* answer code, log and
+        # codespace), and converting them was about a tenth of a loaded node's time.
+        return abci.ResponseCheckTx(code=result.code, codespace=result.codespace, log=result.log)
 
     def finalize_block(self, req: abci.RequestFinalizeBlock) -> abci.ResponseFinalizeBlock:
         started = time.perf_counter()

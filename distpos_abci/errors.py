@@ -6,7 +6,7 @@ ABCI codes in `abci_adapter.py`, gRPC statuses in `grpc_service/`, CLI exit code
 `cli/main.py`. Code 1 is reserved for "internal"; 0 is success.
 
 Code ranges: tx/auth 2-19, bank 20-29, query 30-39, genesis/config/client/keyring 40-59, staking 60-79,
-underwriting 80-99 and 150-159, interchain 100-129 and 170-179, lightclient 130-139, relay 140-149 and 180-189,
+underwriting 80-99 and 150-159, interchain 100-129, 170-179 and 210-219 (multi-hop), lightclient 130-139, relay 140-149 and 180-189,
 gov 160-169, fees and distribution 190-199.
 """
 
@@ -374,6 +374,38 @@ class UnderwritableTxError(UnderwritingError):
     grpc_status = "INVALID_ARGUMENT"
 
 
+# ---- premiums and relay fees (issue 12, codes 200-209) ---------------------------------------
+
+class PremiumBelowPriceError(UnderwritingError):
+    """Service: the premium the payer signed (its share of it, for a co-underwriter) is below this validator's
+    announced price for the amount."""
+
+    code = 200
+    grpc_status = "FAILED_PRECONDITION"
+
+
+class InvalidPremiumError(InvalidInputError):
+    """A MsgSetPremium with a rate above 1,000,000 ppm (100%)."""
+
+    codespace = "underwriting"
+    code = 201
+
+
+class InvalidRelayFeeError(InvalidInputError):
+    """A transfer whose relay fee, added to its amount, exceeds the largest amount the chain carries."""
+
+    codespace = "interchain"
+    code = 202
+
+
+class RelayFeeBelowMinimumError(DistposError):
+    """Relay: a packet's relay fee is below this relay's `min_relay_fee`; it is left to other relays."""
+
+    codespace = "relay"
+    code = 203
+    grpc_status = "FAILED_PRECONDITION"
+
+
 class LocalnetError(DistposError):
     """A localnet could not be generated, started, stopped or queried."""
 
@@ -567,6 +599,50 @@ class InvalidMisbehaviourError(InvalidInputError):
 
     codespace = "interchain"
     code = 127
+
+
+# ---- interchain multi-hop (codespace "interchain", codes 210-219) -------------------------------------------
+
+class InvalidPathError(InvalidInputError):
+    """A multi-hop path that can never be valid: a bad chain-id, this chain or the destination inside it, or a
+    first hop without a correspondent."""
+
+    codespace = "interchain"
+    code = 210
+
+
+class RoutingLoopError(InvalidInputError):
+    """A path (given or built from the routing table) that visits a chain twice."""
+
+    codespace = "interchain"
+    code = 211
+
+
+class HopLimitExceededError(InterchainError):
+    """A path longer than its route's max_hops or the chain's forwarding max_hops."""
+
+    code = 212
+
+
+class ForwardPendingError(InterchainError):
+    """The marker of a middle hop's pending ack (it forwarded the packet and waits for the downstream outcome);
+    an acknowledge carrying it is refused: the final ack follows."""
+
+    code = 213
+
+
+class ForwardTimeoutError(InterchainError):
+    """A multi-hop packet without a timeout time, or with too little time left for the next hop after the
+    forwarding margin (also an error-ack reason at a middle hop)."""
+
+    code = 214
+
+
+class ForwardFeeError(InterchainError):
+    """The middle hop's fee takes the whole amount, or leaves the recipient less than min_amount_out (an
+    error-ack reason)."""
+
+    code = 215
 
 
 # ---- light client (codespace "lightclient", codes 130-139) ----------------------------------------
@@ -872,6 +948,44 @@ class NoRewardsError(DistributionError):
     """A withdrawal of rewards by a validator that has accrued none."""
 
     code = 196
+
+
+# ---- localnet network namespaces (codespace "localnet", codes 230-234) ---------------------------------
+
+class NetnsPermissionError(LocalnetError):
+    """Network namespaces, veth pairs and bridges need root (CAP_NET_ADMIN); the process does not have it."""
+
+    code = 230
+    grpc_status = "PERMISSION_DENIED"
+
+
+class NetnsToolMissingError(LocalnetError):
+    """The `ip` command of iproute2, which the tooling drives, is not installed or not on PATH."""
+
+    code = 231
+    grpc_status = "FAILED_PRECONDITION"
+
+
+class NetnsCommandError(LocalnetError):
+    """An `ip` command the tooling ran to make, change or remove a namespace, link, address or route failed."""
+
+    code = 232
+
+
+class NetnsPlanError(LocalnetError):
+    """The namespace plan cannot be made or used: too many members for one subnet, no free subnet, or the
+    planned subnet is already taken by another interface of this host."""
+
+    code = 233
+    grpc_status = "INVALID_ARGUMENT"
+
+
+class LinkControlError(LocalnetError):
+    """A cut or heal names no namespace of this localnet (unknown chain or node, a network without --netns,
+    or the same member on both sides)."""
+
+    code = 234
+    grpc_status = "INVALID_ARGUMENT"
 
 
 def all_error_classes() -> list[type[DistposError]]:

@@ -45,6 +45,7 @@ GAS_WEIGHTS: dict[str, int] = {
     "deposit_collateral": 2_000,
     "unlock_collateral": 2_000,
     "withdraw_collateral": 2_000,
+    "set_premium": 2_000,
     "transfer": 3_000,
     "update_client": 20_000,
     "recv_packets": 20_000,

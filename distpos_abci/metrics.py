@@ -31,6 +31,10 @@ class _Metric:
             raise ValueError(f"{self.name} takes labels {self.labels}, got {tuple(labels)}")
         return self._metric.labels(**{k: str(v) for k, v in labels.items()}) if self.labels else self._metric
 
+    def child(self, **labels: str):
+        """The series of labels, to keep and update without a label lookup on a hot path."""
+        return self._child(labels)
+
     @property
     def values(self) -> dict[Labels, float]:
         """The current value of each series (label values → value), for tests and status pages."""
@@ -129,6 +133,7 @@ class AppMetrics:
             "distpos_txs_total", "Transactions by stage (check, recheck, block) and result (ok or codespace:code).",
             ("chain_id", "stage", "result"),
         )
+        self._tx_children: dict[tuple[str, str, str], object] = {}
         self.finalize = registry.histogram(
             "distpos_finalize_block_seconds", "Wall time of FinalizeBlock, hashing included.", ("chain_id",)
         )
@@ -136,7 +141,11 @@ class AppMetrics:
     def record_tx(self, stage: str, result) -> None:
         """Count one transaction outcome."""
         label = "ok" if result.code == 0 else f"{result.codespace}:{result.code}"
-        self.txs.inc(chain_id=self._chain(), stage=stage, result=label)
+        key = (self._chain(), stage, label)
+        child = self._tx_children.get(key)
+        if child is None:  # label lookups cost more than the count itself on the CheckTx path
+            child = self._tx_children[key] = self.txs.child(chain_id=key[0], stage=stage, result=label)
+        child.inc()
 
     def record_block(self, seconds: float, results) -> None:
         """Record a finalized block."""

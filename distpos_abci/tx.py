@@ -20,7 +20,7 @@ from .codec import decode_canonical, encode_canonical
 from .crypto import TX_SIGN_DOMAIN, KeyPair, verify_signature
 from .errors import InvalidSignatureError, MalformedTxError, SignerMismatchError, TxTooLargeError, UnknownMessageError, WrongChainError
 from .gen.distpos.v1 import tx_pb2
-from .types import AccountId, ChainId, Nonce, TxHash
+from .types import AccountId, Amount, ChainId, Nonce, TxHash
 
 DEFAULT_MAX_TX_BYTES = 8192
 
@@ -57,6 +57,7 @@ class SignedTx:
     msg: Msg
     kind: str = ""  # TxBody oneof field name of msg (the gas table's key)
     fee: int = 0  # base units the signer pays (TxBody.fee)
+    premium: Amount = Amount(0)  # TxBody 6: the exact premium the signer pays for guarantees of this transaction
 
 
 def compute_tx_hash(raw: bytes) -> TxHash:
@@ -105,6 +106,7 @@ def decode_tx(raw: bytes, decoders: MsgDecoders, max_bytes: int = DEFAULT_MAX_TX
         msg=msg,
         kind=body.WhichOneof("msg"),
         fee=body.fee,
+        premium=Amount(body.premium),
     )
 
 
@@ -117,10 +119,12 @@ def validate_tx_stateless(tx: SignedTx, chain_id: str) -> None:
     tx.msg.validate_basic(chain_id, tx.signer)
 
 
-def build_tx(key: KeyPair, chain_id: str, nonce: int, field: str, msg: Message, memo: str = "", fee: int = 0) -> bytes:
-    """Encode and sign a transaction carrying msg in TxBody's oneof `field`, paying `fee` (fees.build_paid_tx
-    computes the fee a gas price asks)."""
-    body = tx_pb2.TxBody(chain_id=chain_id, signer_pub_key=key.pub_key, nonce=nonce, memo=memo, fee=fee)
+def build_tx(key: KeyPair, chain_id: str, nonce: int, field: str, msg: Message, memo: str = "",
+             premium: int = 0, fee: int = 0) -> bytes:
+    """Encode and sign a transaction carrying msg in TxBody's oneof `field` (premium: TxBody 6, what the signer
+    pays for guarantees of it; fee: TxBody 5, what it pays for the transaction, see fees.build_paid_tx)."""
+    body = tx_pb2.TxBody(chain_id=chain_id, signer_pub_key=key.pub_key, nonce=nonce, memo=memo, premium=premium,
+                         fee=fee)
     getattr(body, field).CopyFrom(msg)
     raw_body = encode_canonical(body)
     return encode_canonical(tx_pb2.Tx(body=raw_body, signature=key.sign(compute_sign_bytes(raw_body))))

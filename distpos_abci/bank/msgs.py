@@ -37,8 +37,9 @@ def decode_send(m: tx_pb2.MsgSend) -> MsgSend:
     return MsgSend(sender, recipient, Amount(m.amount))
 
 
-def build_send_tx(key: KeyPair, chain_id: str, nonce: int, recipient: str, amount: int, memo: str = "") -> bytes:
-    """Encode and sign a transfer from key's account on chain_id."""
+def build_send_tx(key: KeyPair, chain_id: str, nonce: int, recipient: str, amount: int, memo: str = "",
+                  premium: int = 0) -> bytes:
+    """Encode and sign a transfer from key's account on chain_id (premium: what key pays for guarantees of it)."""
     sender = Address.from_pub_key(chain_id, key.pub_key)
     msg = tx_pb2.MsgSend(from_address=str(sender), to_address=recipient, amount=amount)
-    return build_tx(key, chain_id, nonce, "send", msg, memo)
+    return build_tx(key, chain_id, nonce, "send", msg, memo, premium)

@@ -13,7 +13,7 @@ from ..rpc_client import CometRPC
 from .client import broadcast_and_wait, grpc_call, parse_cli_amount, sign_tx
 from .common import grpc_option, output_option, tx_options
 from .output import emit
-from .underwriting_client import request_guarantee, settlement_json, wait_for_settlement
+from .underwriting_client import request_guarantee, request_quote, settlement_json, wait_for_settlement
 
 
 @click.group("bank")
@@ -30,17 +30,26 @@ def tx_group() -> None:
 @click.option("--underwrite", is_flag=True,
               help="Have the validator at --grpc guarantee the payment at once, then carry it to the chain.")
 @click.option("--no-co-underwriting", is_flag=True, help="With --underwrite: refuse rather than ask other validators.")
+@click.option("--premium", default=None, metavar="AMOUNT",
+              help="The premium signed for the guarantees of this payment (default with --underwrite: the price the "
+                   "validator at --grpc quotes; 0 otherwise).")
 @grpc_option
 @tx_options
-def send(from_key, to, amount, memo, no_wait, underwrite, no_co_underwriting, grpc_addr, settings) -> None:
+def send(from_key, to, amount, memo, no_wait, underwrite, no_co_underwriting, premium, grpc_addr, settings) -> None:
     """Send AMOUNT base units from key FROM to address TO (on another chain: through its correspondent)."""
     value = parse_cli_amount(amount)
     parse_address(to)
-    signed = sign_tx(settings, from_key, lambda k, c, n: build_send_tx(k, c, n, to, value, memo))
+    if premium is not None:
+        price = parse_cli_amount(premium, allow_zero=True)
+    elif underwrite:
+        price = request_quote(grpc_addr, value).premium
+    else:
+        price = 0
+    signed = sign_tx(settings, from_key, lambda k, c, n: build_send_tx(k, c, n, to, value, memo, premium=price))
     if signed is None:  # --generate-only
         return
     data = {"hash": signed.hash.hex().upper(), "chain_id": signed.chain_id, "from": signed.signer, "to": to,
-            "amount": str(value), "nonce": signed.nonce, "fee": signed.fee}
+            "amount": str(value), "nonce": signed.nonce, "fee": signed.fee, "premium": str(price)}
     if underwrite:
         _send_underwritten(signed.raw, grpc_addr, not no_co_underwriting, no_wait, settings.timeout,
                            settings.output, data)
@@ -63,7 +72,7 @@ def _send_underwritten(raw: bytes, grpc_addr: str, co_underwrite: bool, no_wait:
     # `tx` is the payment as signed: a claim shows it as the payer's consent (`tx underwriting claim`).
     data.update(guarantee_ms=round(ms, 2), node_us=node_us, guarantees=[g.to_json() for g in guarantees],
                 tx=raw.hex())
-    head = (f"guaranteed {data['hash']} in {ms:.1f} ms by {len(guarantees)} validator(s) "
+    head = (f"guaranteed {data['hash']} for a premium of {data['premium']} in {ms:.1f} ms by {len(guarantees)} validator(s) "
             f"({', '.join(f'{g.underwriter}: {g.amount}' for g in guarantees)}; expires at height "
             f"{guarantees[0].expiry_height})")
     if no_wait:

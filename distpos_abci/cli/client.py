@@ -83,10 +83,11 @@ def compute_more_hint(next_page_key: str) -> str:
 
 # ---- input --------------------------------------------------------------------------------------------------
 
-def parse_cli_amount(text: str) -> int:
-    """A positive integer amount of base units."""
-    if not text.isascii() or not text.isdigit() or not 0 < int(text) <= MAX_AMOUNT:
-        raise InvalidAmountError(f"amount {text!r} must be a positive integer of base units (at most 2^64-1)")
+def parse_cli_amount(text: str, allow_zero: bool = False) -> int:
+    """A positive (or, with allow_zero, non-negative) integer amount of base units."""
+    if not text.isascii() or not text.isdigit() or not (0 if allow_zero else 1) <= int(text) <= MAX_AMOUNT:
+        what = "a non-negative" if allow_zero else "a positive"
+        raise InvalidAmountError(f"amount {text!r} must be {what} integer of base units (at most 2^64-1)")
     return int(text)
 
 

@@ -20,6 +20,7 @@ from ..interchain.msgs import (
     decode_open_correspondent,
     decode_set_limits,
     decode_set_route,
+    decode_transfer,
     decode_unfreeze_client,
     parse_validators_json,
 )
@@ -61,22 +62,35 @@ def tx_group() -> None:
               help="Destination height from which the packet is refused.")
 @click.option("--timeout-seconds", type=click.IntRange(0, 10**9), default=0,
               help="Seconds after this chain's last block time from which the destination refuses the packet.")
+@click.option("--path", "path", default="",
+              help="Multi-hop: the intermediate chains, comma-separated (e.g. a1b2); default: direct, or the "
+                   "routing table's \"via\" entries when this chain has no correspondent of TO's chain.")
+@click.option("--min-amount-out", type=click.IntRange(0, 2**64 - 1), default=0,
+              help="Multi-hop: refused (and refunded) if the middle hops' fees would leave TO less than this.")
+@click.option("--relay-fee", default="0", metavar="AMOUNT",
+              help="Escrowed with the packet; paid to the relay that proves its receipt, refunded on a timeout.")
 @tx_options
-def transfer(from_key, to, amount, timeout_height, timeout_seconds, settings) -> None:
-    """Send AMOUNT to TO on another chain with an explicit timeout (`tx bank send` uses the correspondent default)."""
+def transfer(from_key, to, amount, timeout_height, timeout_seconds, path, min_amount_out, relay_fee, settings) -> None:
+    """Send AMOUNT to TO on another chain with an explicit timeout (`tx bank send` uses the correspondent default),
+    directly or through intermediate chains."""
     value = parse_cli_amount(amount)
+    fee = parse_cli_amount(relay_fee, allow_zero=True)
     parse_address(to)
+    via = [c.strip() for c in path.split(",") if c.strip()]
     timeout_ns = 0
     if timeout_seconds:
         now = parse_rfc3339_ns(CometRPC(settings.node).status()["sync_info"]["latest_block_time"])
         timeout_ns = now + timeout_seconds * 1_000_000_000
 
     def build(k, c, n):
-        msg = interchain_pb2.MsgTransfer(from_address=str(Address.from_pub_key(c, k.pub_key)), to_address=to,
-                                         amount=value, timeout_height=timeout_height, timeout_time_ns=timeout_ns)
+        sender = Address.from_pub_key(c, k.pub_key)
+        msg = interchain_pb2.MsgTransfer(from_address=str(sender), to_address=to, amount=value,
+                                         timeout_height=timeout_height, timeout_time_ns=timeout_ns, path=via,
+                                         min_amount_out=min_amount_out, relay_fee=fee)
+        decode_transfer(msg).validate_basic(c, sender.account)  # a bad path is one line here, not a refused tx
         return build_tx(k, c, n, "transfer", msg)
 
-    run_tx(settings, from_key, build, f"packet of {value} to {to} committed")
+    run_tx(settings, from_key, build, f"packet of {value} to {to} committed" + (f" (relay fee {fee})" if fee else ""))
 
 
 @tx_group.command("topup")
@@ -168,14 +182,18 @@ def open_correspondent(remote_chain, trust_root, limits_json, unbonding_period, 
 
 @tx_group.command("set-route")
 @click.argument("remote_chain", callback=_remote_chain)
-@click.argument("relay_grpc")
-@click.argument("comet_rpc")
+@click.argument("relay_grpc", required=False, default="")
+@click.argument("comet_rpc", required=False, default="")
+@click.option("--via", default="", help="Multi-hop: reach REMOTE_CHAIN through this chain (endpoints then optional).")
+@click.option("--max-hops", type=click.IntRange(0, 255), default=0,
+              help="With --via: the longest path on this route (0 = the chain's max_hops param).")
 @_gov_options
-def set_route(remote_chain, relay_grpc, comet_rpc, chain_id, output) -> None:
-    """Print MsgSetRoute for REMOTE_CHAIN (its relay's gRPC address and a CometBFT RPC), for a proposal."""
+def set_route(remote_chain, relay_grpc, comet_rpc, via, max_hops, chain_id, output) -> None:
+    """Print MsgSetRoute for REMOTE_CHAIN (its relay's gRPC address and a CometBFT RPC, and/or --via a chain), for
+    a proposal."""
     here = chain_id
     m = interchain_pb2.MsgSetRoute(authority=str(gov_authority_address(here)), route=interchain_pb2.Route(
-        chain_id=remote_chain, relay_grpc=relay_grpc, comet_rpc=comet_rpc))
+        chain_id=remote_chain, relay_grpc=relay_grpc, comet_rpc=comet_rpc, via=via, max_hops=max_hops))
     decode_set_route(m)
     _emit_proposal_msg("set_route", m, output)
 
@@ -246,6 +264,12 @@ def correspondent(chain_id, grpc_addr, output) -> None:
                             f"{f' FROZEN at {r.client_frozen_height}' if r.client_frozen_height else ''}")
 
 
+def _route_text(r: interchain_pb2.Route) -> str:
+    via = f" via {r.via}" + (f" (at most {r.max_hops} hops)" if r.max_hops else "") if r.via else ""
+    ends = f"relay {r.relay_grpc}, rpc {r.comet_rpc}" if r.relay_grpc else "no endpoints"
+    return f"{r.chain_id}:{via} {ends}" if via else f"{r.chain_id}: {ends}"
+
+
 @query_group.command("route")
 @click.argument("chain_id", callback=_remote_chain)
 @grpc_option
@@ -253,7 +277,7 @@ def correspondent(chain_id, grpc_addr, output) -> None:
 def route(chain_id, grpc_addr, output) -> None:
     """The routing entry of CHAIN_ID."""
     r = call_interchain(grpc_addr, "GetRoute", interchain_pb2.QueryRouteRequest(chain_id=chain_id))
-    emit(_dict(r), output, text=f"{r.chain_id}: relay {r.relay_grpc}, rpc {r.comet_rpc}")
+    emit(_dict(r), output, text=_route_text(r))
 
 
 @query_group.command("routes")
@@ -264,7 +288,7 @@ def routes(grpc_addr, page, output) -> None:
     """Routing entries by chain-id, a page at a time."""
     r = fetch_pages(lambda q: call_interchain(grpc_addr, "ListRoutes", q), interchain_pb2.QueryRoutesRequest(),
                     "routes", page)
-    emit(_dict(r), output, text="\n".join(f"{x.chain_id}: relay {x.relay_grpc}, rpc {x.comet_rpc}" for x in r.routes)
+    emit(_dict(r), output, text="\n".join(_route_text(x) for x in r.routes)
          + compute_more_hint(r.next_page_key))
 
 

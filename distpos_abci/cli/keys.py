@@ -95,7 +95,10 @@ def delete(name: str, yes: bool, keyring_dir) -> None:
     keyring = open_keyring(keyring_dir)
     keyring.entry(name)
     if not yes:
-        click.confirm(f"Delete key {name!r} for good?", abort=True, err=True)
+        # One answer only: anything but yes keeps the key (click.confirm would ask again after a stray answer).
+        answer = click.prompt(f"Delete key {name!r} for good? [y/N]", default="", show_default=False, err=True)
+        if answer.strip().lower() not in ("y", "yes"):
+            raise click.ClickException(f"kept key {name!r}: deleting needs the answer y")
     keyring.delete(name)
     click.echo(f"deleted key {name!r}")
 

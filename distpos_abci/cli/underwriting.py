@@ -1,5 +1,5 @@
-"""`distpos tx underwriting deposit-collateral|unlock-collateral|withdraw-collateral|claim` and
-`distpos query underwriting guarantees|collateral`. A guaranteed payment itself is `tx bank send --underwrite`."""
+"""`distpos tx underwriting deposit-collateral|unlock-collateral|withdraw-collateral|claim|set-premium` and
+`distpos query underwriting guarantees|collateral|premium`. A guaranteed payment itself is `tx bank send --underwrite`."""
 
 from __future__ import annotations
 
@@ -11,11 +11,11 @@ import click
 from ..address import parse_address
 from ..errors import DistposError, InvalidInputError
 from ..gen.distpos.v1 import underwriting_pb2
-from ..underwriting import Guarantee, build_claim_tx, build_collateral_tx, decode_guarantee
+from ..underwriting import Guarantee, build_claim_tx, build_collateral_tx, build_set_premium_tx, decode_guarantee
 from .client import parse_cli_amount, run_tx
 from .common import FILE, grpc_option, output_option, tx_options
 from .output import emit
-from .underwriting_client import call_underwriting, settlement_json
+from .underwriting_client import call_underwriting, request_quote, settlement_json
 
 # ---- transactions -------------------------------------------------------------------------------------------
 
@@ -35,6 +35,19 @@ def claim(from_key, guarantees_file, settings) -> None:
     gs, guaranteed_tx = load_guarantees(guarantees_file)
     run_tx(settings, from_key, lambda k, c, n: build_claim_tx(k, c, n, gs, guaranteed_tx),
            f"claim of {gs[0].total} paid to {gs[0].beneficiary}")
+
+
+@tx_group.command("set-premium")
+@click.argument("from_key", metavar="FROM")
+@click.argument("rate_ppm", metavar="RATE_PPM", type=click.IntRange(0, 1_000_000))
+@click.argument("minimum", metavar="MINIMUM")
+@tx_options
+def set_premium(from_key, rate_ppm, minimum, settings) -> None:
+    """Announce the premium of the validator operated by FROM: RATE_PPM parts per million of a guaranteed amount,
+    at least MINIMUM per guarantee. Its service refuses requests whose signed premium is below it."""
+    floor = parse_cli_amount(minimum, allow_zero=True)
+    run_tx(settings, from_key, lambda k, c, n: build_set_premium_tx(k, c, n, rate_ppm, floor),
+           f"premium set to {rate_ppm} ppm, at least {floor}")
 
 
 def load_guarantees(path: pathlib.Path) -> tuple[list[Guarantee], bytes]:
@@ -130,3 +143,19 @@ def collateral(payer, underwriter, grpc_addr, output) -> None:
     emit({"payer": r.payer, "underwriter": r.underwriter, "locked": str(r.collateral.locked),
           "unlocking": str(r.collateral.unlocking), "unlock_height": r.collateral.unlock_height,
           "promised": str(r.promised), "height": r.height}, output)
+
+
+@query_group.command("premium")
+@click.argument("underwriter", metavar="VALIDATOR", required=False, default="")
+@click.option("--amount", default="0", metavar="AMOUNT", help="Also show the premium asked for guaranteeing AMOUNT.")
+@grpc_option
+@output_option
+def premium(underwriter, amount, grpc_addr, output) -> None:
+    """VALIDATOR's announced premium (default: the validator of the node at --grpc) and its price for --amount."""
+    if underwriter:
+        parse_address(underwriter)
+    r = request_quote(grpc_addr, parse_cli_amount(amount, allow_zero=True), underwriter)
+    emit({"underwriter": r.underwriter, "rate_ppm": r.rate_ppm, "minimum": str(r.minimum), "amount": str(r.amount),
+          "premium": str(r.premium), "height": r.height}, output,
+         text=f"{r.underwriter}: {r.rate_ppm} ppm, at least {r.minimum}; premium for {r.amount}: {r.premium} "
+              f"(height {r.height})")

@@ -26,6 +26,11 @@ def request_guarantee(grpc_addr: str, raw_tx: bytes, *, co_underwrite: bool = Tr
     return [decode_guarantee(g) for g in r.guarantees], elapsed_ms, r.elapsed_us
 
 
+def request_quote(grpc_addr: str, amount: int, underwriter: str = ""):
+    """A validator's announced premium and its price for guaranteeing amount (QuoteResponse)."""
+    return call_underwriting(grpc_addr, "Quote", underwriting_pb2.QuoteRequest(amount=amount, underwriter=underwriter))
+
+
 def wait_for_settlement(grpc_addr: str, payer: str, nonce: int, timeout: float) -> list:
     """Poll the node until the chain settled the guarantees of the payer's nonce; returns the settled shares."""
     deadline = time.monotonic() + timeout

@@ -9,7 +9,7 @@ from ..errors import InvalidInputError, NotFoundError, UnderwritingDisabledError
 from ..gen.distpos.v1 import staking_pb2, staking_pb2_grpc, underwriting_pb2, underwriting_pb2_grpc
 from ..pagination import compute_page, compute_pair_key, parse_address_key, parse_pair_key, validate_limit
 from ..staking import StakingKeeper, ValidatorRecord
-from ..underwriting import UnderwritingKeeper
+from ..underwriting import UnderwritingKeeper, compute_premium
 from ..underwriting.service import CoordinatorAuth, UnderwritingService
 
 
@@ -130,3 +130,17 @@ class UnderwritingServicer(underwriting_pb2_grpc.UnderwritingServicer):
             payer=str(payer), underwriter=str(underwriter), promised=promised, height=self.app.last_height,
             collateral=underwriting_pb2.Collateral(locked=c.locked, unlocking=c.unlocking,
                                                    unlock_height=c.unlock_height))
+
+    async def Quote(self, request, context):  # noqa: N802
+        svc = self.service
+        own = svc.capacity().operator if svc is not None else None
+        if request.underwriter:
+            underwriter = self.app.local_address(request.underwriter)
+        elif own is not None:
+            underwriter = own
+        else:
+            raise InvalidInputError("underwriter: give an address (this node is not an underwriting validator)")
+        rate = UnderwritingKeeper(self.app.state, self.app.chain_id).get_premium_rate(underwriter.account)
+        return underwriting_pb2.QuoteResponse(
+            underwriter=str(underwriter), rate_ppm=rate.rate_ppm, minimum=rate.minimum, amount=request.amount,
+            premium=compute_premium(rate, request.amount), height=self.app.last_height)

@@ -24,6 +24,7 @@ from ..errors import (
     FrozenDestinationError,
     FrozenSourceError,
     InsufficientReservesError,
+    InterchainError,
     InvalidPacketError,
     InvalidProofError,
     InvalidTrustRootError,
@@ -57,6 +58,8 @@ from ..store import merkle
 from ..store.kv import KVReader, KVStore, PrefixStore, iter_prefix_after
 from ..types import AccountId, Amount, ChainId, Height
 from . import keys
+from .forwarder import ForwardingKeeper, ForwardingView
+from .forwarding import compute_origin_timeout
 from .policy import compute_failure_window, compute_refusal, compute_window
 from .records import (
     Ack,
@@ -87,7 +90,7 @@ def is_timed_out(packet: Packet, height: int, time_ns: int) -> bool:
     )
 
 
-class InterchainView:
+class InterchainView(ForwardingView):
     """Read-only access to the interchain prefix (queries, the relay, the full keeper)."""
 
     def __init__(self, store: KVStore | KVReader, chain_id: str) -> None:
@@ -179,8 +182,8 @@ class InterchainView:
         return cons
 
 
-class InterchainKeeper(InterchainView):
-    """The full keeper: the only writer of the interchain prefix."""
+class InterchainKeeper(ForwardingKeeper, InterchainView):
+    """The full keeper: the only writer of the interchain prefix (multi-hop methods in forwarder.py)."""
 
     def __init__(self, store: KVStore, chain_id: str) -> None:
         super().__init__(store, chain_id)
@@ -266,9 +269,12 @@ class InterchainKeeper(InterchainView):
     # ---- sending ------------------------------------------------------------------------------------------
 
     def process_send(self, sender: Address, recipient: Address, amount: Amount, timeout_height: int,
-                     timeout_time_ns: int, now_ns: int) -> list[Event]:
-        """Escrow amount from sender and commit a packet to recipient's chain in the outbox."""
-        dest = recipient.chain_id
+                     timeout_time_ns: int, now_ns: int, via: tuple[str, ...] = (),
+                     min_amount_out: Amount = Amount(0), relay_fee: Amount = Amount(0)) -> list[Event]:
+        """Escrow amount and relay_fee from sender and commit a packet towards recipient's chain in the outbox:
+        directly to a correspondent, or along a multi-hop path (the sender's `via` chains, or the routing table's)."""
+        path = self.compute_transfer_path(recipient.chain_id, via)
+        dest = path[1] if path else recipient.chain_id
         corr = self.require_correspondent(dest)
         if corr.closed:
             raise CorrespondentClosedError(f"correspondent {dest} was closed by governance: nothing is sent to it")
@@ -276,17 +282,23 @@ class InterchainKeeper(InterchainView):
             raise FrozenDestinationError(
                 f"light client of {dest} is frozen: no ack or timeout from it could be proven, so nothing is sent"
             )
-        if not timeout_height and not timeout_time_ns:
+        if path:
+            timeout_time_ns = compute_origin_timeout(self.get_forward_params(), timeout_height, timeout_time_ns,
+                                                     corr.limits.default_timeout_ns, len(path) - 1, now_ns)
+        elif not timeout_height and not timeout_time_ns:
             timeout_time_ns = now_ns + corr.limits.default_timeout_ns
         seq = self.get_next_sequence(dest)
-        packet = Packet(seq, self.chain_id, dest, sender, recipient, amount, Height(timeout_height), timeout_time_ns)
-        events = self.bank.process_send(sender, Address(self.chain_id, keys.ESCROW), amount)
+        packet = Packet(seq, self.chain_id, dest, sender, recipient, amount, Height(timeout_height), timeout_time_ns,
+                        path, 0, sender if path else None, min_amount_out if path else Amount(0), relay_fee)
+        events = self.bank.process_send(sender, Address(self.chain_id, keys.ESCROW), Amount(amount + relay_fee))
         self.store.set(keys.next_sequence_key(dest), (seq + 1).to_bytes(8, "big"))
         self.store.set(keys.outbox_key(dest, seq), packet.encode())
         self._set_correspondent(corr.evolve(sent=corr.sent + 1))
         return [*events, Event.of(
             "send_packet", source=self.chain_id, destination=dest, sequence=seq, sender=sender,
             recipient=recipient, amount=amount, timeout_height=timeout_height, timeout_time_ns=timeout_time_ns,
+            **({"path": "->".join(path)} if path else {}),
+            relay_fee=relay_fee,
         )]
 
     # ---- receiving ----------------------------------------------------------------------------------------
@@ -328,7 +340,15 @@ class InterchainKeeper(InterchainView):
         reserve = self.get_reserve(source)
         refusal = compute_refusal(corr, reserve, packet.amount, height)
         events: list[Event] = []
-        if refusal is None:
+        ack = Ack(True)
+        if refusal is None and not packet.is_final:
+            try:
+                next_chain, fee, timeout_ns = self.compute_forward(packet, time_ns)
+            except InterchainError as exc:  # the next hop cannot take it now: an error ack, refunded upstream
+                refusal = exc
+            else:
+                events, ack = self.apply_forward(source, packet, next_chain, fee, timeout_ns)
+        elif refusal is None:
             try:
                 events = self.bank.process_send(
                     Address(self.chain_id, keys.compute_correspondent_account(source)), packet.recipient, packet.amount
@@ -340,7 +360,6 @@ class InterchainKeeper(InterchainView):
             start, used = compute_window(corr, height)
             corr = corr.evolve(window_start=start, window_used=used + packet.amount, received_ok=corr.received_ok + 1,
                                failure_window_start=fw_start, window_ok=fw_ok + 1, window_failed=fw_failed)
-            ack = Ack(True)
             reserve = Amount(reserve - packet.amount)
         else:
             counted = 1 if isinstance(refusal, LIMIT_REFUSALS) else 0
@@ -380,12 +399,23 @@ class InterchainKeeper(InterchainView):
             raise UnknownPacketError(f"packet {destination}/{packet.sequence} is not pending in the outbox")
         return packet
 
-    def _settle(self, packet: Packet, refund: bool) -> list[Event]:
-        """Release an outgoing packet's escrow: to the destination's reserve here, or back to the sender."""
+    def _settle(self, packet: Packet, refund: bool, relayer: Address | None = None,
+                ack: Ack | None = None) -> list[Event]:
+        """Release an outgoing packet's escrow: the amount to the destination's reserve here, or back to the
+        sender; the relay fee to the relayer that proved the ack, or (a timeout: relayer None) back to the
+        sender. The outbox entry goes with it, so this happens once per packet. A packet this chain forwarded
+        settles through its forward record (ack None: a timeout); forwarded packets carry no relay fee."""
         dest = packet.destination_chain
+        fwd = self.get_forward(dest, packet.sequence)
+        if fwd is not None:
+            return self.process_settle_forward(packet, fwd, ack)
         escrow = Address(self.chain_id, keys.ESCROW)
         to = packet.sender if refund else Address(self.chain_id, keys.compute_correspondent_account(dest))
         events = self.bank.process_send(escrow, to, packet.amount)
+        if packet.relay_fee:
+            events += self.bank.process_send(escrow, relayer or packet.sender, packet.relay_fee)
+            events.append(Event.of("relay_fee_paid" if relayer else "relay_fee_refunded", destination=dest,
+                                   sequence=packet.sequence, to=relayer or packet.sender, amount=packet.relay_fee))
         self.store.delete(keys.outbox_key(dest, packet.sequence))
         if not refund:
             corr = self.require_correspondent(dest)
@@ -393,8 +423,9 @@ class InterchainKeeper(InterchainView):
         return events
 
     def process_acknowledge(self, destination: str, proof_height: int, raw_packet: bytes, raw_ack: bytes,
-                            proof: merkle.MerkleProof) -> list[Event]:
-        """Settle a packet by its proven ack: success pays destination's reserve here, an error refunds."""
+                            proof: merkle.MerkleProof, relayer: Address) -> list[Event]:
+        """Settle a packet by its proven ack: success pays destination's reserve here, an error refunds; either
+        way the relay fee goes to relayer (the signer that delivered the proof)."""
         self.require_unfrozen_client(destination)
         cons = self.require_consensus(destination, proof_height)
         packet = self._require_outgoing(destination, raw_packet)
@@ -402,7 +433,8 @@ class InterchainKeeper(InterchainView):
         if not merkle.verify_membership(cons.app_hash, key, raw_ack, proof):
             raise InvalidProofError(f"ack of {destination}/{packet.sequence} is not proven at {proof_height}")
         ack = decode_ack(raw_ack)
-        events = self._settle(packet, refund=not ack.success)
+        self.validate_final_ack(destination, packet.sequence, ack)
+        events = self._settle(packet, refund=not ack.success, relayer=relayer, ack=ack)
         events.append(Event.of("acknowledge_packet", destination=destination, sequence=packet.sequence,
                                success=ack.success, error_code=ack.error_code, refunded=not ack.success))
         return events
@@ -425,9 +457,9 @@ class InterchainKeeper(InterchainView):
         key = keys.full_inbox_key(self.chain_id, packet.sequence)
         if not merkle.verify_non_membership(cons.app_hash, key, proof):
             raise InvalidProofError(f"no proof that {destination} never received packet {packet.sequence}")
-        events = self._settle(packet, refund=True)
+        events = self._settle(packet, refund=True, relayer=None)
         events.append(Event.of("timeout_packet", destination=destination, sequence=packet.sequence,
-                               sender=packet.sender, amount=packet.amount))
+                               sender=packet.sender, amount=packet.amount, relay_fee=packet.relay_fee))
         return events
 
     # ---- correspondents and routes ----------------------------------------------------------------------

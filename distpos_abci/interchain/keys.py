@@ -16,9 +16,15 @@ ROUTE = b"route/"  # route/<chain> -> distpos.v1.Route
 NEXT_SEQUENCE = b"seq/"  # seq/<destination> -> u64 next outgoing sequence; absent = 1
 OUTBOX = b"out/"  # out/<destination>/<seq u64> -> exact bytes of the distpos.v1.Packet (the commitment)
 INBOX = b"in/"  # in/<source>/<seq u64> -> distpos.v1.Ack bytes: receipt and acknowledgement in one
+FORWARD = b"fwd/"  # fwd/<next chain>/<seq u64> -> distpos.v1.Forward: a forwarded packet awaiting its outcome
+FORWARD_PARAMS = b"params/forward"  # canonical JSON of forwarding.ForwardParams
 
 # Module accounts (bank balances): packets in flight, and each remote chain's reserve here.
 ESCROW = AccountId(hashlib.sha256(b"interchain/escrow").digest()[:20])
+# Multi-hop: the sender of packets this chain forwards (holds nothing; their money sits in ESCROW), and the
+# account that receives the forwarding fees of settled forwards.
+FORWARDER = AccountId(hashlib.sha256(b"interchain/forwarder").digest()[:20])
+FORWARD_FEES = AccountId(hashlib.sha256(b"interchain/forward-fees").digest()[:20])
 
 
 def compute_correspondent_account(chain_id: str) -> AccountId:
@@ -68,6 +74,10 @@ def outbox_key(destination: str, sequence: int) -> bytes:
 
 def inbox_key(source: str, sequence: int) -> bytes:
     return INBOX + source.encode() + b"/" + _seq(sequence)
+
+
+def forward_key(next_chain: str, sequence: int) -> bytes:
+    return FORWARD + next_chain.encode() + b"/" + _seq(sequence)
 
 
 def full_outbox_key(destination: str, sequence: int) -> bytes:

@@ -5,15 +5,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..address import Address
 from ..bank.keeper import BankKeeper
 from ..bank.msgs import MsgSend
-from ..errors import DistposError, GenesisError
+from ..errors import DistposError, GenesisError, InvalidParamsError
 from ..events import Event
 from ..genesis import parse_amount
+from ..params import compute_params_update
 from ..module import GenesisContext, Module, TxContext, ValidatorUpdate
 from ..store.kv import KVStore
 from ..types import ChainId
 from . import keys
+from .forwarding import ForwardParams
 from .keeper import InterchainKeeper
 from .msgs import (
     MsgAcknowledge,
@@ -47,7 +50,7 @@ from .msgs import (
 )
 from .records import Limits, Route
 
-GENESIS_KEYS = {"correspondents", "routes"}
+GENESIS_KEYS = {"correspondents", "routes", "params"}
 CORRESPONDENT_KEYS = {"chain_id", "limits", "trust_root", "trusting_period_ns", "unbonding_period_ns", "reserve"}
 
 
@@ -112,7 +115,9 @@ class InterchainModule(Module):
                 if not isinstance(r, dict):
                     raise GenesisError(f"interchain.routes[{i}] must be an object")
                 keeper.apply_route(validate_route(Route(ChainId(str(r.get("chain_id", ""))), str(r.get("relay_grpc", "")),
-                                                        str(r.get("comet_rpc", "")))))
+                                                        str(r.get("comet_rpc", "")), str(r.get("via", "")),
+                                                        int(r.get("max_hops", 0)))))
+            keeper.apply_forward_params(ForwardParams.from_json(section.get("params")))
         except GenesisError:
             raise
         except (DistposError, TypeError, ValueError) as exc:
@@ -128,7 +133,7 @@ class InterchainModule(Module):
         keeper = InterchainKeeper(store, ctx.chain_id)
         if isinstance(msg, MsgTransfer):
             return keeper.process_send(msg.sender, msg.recipient, msg.amount, msg.timeout_height, msg.timeout_time_ns,
-                                       ctx.time_ns)
+                                       ctx.time_ns, msg.via, msg.min_amount_out, msg.relay_fee)
         if isinstance(msg, MsgUpdateClient):
             return keeper.process_update_client(msg.chain_id, msg.update, ctx.time_ns)
         if isinstance(msg, MsgRecvPackets):
@@ -139,9 +144,10 @@ class InterchainModule(Module):
             return events
         if isinstance(msg, MsgAcknowledge):
             events = self._update(keeper, msg.destination, msg.update, ctx)
+            relayer = Address(ctx.chain_id, ctx.signer)
             for a in msg.acks:
                 events.extend(keeper.process_acknowledge(msg.destination, msg.proof_height, a.raw_packet, a.raw_ack,
-                                                         a.proof))
+                                                         a.proof, relayer))
             return events
         if isinstance(msg, MsgTimeout):
             events = self._update(keeper, msg.destination, msg.update, ctx)
@@ -151,6 +157,17 @@ class InterchainModule(Module):
         if isinstance(msg, MsgTopUp):
             return keeper.process_top_up(msg.sender, msg.chain_id, msg.amount)
         return self._deliver_governance(keeper, ctx, msg)
+
+    def process_params_json(self, store: KVStore, ctx: TxContext, raw: str) -> list[Event]:
+        """Governance's change of the interchain (forwarding) params; keys not named keep their value."""
+        keeper = InterchainKeeper(store, ctx.chain_id)
+        merged = compute_params_update(keeper.get_forward_params().encode(), raw, "interchain params")
+        try:
+            params = ForwardParams.from_json(merged)
+        except GenesisError as exc:
+            raise InvalidParamsError(exc.message) from None
+        keeper.apply_forward_params(params)
+        return [Event.of("params_updated", module=self.name, params=params.encode().decode())]
 
     @staticmethod
     def _deliver_governance(keeper: InterchainKeeper, ctx: TxContext, msg: Any) -> list[Event]:

@@ -17,10 +17,14 @@ from dataclasses import dataclass
 from ..address import Address, parse_address, validate_chain_id
 from ..crypto import KeyPair
 from ..errors import (
+    HopLimitExceededError,
     InvalidAddressError,
+    InvalidPathError,
+    RoutingLoopError,
     InvalidAmountError,
     InvalidInterchainMsgError,
     InvalidMisbehaviourError,
+    InvalidRelayFeeError,
     TrustingPeriodTooLongError,
 )
 from ..gen.distpos.v1 import interchain_pb2, tx_pb2
@@ -28,6 +32,7 @@ from ..lightclient.types import LightBlock, Validator, ValidatorSet, light_block
 from ..store.merkle import MerkleProof
 from ..tx import build_tx, validate_signer
 from ..types import MAX_AMOUNT, AccountId, Amount, ChainId
+from .paths import MAX_HOPS_CAP, validate_path
 from .records import Limits, Route
 
 MAX_PACKETS_PER_MSG = 16
@@ -75,11 +80,20 @@ class MsgTransfer:
     amount: Amount
     timeout_height: int
     timeout_time_ns: int
+    via: tuple[ChainId, ...] = ()  # multi-hop: the intermediate chains (empty: direct or the routing table)
+    min_amount_out: Amount = Amount(0)
+    relay_fee: Amount = Amount(0)  # paid to the relay that delivers the proof of receipt (MsgAcknowledge signer)
 
     def validate_basic(self, chain_id: str, signer: AccountId) -> None:
         validate_signer(self.sender, chain_id, signer, "transfer")
         if self.recipient.chain_id == chain_id:
             raise InvalidInterchainMsgError("transfer: recipient is on this chain; use send")
+        if self.via:
+            validate_path([chain_id, *self.via, self.recipient.chain_id])
+        if self.min_amount_out > self.amount:
+            raise InvalidAmountError("transfer: min_amount_out is above the amount")
+        if self.amount + self.relay_fee > MAX_AMOUNT:
+            raise InvalidRelayFeeError(f"transfer: amount plus relay fee exceeds the largest amount {MAX_AMOUNT}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,8 +233,19 @@ class MsgSetRoute:
 # ---- decoders -------------------------------------------------------------------------------------------
 
 def decode_transfer(m: interchain_pb2.MsgTransfer) -> MsgTransfer:
+    if len(m.path) > MAX_HOPS_CAP:
+        raise HopLimitExceededError(f"transfer: {len(m.path)} intermediate chains; at most {MAX_HOPS_CAP - 1}")
+    via = tuple(_path_chain(c) for c in m.path)
     return MsgTransfer(_address(m.from_address, "transfer"), _address(m.to_address, "transfer"),
-                       _amount(m.amount, "transfer"), m.timeout_height, m.timeout_time_ns)
+                       _amount(m.amount, "transfer"), m.timeout_height, m.timeout_time_ns, via,
+                       Amount(m.min_amount_out), Amount(m.relay_fee))
+
+
+def _path_chain(text: str) -> ChainId:
+    try:
+        return validate_chain_id(text)
+    except InvalidAddressError as exc:
+        raise InvalidPathError(f"transfer path: {exc.message}") from None
 
 
 def _proof_height(h: int) -> int:
@@ -330,8 +355,21 @@ def decode_top_up(m: interchain_pb2.MsgTopUp) -> MsgTopUp:
 
 
 def validate_route(route: Route) -> Route:
+    """Raise unless the entry is usable: endpoints (optional, both or none, on a multi-hop entry with `via`),
+    `via` another chain, max_hops within the cap and only with `via`."""
     _chain(route.chain_id, "route")
-    for ep in (route.relay_grpc, route.comet_rpc):
+    if route.via:
+        _chain(route.via, "route via")
+        if route.via == route.chain_id:
+            raise RoutingLoopError(f"route to {route.chain_id} via itself")
+    if route.max_hops and not route.via:
+        raise InvalidInterchainMsgError(f"route to {route.chain_id}: max_hops needs a via chain")
+    if not 0 <= route.max_hops <= MAX_HOPS_CAP or route.max_hops == 1:
+        raise InvalidInterchainMsgError(f"route to {route.chain_id}: max_hops must be 0 (the param) or 2 to {MAX_HOPS_CAP}")
+    endpoints = (route.relay_grpc, route.comet_rpc)
+    if route.via and endpoints == ("", ""):
+        return route
+    for ep in endpoints:
         if not ep or len(ep) > MAX_ENDPOINT or any(c.isspace() for c in ep):
             raise InvalidInterchainMsgError(
                 f"route endpoints of {route.chain_id} must be non-empty, without spaces, at most {MAX_ENDPOINT} characters"
@@ -341,7 +379,8 @@ def validate_route(route: Route) -> Route:
 
 def decode_set_route(m: interchain_pb2.MsgSetRoute) -> MsgSetRoute:
     return MsgSetRoute(_address(m.authority, "set-route"),
-                       validate_route(Route(ChainId(m.route.chain_id), m.route.relay_grpc, m.route.comet_rpc)))
+                       validate_route(Route(ChainId(m.route.chain_id), m.route.relay_grpc, m.route.comet_rpc,
+                                            m.route.via, m.route.max_hops)))
 
 
 def parse_validators_json(entries: object, what: str) -> ValidatorSet:

@@ -6,10 +6,11 @@ from dataclasses import dataclass, replace
 
 from ..address import Address, parse_address
 from ..codec import decode_canonical, encode_canonical
-from ..errors import InvalidAddressError, InvalidPacketError
+from ..errors import DistposError, InvalidAddressError, InvalidPacketError
 from ..gen.distpos.v1 import interchain_pb2
 from ..lightclient.types import ClientState, ConsensusState, validator_set_from_proto, validator_set_to_proto
 from ..types import MAX_AMOUNT, Amount, ChainId, Height
+from .paths import validate_packet_path
 
 Sequence = int
 
@@ -26,13 +27,32 @@ class Packet:
     amount: Amount
     timeout_height: Height
     timeout_time_ns: int
+    # Multi-hop (README "Through intermediate chains"): empty path = a direct packet, whose bytes are unchanged.
+    path: tuple[ChainId, ...] = ()
+    hop: int = 0
+    origin_sender: Address | None = None
+    min_amount_out: Amount = Amount(0)
+
+    relay_fee: Amount = Amount(0)  # escrowed on the source; to the ack's relay, or back to the sender on timeout
+
+    @property
+    def is_final(self) -> bool:
+        """True when the destination pays the recipient; False when it forwards the packet."""
+        return not self.path or self.destination_chain == self.path[-1]
+
+    @property
+    def origin(self) -> Address:
+        """The sender on the chain where the transfer started."""
+        return self.origin_sender or self.sender
 
     def encode(self) -> bytes:
         """The bytes committed in the outbox."""
         return encode_canonical(interchain_pb2.Packet(
             sequence=self.sequence, source_chain=self.source_chain, destination_chain=self.destination_chain,
             sender=str(self.sender), recipient=str(self.recipient), amount=self.amount,
-            timeout_height=self.timeout_height, timeout_time_ns=self.timeout_time_ns,
+            timeout_height=self.timeout_height, timeout_time_ns=self.timeout_time_ns, path=list(self.path),
+            hop=self.hop, origin_sender=str(self.origin_sender) if self.origin_sender else "",
+            min_amount_out=self.min_amount_out, relay_fee=self.relay_fee,
         ))
 
 
@@ -47,12 +67,38 @@ def decode_packet(raw: bytes) -> Packet:
         raise InvalidPacketError("packet addresses must be in their canonical checksummed form")
     if m.sequence < 1 or not 0 < m.amount <= MAX_AMOUNT:
         raise InvalidPacketError("packet needs a sequence >= 1 and a positive amount")
-    if sender.chain_id != m.source_chain or recipient.chain_id != m.destination_chain:
-        raise InvalidPacketError("packet sender/recipient chains do not match its source/destination")
     if m.source_chain == m.destination_chain:
         raise InvalidPacketError("packet source and destination are the same chain")
+    if m.amount + m.relay_fee > MAX_AMOUNT:
+        raise InvalidPacketError("packet amount plus relay fee exceeds the largest amount")
+    origin = _decode_multihop(m, sender, recipient)
     return Packet(m.sequence, ChainId(m.source_chain), ChainId(m.destination_chain), sender, recipient,
-                  Amount(m.amount), Height(m.timeout_height), m.timeout_time_ns)
+                  Amount(m.amount), Height(m.timeout_height), m.timeout_time_ns, tuple(ChainId(c) for c in m.path),
+                  m.hop, origin, Amount(m.min_amount_out), Amount(m.relay_fee))
+
+
+def _decode_multihop(m: interchain_pb2.Packet, sender: Address, recipient: Address) -> Address | None:
+    """Check the multi-hop fields against the rest of the packet; the origin sender, or None for a direct one."""
+    if sender.chain_id != m.source_chain:
+        raise InvalidPacketError("packet sender chain does not match its source")
+    if not m.path:
+        if recipient.chain_id != m.destination_chain:
+            raise InvalidPacketError("packet recipient chain does not match its destination")
+        if m.hop or m.origin_sender or m.min_amount_out:
+            raise InvalidPacketError("a packet without a path carries no hop, origin sender or min_amount_out")
+        return None
+    try:
+        validate_packet_path(m.path, m.hop, m.source_chain, m.destination_chain, recipient.chain_id)
+        origin = parse_address(m.origin_sender)
+    except DistposError as exc:
+        raise InvalidPacketError(f"packet: {exc.message}") from None
+    if str(origin) != m.origin_sender or origin.chain_id != m.path[0]:
+        raise InvalidPacketError("packet origin_sender must be a canonical address on the first chain of its path")
+    if m.hop == 0 and origin != sender:
+        raise InvalidPacketError("the first hop's sender is the origin sender")
+    if m.min_amount_out > m.amount:
+        raise InvalidPacketError("packet min_amount_out is above its amount")
+    return origin
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,9 +190,12 @@ class Route:
     chain_id: ChainId
     relay_grpc: str
     comet_rpc: str
+    via: str = ""  # multi-hop: chain_id is reached through this chain
+    max_hops: int = 0  # with via: longest path on this route (0 = the forwarding param)
 
     def to_proto(self) -> interchain_pb2.Route:
-        return interchain_pb2.Route(chain_id=self.chain_id, relay_grpc=self.relay_grpc, comet_rpc=self.comet_rpc)
+        return interchain_pb2.Route(chain_id=self.chain_id, relay_grpc=self.relay_grpc, comet_rpc=self.comet_rpc,
+                                    via=self.via, max_hops=self.max_hops)
 
     def encode(self) -> bytes:
         return encode_canonical(self.to_proto())
@@ -154,7 +203,27 @@ class Route:
 
 def decode_route(raw: bytes) -> Route:
     m = decode_canonical(interchain_pb2.Route, raw, "route record")
-    return Route(ChainId(m.chain_id), m.relay_grpc, m.comet_rpc)
+    return Route(ChainId(m.chain_id), m.relay_grpc, m.comet_rpc, m.via, m.max_hops)
+
+
+@dataclass(frozen=True, slots=True)
+class Forward:
+    """A packet this chain forwarded (multi-hop), kept until the downstream outcome settles it."""
+
+    upstream_chain: ChainId
+    upstream_sequence: Sequence
+    amount_in: Amount
+    fee: Amount
+
+    def encode(self) -> bytes:
+        return encode_canonical(interchain_pb2.Forward(upstream_chain=self.upstream_chain,
+                                                       upstream_sequence=self.upstream_sequence,
+                                                       amount_in=self.amount_in, fee=self.fee))
+
+
+def decode_forward(raw: bytes) -> Forward:
+    m = decode_canonical(interchain_pb2.Forward, raw, "forward record")
+    return Forward(ChainId(m.upstream_chain), m.upstream_sequence, Amount(m.amount_in), Amount(m.fee))
 
 
 def encode_client_state(c: ClientState) -> bytes:

@@ -1,4 +1,5 @@
-"""Local multi-chain, multi-validator DistPOS networks on 127.0.0.1, for operators (`make localnet`) and tests.
+"""Local multi-chain, multi-validator DistPOS networks on 127.0.0.1 or in network namespaces (`--netns`), for
+operators (`make localnet`) and tests.
 
 One implementation serves both: the CLI (`python -m distpos_abci.localnet up|status|down`) and the
 integration-test fixtures call the same functions.
@@ -16,6 +17,19 @@ Layout of a run directory:
 """
 
 from .errors import LocalnetError
+from .netns import (
+    cut_links,
+    heal_all,
+    heal_isolation,
+    heal_links,
+    isolate,
+    leftovers,
+    partitioned,
+    require_netns_support,
+    setup_netns,
+    teardown_netns,
+)
+from .netplan import NetnsMember, NetnsPlan, compute_netns_plan, compute_netns_prefix
 from .generate import DEMO_BALANCE, DEMO_KEY_NAMES, compute_app_state, find_app_bin, generate_network, write_app_toml
 from .plan import (
     APP_BUILTIN_KVSTORE,
@@ -58,6 +72,8 @@ __all__ = [
     "FixedPorts",
     "FreePorts",
     "LocalnetError",
+    "NetnsMember",
+    "NetnsPlan",
     "NETWORK_FILE",
     "Network",
     "Node",
@@ -71,19 +87,31 @@ __all__ = [
     "check_app_hashes",
     "compute_app_state",
     "compute_default_chain_ids",
+    "compute_netns_plan",
+    "compute_netns_prefix",
+    "cut_links",
     "find_app_bin",
     "generate_network",
     "get_app_hash_at",
+    "heal_all",
+    "heal_isolation",
+    "heal_links",
+    "isolate",
+    "leftovers",
     "load_network",
     "log_tail",
     "node_status",
+    "partitioned",
+    "require_netns_support",
     "rpc_get",
     "running_network",
     "running_pids",
+    "setup_netns",
     "start_network",
     "start_node",
     "stop_network",
     "stop_node",
+    "teardown_netns",
     "wait_for_blocks",
     "write_app_toml",
 ]

@@ -24,6 +24,7 @@ from .plan import (
     load_network,
 )
 from .dashboard import DEFAULT_DASHBOARD_PORT, start_dashboard, stop_dashboard
+from .netns import cut_links, heal_all, heal_links, require_netns_support, require_plan
 from .procs import running_pids, start_network, stop_network, wait_for_blocks
 from .rpc import NodeStatus, check_app_hashes, node_status
 
@@ -33,21 +34,21 @@ _REPO_COMETBFT = pathlib.Path(__file__).resolve().parents[2] / "bin" / "cometbft
 
 
 def _fail_on_localnet_error(func):
-    """Turn LocalnetError into a clean click error (message, exit code 1) instead of a traceback."""
+    """Turn LocalnetError into a clean click error (`localnet:<code>: message`, exit code 1), never a traceback."""
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
         try:
             return func(*args, **kwargs)
         except LocalnetError as exc:
-            raise click.ClickException(str(exc)) from None
+            raise click.ClickException(exc.log) from None
 
     return wrapper
 
 
 @click.group()
 def main() -> None:
-    """Run a local DistPOS network: N chains of V validators each, all on 127.0.0.1."""
+    """Run a local DistPOS network: N chains of V validators each, on 127.0.0.1 or in network namespaces."""
 
 
 @main.command()
@@ -67,14 +68,22 @@ def main() -> None:
 @click.option("--timeouts", "timeouts_name", type=click.Choice(["operator", "test"]), default="operator", hidden=True)
 @click.option("--dashboard-port", type=click.IntRange(0, 65535), default=DEFAULT_DASHBOARD_PORT, show_default=True,
               help="Port of the live dashboard on 127.0.0.1 (0 = do not start it).")
+@click.option("--netns/--no-netns", default=False, envvar="DISTPOS_LOCALNET_NETNS", show_default=True,
+              help="Put every node and relay in its own network namespace with its own address (needs root; "
+                   "env DISTPOS_LOCALNET_NETNS=1). Saved in network.json: later `up`s keep it.")
 @_fail_on_localnet_error
 def up(chains, validators, chain_ids, cometbft_bin, run_dir, timeout, min_height, app, ports, timeouts_name,
-       dashboard_port) -> None:
+       dashboard_port, netns) -> None:
     """Generate the network (first time only), start what is not running, wait for blocks, print endpoints."""
     network_file = pathlib.Path(run_dir, NETWORK_FILE)
-    if network_file.exists():
-        net = load_network(run_dir)
+    net = load_network(run_dir) if network_file.exists() else None
+    if netns or (net is not None and net.netns is not None):
+        require_netns_support()  # before anything is printed or made
+    if net is not None:
         _warn_if_shape_differs(net, chains, validators, chain_ids)
+        if netns and net.netns is None:
+            click.echo("warning: the existing network was generated without --netns; it stays on 127.0.0.1",
+                       err=True)
         click.echo(f"reusing {network_file} (remove {run_dir} to generate a new network)")
     else:
         if chain_ids and chains is not None and chains != len(chain_ids):
@@ -92,6 +101,7 @@ def up(chains, validators, chain_ids, cometbft_bin, run_dir, timeout, min_height
             cometbft_bin=cometbft_bin or (str(_REPO_COMETBFT) if _REPO_COMETBFT.exists() else "cometbft"),
             timeouts=OPERATOR_TIMEOUTS if timeouts_name == "operator" else TEST_TIMEOUTS,
             app=app,
+            netns=netns,
         )
     try:
         started = start_network(net)
@@ -103,8 +113,8 @@ def up(chains, validators, chain_ids, cometbft_bin, run_dir, timeout, min_height
         statuses = wait_for_blocks(net, min_height, timeout,
                                    progress=lambda s: click.echo("  " + _progress_line(s)))
     except LocalnetError as exc:
-        # Processes that did start keep running, for inspection; say how to stop them.
-        raise LocalnetError(f"{exc}\n\nthe network is not healthy; stop whatever runs with: "
+        # Processes that did start keep running, for inspection; say how to stop them (keeping the error's code).
+        raise type(exc)(f"{exc}\n\nthe network is not healthy; stop whatever runs with: "
                             f"python -m distpos_abci.localnet down --dir {run_dir}") from None
     click.echo("  " + _progress_line(statuses))
     _print_summary(net, run_dir)
@@ -131,17 +141,22 @@ def _progress_line(statuses: list[NodeStatus]) -> str:
 def _print_summary(net: Network, run_dir: str) -> None:
     click.echo("")
     click.echo(f"localnet is up: {len(net.chains)} chain(s), app {net.app}")
+    if net.netns is not None:
+        click.echo(f"network namespaces {net.netns.prefix}-*, bridge {net.netns.bridge} "
+                   f"({net.netns.gateway} on {net.netns.subnet}); enter one with: ip netns exec <namespace> <command>")
     for chain in net.chains:
         click.echo(f"chain-id {chain.chain_id}")
         for node in chain.nodes:
             grpc = f"  grpc {node.grpc_address}" if net.has_app_process else ""
-            click.echo(f"  {node.name}  rpc {node.rpc_url}{grpc}  p2p {node.p2p_port}  home {node.home}")
+            where = f"  netns {net.netns.member(node.label).namespace}" if net.netns is not None else ""
+            click.echo(f"  {node.name}  rpc {node.rpc_url}{grpc}  p2p {node.p2p_port}{where}  "
+                       f"home {node.home}")
         click.echo(f"  demo keys, funded {DEMO_BALANCE} each:")
         for account in chain.demo_accounts:
             click.echo(f"    {account.name:<6} {account.address}")
     for relay in net.relays:
         click.echo(f"relay of {relay.chain_id}: grpc {relay.grpc_address}  metrics "
-                   f"http://127.0.0.1:{relay.metrics_port}/metrics  log {relay.log_file}")
+                   f"http://{relay.host}:{relay.metrics_port}/metrics  log {relay.log_file}")
     click.echo(f"keyring dir: {net.keyring_dir}")
     click.echo(f"network description: {net.network_file}")
     click.echo(f"logs: <node home>/cometbft.log and app.log; status: python -m distpos_abci.localnet status --dir {run_dir}")
@@ -205,6 +220,8 @@ def down(run_dir: str, grace: float) -> None:
         click.echo(f"no localnet in {run_dir}: nothing to stop")
         return
     net = load_network(run_dir)
+    if net.netns is not None:
+        require_netns_support()  # removing the namespaces needs root: say so before stopping anything
     dash = stop_dashboard(run_dir)
     if dash is not None:
         click.echo(f"stopped dashboard (pid {dash})")
@@ -213,4 +230,55 @@ def down(run_dir: str, grace: float) -> None:
         click.echo(f"stopped {label} {which} (pid {pid})")
     if not stopped:
         click.echo("nothing was running")
+    if net.netns is not None:
+        click.echo(f"removed the network namespaces and links {net.netns.prefix}* (`up` makes them again)")
     click.echo(f"data kept in {run_dir}; `up` resumes it, `rm -rf {run_dir}` removes it")
+
+
+def _side(text: str) -> list[str]:
+    """A side of a cut on the command line: comma-separated chain-ids and member labels."""
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def _sides(net: Network, side_a: str, side_b: str | None) -> tuple[list[str], list[str]]:
+    """Side A and side B; without side B, every member of the localnet not on side A."""
+    a = _side(side_a)
+    return a, _side(side_b) if side_b is not None else [m.label for m in require_plan(net.netns).others(a)]
+
+
+@main.command()
+@click.argument("side_a")
+@click.argument("side_b", required=False)
+@click.option("--dir", "run_dir", default=DEFAULT_DIR, show_default=True, help="Run directory.")
+@_fail_on_localnet_error
+def cut(side_a: str, side_b: str | None, run_dir: str) -> None:
+    """Cut a --netns localnet in two: SIDE_A and SIDE_B (chain-ids or members like e2e4/node3, comma-separated)
+    can no longer reach each other. Without SIDE_B, SIDE_A is cut from everything else."""
+    net = load_network(run_dir)
+    require_netns_support()
+    a, b = _sides(net, side_a, side_b)
+    routes = cut_links(net.netns, a, b)
+    click.echo(f"cut {','.join(a)} from {','.join(b)} ({len(routes)} blackhole routes); "
+               f"heal with: python -m distpos_abci.localnet heal {side_a}{' ' + side_b if side_b else ''} "
+               f"--dir {run_dir}")
+
+
+@main.command()
+@click.argument("side_a", required=False)
+@click.argument("side_b", required=False)
+@click.option("--all", "heal_everything", is_flag=True, help="Remove every cut of the localnet.")
+@click.option("--dir", "run_dir", default=DEFAULT_DIR, show_default=True, help="Run directory.")
+@_fail_on_localnet_error
+def heal(side_a: str | None, side_b: str | None, heal_everything: bool, run_dir: str) -> None:
+    """Undo `cut SIDE_A [SIDE_B]`, or with --all every cut of a --netns localnet."""
+    net = load_network(run_dir)
+    require_netns_support()
+    if heal_everything == (side_a is not None):
+        raise click.UsageError("give SIDE_A [SIDE_B] or --all")
+    if heal_everything:
+        heal_all(net.netns)
+        click.echo("healed every cut")
+        return
+    a, b = _sides(net, side_a, side_b)
+    routes = heal_links(net.netns, a, b)
+    click.echo(f"healed {','.join(a)} and {','.join(b)} ({len(routes)} routes)")

@@ -6,6 +6,20 @@ never errors a transaction can cause.
 
 from __future__ import annotations
 
-from ..errors import LocalnetError
+from ..errors import (
+    LinkControlError,
+    LocalnetError,
+    NetnsCommandError,
+    NetnsPermissionError,
+    NetnsPlanError,
+    NetnsToolMissingError,
+)
 
-__all__ = ["LocalnetError"]
+__all__ = [
+    "LinkControlError",
+    "LocalnetError",
+    "NetnsCommandError",
+    "NetnsPermissionError",
+    "NetnsPlanError",
+    "NetnsToolMissingError",
+]

@@ -18,6 +18,8 @@ from collections.abc import Sequence
 from ..address import Address
 from ..keyring import Keyring
 from .errors import LocalnetError
+from .netns import host_networks, require_netns_support, teardown_netns
+from .netplan import NetnsPlan, choose_subnet, compute_member_labels, compute_netns_plan, compute_netns_prefix
 from .plan import (
     APP_BUILTIN_KVSTORE,
     APPS,
@@ -68,8 +70,12 @@ def generate_network(
     timeouts: Timeouts = OPERATOR_TIMEOUTS,
     app: str = "distpos",
     app_bin: str | None = None,
+    netns: bool = False,
 ) -> Network:
-    """Create every node home under run_dir, write network.json and return the network."""
+    """Create every node home under run_dir, write network.json and return the network.
+
+    netns=True plans a network namespace with its own address for every node and relay (netplan.py); start_network
+    makes them. It needs root, checked here already."""
     chain_ids = list(chain_ids)
     validate_chain_ids(chain_ids)
     if app not in APPS:
@@ -83,6 +89,7 @@ def generate_network(
         if (run_path / chain_id).exists():
             raise LocalnetError(f"{run_path / chain_id} exists from an earlier attempt: remove {run_path} first")
     cometbft = _resolve_binary(cometbft_bin)
+    plan = _plan_namespaces(str(run_path), chain_ids, validators_per_chain, app) if netns else None
     run_path.mkdir(parents=True, exist_ok=True)
 
     keyring_dir = run_path / "keyring"
@@ -91,10 +98,10 @@ def generate_network(
     chains = []
     for chain_index, chain_id in enumerate(chain_ids):
         nodes = _init_chain_homes(cometbft, run_path / chain_id, chain_id, chain_index, validators_per_chain,
-                                  port_allocator)
+                                  port_allocator, plan)
         accounts = tuple(DemoAccount(key.name, str(key.address(chain_id))) for key in demo_keys)
         for node in nodes:
-            _write_config_toml(node, nodes, app, timeouts)
+            _write_config_toml(node, nodes, app, timeouts, external=plan is not None)
             if app != APP_BUILTIN_KVSTORE:
                 write_app_toml(node)
         _write_genesis(nodes, chain_id, accounts)
@@ -108,6 +115,7 @@ def generate_network(
         cometbft_bin=cometbft,
         app_bin=None if app == APP_BUILTIN_KVSTORE else (app_bin or find_app_bin()),
         timeouts=timeouts,
+        netns=plan,
     )
     if app != APP_BUILTIN_KVSTORE and len(chains) > 1:
         from dataclasses import replace
@@ -118,6 +126,18 @@ def generate_network(
         network = replace(network, relays=add_interchain(network, port_allocator))
     network.save()
     return network
+
+
+def _plan_namespaces(run_dir: str, chain_ids: list[str], validators: int, app: str) -> NetnsPlan:
+    """The namespace plan of a new localnet in run_dir, on a subnet nothing on this host uses yet."""
+    require_netns_support()
+    prefix = compute_netns_prefix(run_dir)
+    # Namespaces or links with this prefix can only be left over from an earlier localnet in the same directory,
+    # removed without `down`: they would clash with the new ones.
+    teardown_netns(prefix)
+    subnet = choose_subnet(prefix, [net for _, net in host_networks()])
+    with_relays = app != APP_BUILTIN_KVSTORE and len(chain_ids) > 1
+    return compute_netns_plan(prefix, subnet, compute_member_labels(chain_ids, validators, with_relays))
 
 
 def _resolve_binary(path: str) -> str:
@@ -143,7 +163,7 @@ def _ensure_demo_keys(keyring: Keyring) -> list:
 
 
 def _init_chain_homes(cometbft: str, out: pathlib.Path, chain_id: str, chain_index: int, validators: int,
-                      port_allocator: PortAllocator) -> list[Node]:
+                      port_allocator: PortAllocator, plan: NetnsPlan | None) -> list[Node]:
     """Run `cometbft testnet` for one chain and describe its nodes."""
     _run([
         cometbft, "testnet",
@@ -169,12 +189,15 @@ def _init_chain_homes(cometbft: str, out: pathlib.Path, chain_id: str, chain_ind
             abci_port=ports.abci,
             grpc_port=ports.grpc,
             prometheus_port=ports.prometheus,
+            host=plan.member(f"{chain_id}/node{j}").address if plan is not None else LOCALHOST,
         ))
     return nodes
 
 
-def _write_config_toml(node: Node, chain_nodes: list[Node], app: str, timeouts: Timeouts) -> None:
-    """Give one node its own ports, its peers' real addresses and the localnet's timeouts."""
+def _write_config_toml(node: Node, chain_nodes: list[Node], app: str, timeouts: Timeouts, *,
+                       external: bool = False) -> None:
+    """Give one node its own ports, its peers' real addresses and the localnet's timeouts. external: every node
+    has an address of its own (--netns), which it announces to its peers as p2p.external_address."""
     path = node.path("config", "config.toml")
     peers = ",".join(peer.p2p_address for peer in chain_nodes if peer.name != node.name)
     updates = {
@@ -184,15 +207,18 @@ def _write_config_toml(node: Node, chain_nodes: list[Node], app: str, timeouts: 
             "moniker": f"{node.chain_id}-{node.name}",
         },
         "rpc": {
-            "laddr": f"tcp://{LOCALHOST}:{node.rpc_port}",
+            "laddr": f"tcp://{node.host}:{node.rpc_port}",
             "timeout_broadcast_tx_commit": format_duration(timeouts.broadcast_tx_commit_ms),
         },
         "p2p": {
-            "laddr": f"tcp://{LOCALHOST}:{node.p2p_port}",
+            "laddr": f"tcp://{node.host}:{node.p2p_port}",
+            # What the node tells peers to dial; on several hosts, the address others reach this one at.
+            "external_address": f"{node.host}:{node.p2p_port}" if external else "",
             "persistent_peers": peers,
-            # Every peer is on 127.0.0.1, which strict routability rejects and the duplicate-IP guard refuses.
+            # 127.0.0.1 and the namespaces' 10.x addresses are not routable on the Internet, which strict
+            # routability rejects; on 127.0.0.1 every peer shares one IP, which the duplicate-IP guard refuses.
             "addr_book_strict": False,
-            "allow_duplicate_ip": True,
+            "allow_duplicate_ip": not external,
         },
         "consensus": {
             "timeout_propose": format_duration(timeouts.propose_ms),
@@ -205,7 +231,7 @@ def _write_config_toml(node: Node, chain_nodes: list[Node], app: str, timeouts: 
         # The default ":26660" listens on every interface and is the same for every node.
         "instrumentation": {
             "prometheus": True,
-            "prometheus_listen_addr": f"{LOCALHOST}:{node.prometheus_port}",
+            "prometheus_listen_addr": f"{node.host}:{node.prometheus_port}",
         },
         # /block_results (and the app-hash check of `status`) needs the stored ABCI responses.
         "storage": {"discard_abci_responses": False},
@@ -239,7 +265,7 @@ level = "{log_level}"
 [metrics]
 # host:port of the app's Prometheus endpoint (GET /metrics); CometBFT's own is on the port below it.
 # Empty turns it off.
-laddr = "127.0.0.1:{node.prometheus_port + 1}"
+laddr = "{node.host}:{node.prometheus_port + 1}"
 """
 
 

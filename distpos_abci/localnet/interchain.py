@@ -31,7 +31,8 @@ from ..address import Address
 from ..crypto import KeyPair
 from ..lightclient.rpc_json import parse_rfc3339_ns
 from .errors import LocalnetError
-from .plan import LOCALHOST, Network, PortAllocator
+from .netplan import RELAY_NAME, compute_exec_prefix
+from .plan import LOCALHOST, Network, PortAllocator, read_dataclass_fields
 
 # Limits of every correspondent account in a localnet (see distpos_abci/interchain/README.md).
 LOCALNET_LIMITS = {
@@ -59,10 +60,17 @@ class Relay:
     grpc_port: int
     metrics_port: int
     comet_rpc: str
+    # 127.0.0.1, or the relay's namespace address with --netns
+    host: str = LOCALHOST
+
+    @property
+    def label(self) -> str:
+        """`<chain-id>/relay`: its member label in a --netns localnet."""
+        return f"{self.chain_id}/{RELAY_NAME}"
 
     @property
     def grpc_address(self) -> str:
-        return f"{LOCALHOST}:{self.grpc_port}"
+        return f"{self.host}:{self.grpc_port}"
 
     def path(self, name: str) -> pathlib.Path:
         return pathlib.Path(self.home, name)
@@ -81,13 +89,13 @@ class Relay:
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = asdict(self)
-        data.update(grpc_address=self.grpc_address, metrics_url=f"http://{LOCALHOST}:{self.metrics_port}/metrics",
+        data.update(grpc_address=self.grpc_address, metrics_url=f"http://{self.host}:{self.metrics_port}/metrics",
                     config_file=str(self.config_file), pid_file=str(self.pid_file), log_file=str(self.log_file))
         return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "Relay":
-        return cls(**{f: data[f] for f in cls.__dataclass_fields__})
+        return cls(**read_dataclass_fields(cls, data))
 
 
 def compute_remote_unbonding_ns(genesis: dict) -> int:
@@ -137,7 +145,7 @@ def compute_relay_toml(relay: Relay, clients: list[str]) -> str:
 chain_id = "{relay.chain_id}"
 comet_rpc = "{relay.comet_rpc}"
 listen = "{relay.grpc_address}"
-metrics = "{LOCALHOST}:{relay.metrics_port}"
+metrics = "{relay.host}:{relay.metrics_port}"
 key_file = "relay.key"
 db_dir = "relay.db"
 poll_interval_ms = 1000
@@ -158,7 +166,8 @@ def add_interchain(net: Network, port_allocator: PortAllocator) -> tuple[Relay, 
         ports = port_allocator.ports_for(i, RELAY_NODE_SLOT)
         home = pathlib.Path(net.run_dir, chain.chain_id, "relay")
         home.mkdir(parents=True, exist_ok=True)
-        relays.append(Relay(chain.chain_id, str(home), ports.grpc, ports.prometheus, chain.nodes[0].rpc_url))
+        relays.append(Relay(chain.chain_id, str(home), ports.grpc, ports.prometheus, chain.nodes[0].rpc_url,
+                            net.host_of(f"{chain.chain_id}/{RELAY_NAME}")))
     geneses = {c.chain_id: json.loads(c.nodes[0].path("config", "genesis.json").read_text()) for c in net.chains}
     relay_keys = [KeyPair.generate() for _ in relays]
     for chain, relay in zip(net.chains, relays):
@@ -202,7 +211,9 @@ def start_relay(net: Network, relay: Relay) -> int | None:
         return None
     if not net.app_bin:
         raise LocalnetError("relays need the distpos executable")
-    args = [net.app_bin, "relay", "start", "--config", str(relay.config_file)]
+    # With --netns the relay runs inside its own namespace.
+    args = [*compute_exec_prefix(net.netns, relay.label), net.app_bin, "relay", "start", "--config",
+            str(relay.config_file)]
     with relay.log_file.open("ab") as log:
         log.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} starting: {' '.join(args)}\n".encode())
         log.flush()

@@ -9,12 +9,13 @@ import json
 import os
 import pathlib
 import socket
-from dataclasses import asdict, dataclass, field
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from typing import Any, Protocol
 
 from ..address import validate_chain_id
 from ..errors import InvalidAddressError
 from .errors import LocalnetError
+from .netplan import NetnsPlan
 
 NETWORK_FILE = "network.json"
 APP_DISTPOS = "distpos"
@@ -192,6 +193,9 @@ class Node:
     abci_port: int
     grpc_port: int
     prometheus_port: int
+    # The address the node's p2p, RPC, gRPC and metrics listen on: 127.0.0.1, or its namespace's address with
+    # --netns (its ABCI socket stays on the loopback, shared only with its own CometBFT).
+    host: str = LOCALHOST
 
     @property
     def label(self) -> str:
@@ -201,12 +205,12 @@ class Node:
     @property
     def rpc_url(self) -> str:
         """CometBFT's RPC endpoint."""
-        return f"http://{LOCALHOST}:{self.rpc_port}"
+        return f"http://{self.host}:{self.rpc_port}"
 
     @property
     def grpc_address(self) -> str:
         """The DistPOS query service's host:port."""
-        return f"{LOCALHOST}:{self.grpc_port}"
+        return f"{self.host}:{self.grpc_port}"
 
     @property
     def abci_address(self) -> str:
@@ -216,7 +220,7 @@ class Node:
     @property
     def p2p_address(self) -> str:
         """The peer address others put in persistent_peers."""
-        return f"{self.node_id}@{LOCALHOST}:{self.p2p_port}"
+        return f"{self.node_id}@{self.host}:{self.p2p_port}"
 
     def path(self, *parts: str) -> pathlib.Path:
         """A path inside the node home."""
@@ -262,8 +266,14 @@ class Node:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "Node":
-        """Read back what to_json wrote; derived keys are ignored."""
-        return cls(**{f: data[f] for f in cls.__dataclass_fields__})
+        """Read back what to_json wrote; derived keys are ignored, a missing `host` is 127.0.0.1."""
+        return cls(**read_dataclass_fields(cls, data))
+
+
+def read_dataclass_fields(cls: type, data: dict[str, Any]) -> dict[str, Any]:
+    """The values of cls's fields in data; a field with a default may be absent (older network.json files)."""
+    return {f.name: data[f.name] for f in fields(cls)
+            if f.name in data or (f.default is MISSING and f.default_factory is MISSING)}
 
 
 def _read_pid(path: pathlib.Path) -> int | None:
@@ -321,6 +331,12 @@ class Network:
     timeouts: Timeouts = field(default_factory=lambda: OPERATOR_TIMEOUTS)
     # One relay per chain when the network has several DistPOS chains (localnet/interchain.py).
     relays: tuple[Any, ...] = ()
+    # With --netns: every node and relay in its own network namespace (netplan.py); None: all on 127.0.0.1.
+    netns: NetnsPlan | None = None
+
+    def host_of(self, label: str) -> str:
+        """The address of node or relay `label` (`<chain-id>/node<j>`, `<chain-id>/relay`)."""
+        return self.netns.member(label).address if self.netns is not None else LOCALHOST
 
     @property
     def nodes(self) -> tuple[Node, ...]:
@@ -362,6 +378,7 @@ class Network:
             "app_bin": self.app_bin,
             "timeouts": asdict(self.timeouts),
             "relays": [r.to_json() for r in self.relays],
+            "netns": self.netns.to_json() if self.netns is not None else None,
         }
 
     @classmethod
@@ -376,6 +393,7 @@ class Network:
             app_bin=data.get("app_bin"),
             timeouts=Timeouts(**data["timeouts"]) if "timeouts" in data else OPERATOR_TIMEOUTS,
             relays=_relays_from_json(data.get("relays") or []),
+            netns=NetnsPlan.from_json(data["netns"]) if data.get("netns") else None,
         )
 
     def save(self) -> pathlib.Path:

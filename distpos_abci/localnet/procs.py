@@ -1,5 +1,6 @@
 """Run, watch and stop the processes of a localnet: per node one app process (unless the builtin kvstore)
-and one CometBFT process, each in its own session, its pid recorded in the node home.
+and one CometBFT process, each in its own session, its pid recorded in the node home. With --netns both run in
+the node's network namespace (`ip netns exec`), made before the first start and removed by stop_network.
 
 The pid files are the only record of what runs, so that `up`, `down` and `status` work from separate
 command invocations. A recorded pid only counts when that process's command line still names the node
@@ -17,6 +18,8 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 
 from .errors import LocalnetError
+from .netns import setup_netns, teardown_netns
+from .netplan import compute_exec_prefix
 from .plan import Network, Node, is_port_free
 from .rpc import NodeStatus, node_status
 
@@ -129,11 +132,13 @@ def _require_free_ports(node: Node, ports: dict[str, int]) -> None:
         )
 
 
-def _listening_ports() -> set[int] | None:
-    """Ports in LISTEN state on this host, read from /proc/net; None where /proc/net is unavailable."""
+def _listening_ports(pid: int | None = None) -> set[int] | None:
+    """Ports in LISTEN state in the network namespace of process pid (default: this process's), read from
+    /proc/<pid>/net; None where that is unavailable."""
     ports: set[int] = set()
     found = False
-    for name in ("/proc/net/tcp", "/proc/net/tcp6"):
+    base = f"/proc/{pid}/net" if pid is not None else "/proc/net"
+    for name in (f"{base}/tcp", f"{base}/tcp6"):
         try:
             lines = pathlib.Path(name).read_text().splitlines()[1:]
         except OSError:
@@ -147,10 +152,11 @@ def _listening_ports() -> set[int] | None:
     return ports if found else None
 
 
-def _is_listening(port: int) -> bool:
+def _is_listening(port: int, pid: int | None = None) -> bool:
     # Reading /proc is passive: probing by connecting would hand the ABCI server a stray connection, and probing
-    # by binding could make the app's own bind fail in the instant the probe holds the port.
-    ports = _listening_ports()
+    # by binding could make the app's own bind fail in the instant the probe holds the port. /proc/<pid>/net shows
+    # the namespace pid runs in, which is the app's own with --netns.
+    ports = _listening_ports(pid)
     if ports is not None:
         return port in ports
     return not is_port_free(port)
@@ -159,7 +165,7 @@ def _is_listening(port: int) -> bool:
 def _wait_app_listening(node: Node, pid: int, timeout: float = APP_LISTEN_TIMEOUT) -> None:
     """Wait until the app listens on its ABCI port, so CometBFT connects at once instead of retrying every 3 s."""
     deadline = time.monotonic() + timeout
-    while not _is_listening(node.abci_port):
+    while not _is_listening(node.abci_port, pid):
         if not is_pid_running(pid, node.home):
             raise LocalnetError(f"{node.label}: the app exited during start-up\n{log_tail(node)}")
         if time.monotonic() > deadline:
@@ -172,18 +178,22 @@ def _wait_app_listening(node: Node, pid: int, timeout: float = APP_LISTEN_TIMEOU
 def _app_args(net: Network, node: Node) -> list[str]:
     if not net.app_bin or not pathlib.Path(net.app_bin).exists():
         raise LocalnetError(f"the distpos executable {net.app_bin!r} does not exist (run `make venv`)")
-    return [net.app_bin, "node", "start", "--home", node.home]
+    return [*compute_exec_prefix(net.netns, node.label), net.app_bin, "node", "start", "--home", node.home]
 
 
 def _start_nodes(net: Network, nodes: Sequence[Node]) -> list[tuple[str, str, int]]:
     """Start whatever of these nodes is not running, apps first; return (label, "app"|"cometbft", pid)."""
     started: list[tuple[str, str, int]] = []
+    if net.netns is not None:
+        # Only what is missing: a running node keeps its namespace.
+        setup_netns(net.netns)
     if net.has_app_process:
         waiting = []
         # Start every app before waiting for any: their start-ups overlap.
         for node in nodes:
             if running_pids(node)[APP] is None:
-                _require_free_ports(node, {"abci": node.abci_port, "grpc": node.grpc_port})
+                if net.netns is None:  # a namespace has ports of its own, used by this node alone
+                    _require_free_ports(node, {"abci": node.abci_port, "grpc": node.grpc_port})
                 pid = _spawn(node, APP, _app_args(net, node))
                 started.append((node.label, APP, pid))
                 waiting.append((node, pid))
@@ -191,9 +201,11 @@ def _start_nodes(net: Network, nodes: Sequence[Node]) -> list[tuple[str, str, in
             _wait_app_listening(node, pid)
     for node in nodes:
         if running_pids(node)[COMETBFT] is None:
-            _require_free_ports(node, {"p2p": node.p2p_port, "rpc": node.rpc_port,
-                                       "prometheus": node.prometheus_port})
-            pid = _spawn(node, COMETBFT, [net.cometbft_bin, "start", "--home", node.home])
+            if net.netns is None:
+                _require_free_ports(node, {"p2p": node.p2p_port, "rpc": node.rpc_port,
+                                           "prometheus": node.prometheus_port})
+            pid = _spawn(node, COMETBFT, [*compute_exec_prefix(net.netns, node.label), net.cometbft_bin, "start",
+                                          "--home", node.home])
             started.append((node.label, COMETBFT, pid))
     return started
 
@@ -282,13 +294,18 @@ def stop_node(net: Network, node: Node | str, *, force: bool = False,
 
 
 def stop_network(net: Network, *, grace: float = DEFAULT_GRACE) -> list[tuple[str, str, int]]:
-    """Stop exactly the recorded processes of every node: relays, all CometBFTs, then all apps."""
+    """Stop exactly the recorded processes of every node: relays, all CometBFTs, then all apps; then remove the
+    network namespaces and links of a --netns localnet (also when stopping failed: `up` makes them again)."""
     from .interchain import stop_relay
 
-    relays = [(f"{r.chain_id}/relay", "relay", pid) for r in net.relays
-              if (pid := stop_relay(r, grace=grace)) is not None]
-    stopped = relays + _stop_processes([(n, COMETBFT) for n in net.nodes], force=False, grace=grace)
-    return stopped + _stop_processes([(n, APP) for n in net.nodes], force=False, grace=grace)
+    try:
+        relays = [(f"{r.chain_id}/relay", "relay", pid) for r in net.relays
+                  if (pid := stop_relay(r, grace=grace)) is not None]
+        stopped = relays + _stop_processes([(n, COMETBFT) for n in net.nodes], force=False, grace=grace)
+        return stopped + _stop_processes([(n, APP) for n in net.nodes], force=False, grace=grace)
+    finally:
+        if net.netns is not None:
+            teardown_netns(net.netns.prefix)
 
 
 # ---- waiting ------------------------------------------------------------------------------------------

@@ -7,7 +7,8 @@ import re
 import tomllib
 from dataclasses import dataclass, field, fields
 
-from ..errors import RelayConfigError
+from ..address import parse_address
+from ..errors import DistposError, RelayConfigError
 from ..fees import MAX_GAS_PRICE
 from .limits import RelayLimits
 
@@ -36,6 +37,8 @@ class RelayConfig:
     resend_after_ms: int = 20_000
     direct_after_attempts: int = 3
     gas_price: int = 0  # milli-units per gas the relay pays; 0 = each chain's min_gas_price, read from its state
+    min_relay_fee: int = 0  # packets of this chain with a lower relay fee are left to other relays
+    fee_recipient: str = ""  # address of this chain the earned relay fees are forwarded to ("" = keep them)
 
     def limits(self) -> RelayLimits:
         """The bounds and re-send policy these keys give."""
@@ -109,6 +112,15 @@ def load_config(path: str | pathlib.Path) -> RelayConfig:
         raise RelayConfigError(f"{p}: {', '.join(wrong)} must be integers")
     if not 0 <= cfg.gas_price <= MAX_GAS_PRICE:
         raise RelayConfigError(f"{p}: gas_price must be 0 (the chain's minimum) to {MAX_GAS_PRICE} milli-units per gas")
+    if cfg.min_relay_fee < 0:
+        raise RelayConfigError(f"{p}: min_relay_fee must be >= 0")
+    if cfg.fee_recipient:
+        try:
+            recipient = parse_address(cfg.fee_recipient)
+        except DistposError as exc:
+            raise RelayConfigError(f"{p}: fee_recipient: {exc.message}") from None
+        if recipient.chain_id != cfg.chain_id:
+            raise RelayConfigError(f"{p}: fee_recipient {cfg.fee_recipient} is not an account of {cfg.chain_id}")
     problem = cfg.limits().validate()
     if problem:
         raise RelayConfigError(f"{p}: {problem}")

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from ..errors import DistposError, NoRouteError, RelayError
 from ..gen.distpos.v1 import interchain_pb2, query_pb2
 from ..interchain import keys
+from ..interchain.forwarding import is_final_ack_bytes, is_pending_ack
 from ..interchain.records import decode_ack, decode_client_state, decode_packet
 from ..lightclient.verifier import compute_update_path
 from ..lightclient.types import light_block_to_proto
@@ -46,12 +47,13 @@ class PendingPacket:
     sequence: int
     amount: int
     received: bool  # the destination has an inbox record: only the ack to the source is missing
-    success: bool | None  # the destination's answer when received
+    success: bool | None  # the destination's answer when received (None while it forwards: multi-hop)
+    forwarded: bool = False  # the destination forwarded it and waits for the next hop's outcome
 
     def to_json(self) -> dict:
+        state = "forwarded" if self.forwarded else "unacked" if self.received else "unreceived"
         return {"source": self.source, "destination": self.destination, "sequence": self.sequence,
-                "amount": str(self.amount), "state": "unacked" if self.received else "unreceived",
-                "success": self.success}
+                "amount": str(self.amount), "state": state, "success": self.success}
 
 
 @dataclass(frozen=True)
@@ -81,8 +83,9 @@ def find_pending(source: CometEndpoint, destination: CometEndpoint, max_scan: in
     for (s, raw), rec in zip(live, inbox):
         packet = decode_packet(raw)
         ack = decode_ack(rec.value) if rec.value is not None else None
+        forwarded = ack is not None and is_pending_ack(ack)
         pending.append(PendingPacket(source.chain_id, dest, s, packet.amount, ack is not None,
-                                     None if ack is None else ack.success))
+                                     None if ack is None or forwarded else ack.success, forwarded))
     return DirectionScan(source.chain_id, dest, next_seq, seqs[0] if seqs else next_seq, tuple(pending))
 
 
@@ -185,7 +188,8 @@ def process_clear_packets(source: CometEndpoint, destination: CometEndpoint, to_
                                       height=height - 1, prove=True)
         packets = source.query_many([keys.full_outbox_key(destination.chain_id, p.sequence) for p in received])
         ready_acks = [(p, raw.value, pr) for p, raw, pr in zip(received, packets, acks)
-                      if raw.value is not None and pr.value is not None and pr.proof is not None]
+                      if raw.value is not None and pr.value is not None and pr.proof is not None
+                      and is_final_ack_bytes(pr.value)]
         for i in range(0, len(ready_acks), CLEAR_BATCH):
             m = interchain_pb2.MsgAcknowledge(destination_chain=destination.chain_id, proof_height=height)
             for _, raw, pr in ready_acks[i:i + CLEAR_BATCH]:

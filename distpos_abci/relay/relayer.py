@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Protocol
 
+from ..address import Address
 from ..crypto import KeyPair
 from ..errors import (
     DistposError,
@@ -31,13 +32,15 @@ from ..errors import (
     PacketNotProvenError,
     ProvenBytesMismatchError,
     RelayError,
+    RelayFeeBelowMinimumError,
     OutboundQueueFullError,
     RelayPolicyRefusedError,
     TooManyPacketsError,
     TooManyProofKeysError,
 )
-from ..gen.distpos.v1 import interchain_pb2
+from ..gen.distpos.v1 import interchain_pb2, tx_pb2
 from ..interchain import decode_packet, keys
+from ..interchain.forwarding import is_final_ack_bytes
 from ..interchain.records import Packet
 from ..interchain.keeper import is_timed_out
 from ..interchain.records import decode_client_state, decode_consensus_state, decode_route
@@ -108,6 +111,11 @@ class RelayMetrics:
                                     ("chain_id", "msg", "result"))
         self.settled = registry.counter("distpos_relay_settled_total", "Own packets settled, by outcome.",
                                         ("chain_id", "outcome"))
+        self.below_fee = registry.counter(
+            "distpos_relay_packets_below_fee_total", "Packets left to other relays: relay fee below min_relay_fee.",
+            ("chain_id", "destination"))
+        self.fees = registry.counter("distpos_relay_fees_earned_total",
+                                     "Relay fees paid to this relay's signer by its acknowledgements.", ("chain_id",))
 
     def error(self, kind: str) -> None:
         self.errors.inc(chain_id=self.chain_id, kind=kind)
@@ -271,8 +279,11 @@ class Relayer:
                  max_tx_bytes: int = 0, settle_interval_s: float = 2.0, client_refresh_pct: int = 50,
                  clients: tuple[str, ...] = (), policy: Rule = allow_all, limits: RelayLimits = RelayLimits(),
                  direct: Callable[[str], ChainEndpoint | None] | None = None,
-                 clock: Callable[[], float] = time.time, gas_price: int = 0) -> None:
+                 clock: Callable[[], float] = time.time, min_relay_fee: int = 0, fee_recipient: str = "",
+                 gas_price: int = 0) -> None:
         self.ep, self.queue, self.key, self.peers = endpoint, queue, key, peers
+        self.min_relay_fee, self.fee_recipient = min_relay_fee, fee_recipient
+        self._fees_unforwarded = 0  # earned and not yet forwarded to fee_recipient (memory only: they stay ours)
         self.chain = endpoint.chain_id
         self.limits, self.direct = limits, direct
         self.core = RelayCore(endpoint, queue, clock, peers=self.route_peer, policy=policy, limits=limits)
@@ -492,8 +503,16 @@ class Relayer:
             found = []
             values = self.ep.query_many([keys.full_outbox_key(dest, seq) for dest, seq in sends])
             for (dest, seq), pr in zip(sends, values):
-                if pr.value is not None:  # absent: already settled by another relay
-                    found.append(Entry(dest, seq, pr.value.hex(), self.clock(), height=h))
+                if pr.value is None:  # absent: already settled by another relay
+                    continue
+                fee = decode_packet(pr.value).relay_fee
+                if fee < self.min_relay_fee:
+                    err = RelayFeeBelowMinimumError(f"packet {dest}/{seq} pays a relay fee of {fee}, below "
+                                                    f"min_relay_fee {self.min_relay_fee}: left to other relays")
+                    self.metrics.below_fee.inc(chain_id=self.chain, destination=dest)
+                    log.info("chain=%s %s", self.chain, err.log)
+                    continue
+                found.append(Entry(dest, seq, pr.value.hex(), self.clock(), height=h))
             if found:
                 log.info("chain=%s %d packets committed at height %d: %s", self.chain, len(found), h,
                          ",".join(f"{e.chain}/{e.sequence}" for e in found))
@@ -621,6 +640,25 @@ class Relayer:
                     self._succeeded("settle", dest)
                 except DistposError as exc:
                     self._failed("settle", dest, f"settle:{exc.codespace}:{exc.code}")
+        self.forward_fees()
+
+    def forward_fees(self) -> None:
+        """Send the relay fees earned since the last forward to fee_recipient (one MsgSend). A refused or failed
+        forward is tried again next round; a restart forgets the count, the coins stay in the signer's account."""
+        amount, self._fees_unforwarded = self._fees_unforwarded, 0
+        if not amount:
+            return
+        sender = str(Address.from_pub_key(self.chain, self.key.pub_key))
+        msg = tx_pb2.MsgSend(from_address=sender, to_address=self.fee_recipient, amount=amount)
+
+        def done(out: TxOutcome | None) -> None:
+            if out is None or out.code != 0:
+                self._fees_unforwarded += amount
+            else:
+                log.info("chain=%s forwarded %d of relay fees to %s", self.chain, amount, self.fee_recipient)
+
+        if self.own.send("send", msg, done).code != 0:
+            self._fees_unforwarded += amount
 
     def _drop_settled(self, dest: str, entries: list[Entry]) -> list[Entry]:
         live = []
@@ -646,7 +684,8 @@ class Relayer:
             if pr.proof is None:
                 continue
             if pr.value is not None:
-                acked.append((e, pr))
+                if is_final_ack_bytes(pr.value):  # a middle hop's pending ack: its final ack comes later
+                    acked.append((e, pr))
             elif is_timed_out(decode_packet(e.packet), height, header_time):
                 timeouts.append((e, pr))
         if acked:
@@ -699,6 +738,10 @@ class Relayer:
         for e in entries:
             self._inflight_out.discard((dest, e.sequence))
         if out is not None and out.code == 0:
+            earned = sum(decode_packet(e.packet).relay_fee for e in entries)
+            if earned:
+                self.metrics.fees.inc(earned, chain_id=self.chain)
+                self._fees_unforwarded += earned if self.fee_recipient else 0
             for e in entries:
                 self._finish(e, "acked")
         elif out is not None:

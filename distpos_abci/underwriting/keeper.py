@@ -22,6 +22,7 @@ from ..errors import (
     ExpiredGuaranteeError,
     ForgedGuaranteeError,
     GuaranteeLifetimeError,
+    InvalidPremiumError,
     GuaranteeMismatchError,
     InvalidEvidenceError,
     NotClaimableError,
@@ -103,6 +104,30 @@ class Collateral:
         return cls(Amount(m.locked), Amount(m.unlocking), Height(m.unlock_height))
 
 
+PPM = 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class PremiumRate:
+    """A validator's announced price for guaranteeing: rate_ppm of the guaranteed amount, at least minimum."""
+
+    rate_ppm: int = 0
+    minimum: Amount = Amount(0)
+
+    def encode(self) -> bytes:
+        """Canonical protobuf encoding."""
+        return underwriting_pb2.PremiumRate(rate_ppm=self.rate_ppm, minimum=self.minimum).SerializeToString(
+            deterministic=True)
+
+    @classmethod
+    def decode(cls, raw: bytes | None) -> "PremiumRate":
+        """Decode a stored record (written by this keeper only); absent means free."""
+        if raw is None:
+            return cls()
+        m = underwriting_pb2.PremiumRate.FromString(raw)
+        return cls(m.rate_ppm, Amount(m.minimum))
+
+
 @dataclass(frozen=True, slots=True)
 class NonceOutcome:
     """What the payer's guaranteed nonce did, as far as the chain knows at a height."""
@@ -169,6 +194,29 @@ def compute_share_split(gs: tuple[Guarantee, ...], owed: int) -> list[tuple[Guar
     return [(g, Amount(p)) for g, p in zip(ordered, parts)]
 
 
+def validate_premium_rate(rate: PremiumRate) -> None:
+    """Raise InvalidPremiumError unless the rate is at most 100%."""
+    if not 0 <= rate.rate_ppm <= PPM:
+        raise InvalidPremiumError(f"premium rate {rate.rate_ppm} ppm must be between 0 and {PPM}")
+
+
+def compute_premium(rate: PremiumRate, amount: int) -> Amount:
+    """What a validator asks for guaranteeing amount: rate_ppm of it rounded up, at least the minimum."""
+    return Amount(max(rate.minimum, -(-amount * rate.rate_ppm // PPM)))
+
+
+def compute_premium_split(gs: tuple[Guarantee, ...], premium: int) -> list[tuple[Guarantee, Amount]]:
+    """Split the payer-signed premium over the shares pro rata to their amounts, exactly: floor parts, then the
+    remainder (fewer units than shares) one unit each to the shares in underwriter order. Sums to premium."""
+    ordered = sorted(gs, key=lambda g: g.underwriter.account)
+    total = ordered[0].total
+    parts = [premium * g.amount // total for g in ordered]
+    rest = premium - sum(parts)
+    for i in range(rest):
+        parts[i] += 1
+    return [(g, Amount(p)) for g, p in zip(ordered, parts)]
+
+
 def compute_uncovered_exposure(gs: tuple[Guarantee, ...], collateral_of: dict[bytes, int]) -> int:
     """Sum over payers of what one underwriter's guarantees promise beyond that payer's collateral for it:
     the part only its stake backs."""
@@ -211,6 +259,10 @@ class UnderwritingKeeper:
         """The payer's collateral held for underwriter."""
         return Collateral.decode(self.store.get(keys.collateral_key(payer, underwriter)))
 
+    def get_premium_rate(self, validator: AccountId) -> PremiumRate:
+        """The validator's announced premium (0, 0 until it sets one)."""
+        return PremiumRate.decode(self.store.get(keys.premium_key(validator)))
+
     def get_nonce_outcome(self, g: Guarantee) -> NonceOutcome:
         """Whether g's nonce was consumed, and what it paid g's beneficiary."""
         auth = AuthKeeper(self.root)
@@ -250,9 +302,11 @@ class UnderwritingKeeper:
 
     # ---- settlement
 
-    def process_settlement(self, gs: tuple[Guarantee, ...], height: Height, claim: bool) -> list[Event]:
+    def process_settlement(self, gs: tuple[Guarantee, ...], height: Height, claim: bool,
+                           premium: Amount = Amount(0)) -> list[Event]:
         """Settle validated guarantees by what their nonce did: release, pay the shortfall, or (expired and
-        unused) retire the nonce and pay everything. A claim that would release is refused: nothing is owed."""
+        unused) retire the nonce and pay everything; then pay each share its part of the premium the payer signed.
+        A claim that would release is refused: nothing is owed."""
         g = gs[0]
         params = self.get_params()
         if claim and not is_claim_open(g, height, params):
@@ -271,9 +325,35 @@ class UnderwritingKeeper:
         if owed == 0:
             if claim:
                 raise NotClaimableError(f"nonce {g.nonce} of {g.payer} paid {g.beneficiary} in full")
-            return events + self.apply_release(gs, height)
-        reason = "nonce paid less than guaranteed" if outcome.consumed else "not paid by expiry"
-        return events + self.apply_payout(gs, owed, height, reason)
+            events += self.apply_release(gs, height)
+        else:
+            reason = "nonce paid less than guaranteed" if outcome.consumed else "not paid by expiry"
+            events += self.apply_payout(gs, owed, height, reason)
+        return events + self.apply_premium(gs, premium)
+
+    def apply_premium(self, gs: tuple[Guarantee, ...], premium: Amount) -> list[Event]:
+        """Pay each share's underwriter its part of the premium the payer signed, once, as the shares settle,
+        from the payer's balance (after any payout). Never from collateral: that backs the payer's other
+        guarantees, and taking from it could leave one of them to the underwriter's stake. What the balance does
+        not cover is not paid (the event says so); nothing is ever taken beyond the signed premium."""
+        events: list[Event] = []
+        if premium == 0:
+            return events
+        bank = BankKeeper(self.root)
+        for g, part in compute_premium_split(gs, premium):
+            paid = min(part, bank.get_balance(g.payer.account))
+            if paid:
+                events += bank.process_send(g.payer, g.underwriter, Amount(paid))  # type: ignore[arg-type]
+            events.append(Event.of("premium_paid", payer=g.payer, nonce=g.nonce, underwriter=g.underwriter,
+                                   premium=part, paid=paid, unpaid=part - paid))
+        return events
+
+    def process_set_premium(self, validator: Address, rate: PremiumRate) -> list[Event]:
+        """Announce (or change) a validator's premium; its operator signs."""
+        validate_premium_rate(rate)
+        self.staking.require_validator(validator.account)
+        self.store.set(keys.premium_key(validator.account), rate.encode())
+        return [Event.of("premium_set", validator=validator, rate_ppm=rate.rate_ppm, minimum=rate.minimum)]
 
     def _settle(self, g: Guarantee, outcome: int, height: Height, from_collateral: int, from_stake: int) -> None:
         s = Settlement(g.tx_hash, outcome, height, Amount(from_collateral + from_stake), str(g.beneficiary),

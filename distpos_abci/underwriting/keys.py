@@ -6,6 +6,7 @@ PARAMS = b"params"  # canonical JSON of UnderwritingParams
 SETTLEMENT = b"set/"
 EVIDENCE = b"ev/"  # ev/<underwriter account 20><payer 20><nonce u64 BE> -> 0x01: guarantee already used as evidence
 COLLATERAL = b"col/"  # col/<payer 20><underwriter 20> -> distpos.v1.Collateral
+PREMIUM = b"premium/"  # premium/<validator operator 20> -> distpos.v1.PremiumRate: its announced price
 
 
 def settlement_prefix(payer: bytes, nonce: int) -> bytes:
@@ -26,3 +27,8 @@ def evidence_key(underwriter: bytes, payer: bytes, nonce: int) -> bytes:
 def collateral_key(payer: bytes, underwriter: bytes) -> bytes:
     """Key (within PREFIX) of a payer's collateral held for one underwriter."""
     return COLLATERAL + payer + underwriter
+
+
+def premium_key(validator: bytes) -> bytes:
+    """Key (within PREFIX) of a validator's announced premium."""
+    return PREMIUM + validator

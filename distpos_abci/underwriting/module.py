@@ -12,17 +12,19 @@ from ..module import GenesisContext, Module, TxContext, ValidatorUpdate
 from ..staking import StakingKeeper
 from ..store.kv import CacheKV, KVStore
 from ..tx import SignedTx, compute_tx_hash
-from .keeper import UnderwritingKeeper
+from .keeper import PremiumRate, UnderwritingKeeper
 from .msgs import (
     MsgCapacityEvidence,
     MsgClaim,
     MsgDepositCollateral,
+    MsgSetPremium,
     MsgUnderwrittenTx,
     MsgUnlockCollateral,
     MsgWithdrawCollateral,
     decode_capacity_evidence,
     decode_claim,
     decode_deposit_collateral,
+    decode_set_premium,
     decode_underwritten,
     decode_unlock_collateral,
     decode_withdraw_collateral,
@@ -62,9 +64,10 @@ class UnderwritingModule(Module):
         "deposit_collateral": decode_deposit_collateral,
         "unlock_collateral": decode_unlock_collateral,
         "withdraw_collateral": decode_withdraw_collateral,
+        "set_premium": decode_set_premium,
     }
     msg_types = (MsgUnderwrittenTx, MsgClaim, MsgCapacityEvidence, MsgDepositCollateral, MsgUnlockCollateral,
-                 MsgWithdrawCollateral)
+                 MsgWithdrawCollateral, MsgSetPremium)
 
     def __init__(self) -> None:
         self.runner: InnerTxRunner | None = None
@@ -102,8 +105,8 @@ class UnderwritingModule(Module):
             return self._deliver_underwritten(store, keeper, ctx, msg)
         if isinstance(msg, MsgClaim):
             keeper.validate_guarantees(msg.guarantees)
-            self._validate_guaranteed_tx(msg.guarantees, msg.tx)
-            return keeper.process_settlement(msg.guarantees, ctx.height, claim=True)
+            inner = self._validate_guaranteed_tx(msg.guarantees, msg.tx)
+            return keeper.process_settlement(msg.guarantees, ctx.height, claim=True, premium=inner.premium)
         if isinstance(msg, MsgCapacityEvidence):
             return keeper.process_capacity_evidence(msg.guarantees, ctx.height)
         if isinstance(msg, MsgDepositCollateral):
@@ -112,9 +115,11 @@ class UnderwritingModule(Module):
             return keeper.process_unlock_collateral(msg.payer, msg.underwriter, msg.amount, ctx.height)
         if isinstance(msg, MsgWithdrawCollateral):
             return keeper.process_withdraw_collateral(msg.payer, msg.underwriter, ctx.height)
+        if isinstance(msg, MsgSetPremium):
+            return keeper.process_set_premium(msg.validator, PremiumRate(msg.rate_ppm, msg.minimum))
         raise NotImplementedError(type(msg).__name__)
 
-    def _validate_guaranteed_tx(self, gs, raw: bytes) -> None:
+    def _validate_guaranteed_tx(self, gs, raw: bytes) -> SignedTx:
         """Raise unless raw is the payment the guarantees cover, signed by their payer: its hash, signer and nonce
         are the guarantees', and it is a MsgSend of their total to their beneficiary. A carrier runs these bytes; a
         claim shows them as the payer's consent, so no underwriter can guarantee a payment the payer never signed
@@ -135,6 +140,7 @@ class UnderwritingModule(Module):
             raise GuaranteeMismatchError(
                 f"guarantees cover {g.total} to {g.beneficiary}; the send pays {send.amount} to {send.recipient}"
             )
+        return inner
 
     def _deliver_underwritten(self, store: KVStore, keeper: UnderwritingKeeper, ctx: TxContext,
                               msg: MsgUnderwrittenTx) -> list[Event]:
@@ -145,11 +151,12 @@ class UnderwritingModule(Module):
         gs = msg.guarantees
         g = gs[0]
         keeper.validate_guarantees(gs)
-        self._validate_guaranteed_tx(gs, msg.tx)
+        inner = self._validate_guaranteed_tx(gs, msg.tx)
         keeper.validate_carriable(gs, ctx.height)
         carried = Event.of("underwritten_tx", payer=g.payer, nonce=g.nonce, guarantees=len(gs), amount=g.total)
         inner_store = CacheKV(store)
         result = self.runner.run_inner_tx(inner_store, msg.tx, ctx)
         inner_store.write()  # a failed inner message wrote nothing but (maybe) its nonce, as in a block
-        settled = UnderwritingKeeper(store, ctx.chain_id).process_settlement(gs, ctx.height, claim=False)
+        settled = UnderwritingKeeper(store, ctx.chain_id).process_settlement(gs, ctx.height, claim=False,
+                                                                          premium=inner.premium)
         return [carried, *(result.events if result.ok else ()), *settled]

@@ -1,5 +1,5 @@
 """underwriting messages: TxBody fields underwritten (30), claim (31), capacity_evidence (32),
-deposit_collateral (33), unlock_collateral (34), withdraw_collateral (35)."""
+deposit_collateral (33), unlock_collateral (34), withdraw_collateral (35), set_premium (36)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,13 @@ from dataclasses import dataclass
 
 from ..address import Address, parse_address
 from ..crypto import KeyPair
-from ..errors import GuaranteeMismatchError, InvalidAddressError, InvalidAmountError, InvalidEvidenceError
+from ..errors import (
+    GuaranteeMismatchError,
+    InvalidAddressError,
+    InvalidAmountError,
+    InvalidEvidenceError,
+    InvalidPremiumError,
+)
 from ..gen.distpos.v1 import underwriting_pb2
 from ..tx import build_tx, validate_signer
 from ..types import AccountId, Amount
@@ -88,6 +94,21 @@ class MsgWithdrawCollateral:
         _local(self.underwriter, chain_id, "withdraw collateral: underwriter")
 
 
+@dataclass(frozen=True, slots=True)
+class MsgSetPremium:
+    """A validator announces its premium: rate_ppm of the guaranteed amount, at least minimum per guarantee."""
+
+    validator: Address
+    rate_ppm: int
+    minimum: Amount
+
+    def validate_basic(self, chain_id: str, signer: AccountId) -> None:
+        """The validator's operator signs; the rate is at most 100%."""
+        validate_signer(self.validator, chain_id, signer, "set premium: validator")
+        if self.rate_ppm > 1_000_000:
+            raise InvalidPremiumError(f"set premium: rate {self.rate_ppm} ppm exceeds 1000000 (100%)")
+
+
 def _local(address: Address, chain_id: str, what: str) -> None:
     if address.chain_id != chain_id:
         raise InvalidAddressError(f"{what} {address} is not an account of {chain_id}")
@@ -121,6 +142,11 @@ def decode_unlock_collateral(m: underwriting_pb2.MsgUnlockCollateral) -> MsgUnlo
 def decode_withdraw_collateral(m: underwriting_pb2.MsgWithdrawCollateral) -> MsgWithdrawCollateral:
     """Typed MsgWithdrawCollateral."""
     return MsgWithdrawCollateral(_parse(m.payer, "withdraw collateral"), _parse(m.underwriter, "withdraw collateral"))
+
+
+def decode_set_premium(m: underwriting_pb2.MsgSetPremium) -> MsgSetPremium:
+    """Typed MsgSetPremium."""
+    return MsgSetPremium(_parse(m.validator, "set premium"), m.rate_ppm, Amount(m.minimum))
 
 
 def _guarantees(items, what: str) -> tuple[Guarantee, ...]:
@@ -187,3 +213,10 @@ def build_collateral_tx(key: KeyPair, chain_id: str, nonce: int, action: str, un
         return build_tx(key, chain_id, nonce, "withdraw_collateral", underwriting_pb2.MsgWithdrawCollateral(
             payer=payer, underwriter=underwriter))
     raise ValueError(f"unknown collateral action {action!r}")
+
+
+def build_set_premium_tx(key: KeyPair, chain_id: str, nonce: int, rate_ppm: int, minimum: int) -> bytes:
+    """Encode and sign key's validator's premium announcement."""
+    validator = str(Address.from_pub_key(chain_id, key.pub_key))
+    return build_tx(key, chain_id, nonce, "set_premium", underwriting_pb2.MsgSetPremium(
+        validator=validator, rate_ppm=rate_ppm, minimum=minimum))

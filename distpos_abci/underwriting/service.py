@@ -34,6 +34,7 @@ from ..errors import (
     DistposError,
     InsufficientCapacityError,
     InsufficientCollateralError,
+    PremiumBelowPriceError,
     TxSimulationError,
     TxRejectedError,
     UnauthorizedCoordinatorError,
@@ -46,8 +47,8 @@ from ..staking import StakingKeeper, ValidatorRecord, compute_consensus_address
 from ..types import AccountId, Amount, ChainId, Height, Nonce, TxHash
 from .guarantee import Guarantee, sign_guarantee, verify_guarantee_signature
 from .journal import GuaranteeJournal
-from .keeper import UnderwritingKeeper
 from ..fees import build_paid_tx
+from .keeper import PremiumRate, UnderwritingKeeper, compute_premium
 from .msgs import build_underwritten_tx
 
 log = logging.getLogger("distpos.underwriting")
@@ -143,6 +144,12 @@ def compute_free_capacity(bonded: int, committed: int) -> int:
 def compute_credit_free(credit_limit: int, bonded: int, credit_used: int) -> int:
     """Credit a node may still extend: within its credit_limit and the stake not already backing credit."""
     return max(0, min(credit_limit - credit_used, compute_free_capacity(bonded, credit_used)))
+
+
+def compute_premium_offered(premium: int, total: int, share: int) -> int:
+    """The least part of a payer-signed premium a share of `share` out of `total` is paid on chain (the floor of
+    its pro-rata part; the remainder rule may add one unit)."""
+    return premium * share // total
 
 
 def compute_cover(amount: int, collateral_free: int, credit_free: int) -> tuple[int, int]:
@@ -284,6 +291,22 @@ class UnderwritingService:
         # Two blocks of slack: co-underwriters may be a block behind when they stamp issued_height.
         return max(1, min(self.guarantee_blocks, max_blocks - 2))
 
+    def premium_rate(self, v: ValidatorRecord) -> PremiumRate:
+        """This validator's announced premium: the higher of the committed and the mempool view, so a raise
+        waiting in the mempool already counts."""
+        rates = [UnderwritingKeeper(view, self.app.chain_id).get_premium_rate(v.operator.account)  # type: ignore[arg-type]
+                 for view in (self.app.state, self.app.check)]
+        return max(rates, key=lambda r: (r.rate_ppm, r.minimum))
+
+    def validate_premium(self, v: ValidatorRecord, tx, total: int, share: int) -> None:
+        """Refuse a share whose part of the premium the payer signed is below this validator's price for it."""
+        asked = compute_premium(self.premium_rate(v), share)
+        offered = compute_premium_offered(tx.premium, total, share)
+        if offered < asked:
+            raise PremiumBelowPriceError(
+                f"validator {v.operator} asks a premium of {asked} to guarantee {share}; the payer signed "
+                f"{tx.premium} for {total}, {offered} for this share")
+
     def available(self, payer: AccountId) -> int:
         """What this node can guarantee for payer now: unpromised collateral plus free credit."""
         v = self._validator()
@@ -329,6 +352,9 @@ class UnderwritingService:
             raise UnderwritableTxError(f"{tx.hash.hex()} is already guaranteed or reserved by this validator")
         expiry = self.app.last_height + self._lifetime()
         free = self.available(tx.signer)
+        own = min(free, send.amount)
+        if own > 0:
+            self.validate_premium(self._validator(), tx, send.amount, own)
         if send.amount <= free:
             guarantees = [self._sign(self._hold(tx, send, send.amount, expiry, raw))]
         elif not co_underwrite or self.peers is None:
@@ -433,6 +459,7 @@ class UnderwritingService:
         share = min(amount, self.available(tx.signer))
         if share <= 0:
             raise InsufficientCollateralError(f"nothing left to guarantee for {send.sender}")
+        self.validate_premium(self._validator(), tx, send.amount, share)
         self._hold(tx, send, share, expiry, raw).coordinator = auth.coordinator
         log.info("reserved %d of %s for coordinator %s", share, tx.hash.hex()[:12], auth.coordinator)
         return share

@@ -3,7 +3,8 @@
 
     kvstore_net   1 chain x 4 validators of CometBFT's builtin kvstore (tests the tooling itself)
     distpos_net   1 chain x 4 validators of the DistPOS app
-    localnet_factory(name, app=..., chains=..., validators=...)  a context manager for other shapes
+    localnet_factory(name, app=..., chains=..., validators=..., netns=...)  a context manager for other shapes
+    netns_root    fails (never skips) unless the tests may make network namespaces (root and iproute2)
 
 Each network is stopped at teardown whatever happened; when a test using one fails, the tail of every
 node's logs is attached to the failure report.
@@ -22,11 +23,13 @@ from distpos_abci.localnet import (
     APP_DISTPOS,
     TEST_TIMEOUTS,
     FreePorts,
+    LocalnetError,
     Network,
     Timeouts,
     compute_default_chain_ids,
     generate_network,
     log_tail,
+    require_netns_support,
     running_network,
 )
 
@@ -45,6 +48,15 @@ def cometbft_bin() -> str:
 
 
 @pytest.fixture(scope="session")
+def netns_root() -> None:
+    """Network-namespace tests need root and `ip`; without them they fail with the reason (CI runs as root)."""
+    try:
+        require_netns_support()
+    except LocalnetError as exc:
+        pytest.fail(f"{exc.log}: these tests put every node in its own network namespace", pytrace=False)
+
+
+@pytest.fixture(scope="session")
 def localnet_factory(tmp_path_factory: pytest.TempPathFactory, cometbft_bin: str):
     """A context-manager factory: a generated, started network at height >= min_height, stopped on exit."""
 
@@ -58,6 +70,7 @@ def localnet_factory(tmp_path_factory: pytest.TempPathFactory, cometbft_bin: str
         timeouts: Timeouts = TEST_TIMEOUTS,
         min_height: int = 2,
         timeout: float = START_TIMEOUT,
+        netns: bool = False,
     ) -> Iterator[Network]:
         net = generate_network(
             tmp_path_factory.mktemp(name),
@@ -67,9 +80,11 @@ def localnet_factory(tmp_path_factory: pytest.TempPathFactory, cometbft_bin: str
             cometbft_bin=cometbft_bin,
             timeouts=timeouts,
             app=app,
+            netns=netns,
         )
         # running_network stops every recorded process in a finally, also when start-up itself failed;
-        # a start-up failure's message already carries the logs of the nodes that were behind.
+        # a start-up failure's message already carries the logs of the nodes that were behind. With netns it then
+        # removes the network namespaces and links, whatever happened.
         with running_network(net, min_height=min_height, timeout=timeout):
             yield net
 

@@ -21,6 +21,7 @@ from dataclasses import replace
 import grpc
 import pytest
 
+from distpos_abci.address import Address
 from distpos_abci.gen.distpos.v1 import (
     interchain_pb2, interchain_pb2_grpc, query_pb2, query_pb2_grpc, relay_pb2, relay_pb2_grpc,
 )
@@ -28,7 +29,8 @@ from distpos_abci.interchain import decode_packet, keys
 from distpos_abci.keyring import Keyring
 from distpos_abci.lightclient.types import light_block_to_proto
 from distpos_abci.localnet import APP_DISTPOS, load_network
-from distpos_abci.localnet.interchain import relay_pid, start_relay, stop_relay
+from distpos_abci.localnet.interchain import RELAY_BALANCE, relay_pid, start_relay, stop_relay
+from distpos_abci.rpc_client import CometRPC
 from distpos_abci.relay.endpoint import CometEndpoint
 from distpos_abci.tx import build_tx
 from tests.helpers import paid
@@ -242,6 +244,59 @@ def test_timed_out_packet_is_refunded_with_a_proof(two_chains):
     wait_until(lambda: balance(net, 1, a_alice) >= aal0 + 5, timeout=120, what="a later packet delivered")
     wait_until_settled(net, 1)
     assert balance(net, 1, a_alice) == aal0 + 5
+
+
+def _relay_signer(net, i: int) -> str:
+    """The address on chain i of the account its relay signs with (relay.key)."""
+    seed = bytes.fromhex(net.relays[i].path("relay.key").read_text().strip())
+    return str(Address.from_pub_key(net.chains[i].chain_id, KeyPair(seed).pub_key))
+
+
+def fees_paid_by(net, i: int, address: str) -> int:
+    """Every transaction fee `address` paid on chain i, from the `fee` events CometBFT indexed."""
+    rpc, total, page = CometRPC(net.chains[i].nodes[0].rpc_url), 0, 1
+    while True:
+        res = rpc.call("tx_search", query=f"fee.payer='{address}'", page=str(page), per_page="100")
+        for t in res.get("txs") or []:
+            for e in t["tx_result"].get("events") or []:
+                attrs = {a["key"]: a["value"] for a in e.get("attributes") or []}
+                if e["type"] == "fee" and attrs.get("payer") == address:
+                    total += int(attrs["amount"])
+        if page * 100 >= int(res.get("total_count", 0)):
+            return total
+        page += 1
+
+
+def relay_fees_earned(net, i: int, relay: str) -> int:
+    """The relay's balance on chain i minus its funding, plus the transaction fees it paid: relay fees earned."""
+    return balance(net, i, relay) - RELAY_BALANCE + fees_paid_by(net, i, relay)
+
+
+def test_relay_fee_paid_to_the_acknowledging_relay_and_refunded_on_timeout(two_chains):
+    """Issue 12: a transfer with --relay-fee escrows amount and fee; the relay of e2e4, which proves the receipt
+    with its MsgAcknowledge, is paid the fee there. A transfer that times out (a1b2's relay down) refunds the
+    amount and the fee to the sender; the relay gets nothing for it."""
+    net = two_chains
+    e_carol, a_bob = demo(net, 0, "carol"), demo(net, 1, "bob")
+    relay = _relay_signer(net, 0)
+    supplies = supply(net, 0), supply(net, 1)
+    fee0, carol0, bob0 = relay_fees_earned(net, 0, relay), balance(net, 0, e_carol), balance(net, 1, a_bob)
+    out = send(net, 0, "carol", a_bob, 400, "interchain", "transfer", "--relay-fee", "25")
+    assert out["code"] == 0 and balance(net, 0, e_carol) == carol0 - 425 - out["fee"]
+    wait_until(lambda: relay_fees_earned(net, 0, relay) == fee0 + 25, timeout=120, what="relay fee paid on the ack")
+    assert balance(net, 1, a_bob) == bob0 + 400 and not pending(net, 0, "a1b2").pending
+    relay_a = net.relays[1]
+    stop_relay(relay_a)
+    try:
+        carol1 = balance(net, 0, e_carol)
+        out = send(net, 0, "carol", a_bob, 300, "interchain", "transfer", "--relay-fee", "30", "--timeout-seconds", "2")
+        assert out["code"] == 0 and balance(net, 0, e_carol) in (carol1 - 330 - out["fee"], carol1 - out["fee"])
+        wait_until(lambda: balance(net, 0, e_carol) == carol1 - out["fee"], timeout=120,
+                   what="amount and relay fee refunded (the transaction fee stays paid)")
+    finally:
+        start_relay(net, relay_a)
+    assert relay_fees_earned(net, 0, relay) == fee0 + 25 and balance(net, 1, a_bob) == bob0 + 400
+    assert (supply(net, 0), supply(net, 1)) == supplies
 
 
 def test_relay_killed_mid_flight_delivers_exactly_once(two_chains):

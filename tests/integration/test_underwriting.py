@@ -5,6 +5,7 @@ a request beyond the collateral is refused leaving nothing reserved. No latency 
 
 from __future__ import annotations
 
+import base64
 import json
 import subprocess
 import time
@@ -12,7 +13,10 @@ import time
 import pytest
 
 from distpos_abci.bank import build_send_tx
+from distpos_abci.crypto import KeyPair
 from tests.helpers import paid
+
+from .test_interchain import fees_paid_by
 from distpos_abci.cli.underwriting_client import call_underwriting, request_guarantee, wait_for_settlement
 from distpos_abci.errors import InsufficientCapacityError, ReplayedGuaranteeError, TxRejectedError
 from distpos_abci.gen.distpos.v1 import query_pb2, underwriting_pb2
@@ -191,3 +195,41 @@ def test_co_underwritten_payment_withheld_is_claimed_from_every_share(distpos_ne
     with pytest.raises(InsufficientCapacityError):
         request_guarantee(net.nodes[1].grpc_address, more)
     assert [c[2] for c in capacities(net)] == [0, 0, 0, 0]
+
+
+def test_underwritten_payment_pays_its_premium(distpos_net):
+    """Issue 12: node 3's validator announces a premium through the CLI (its operator key is its consensus key);
+    the query shows it; a guaranteed send signing less is refused by the service with underwriting:200; the CLI's
+    guaranteed send signs the quoted premium, and the settlement pays it to the underwriter exactly."""
+    net = distpos_net
+    chain = net.chains[0].chain_id
+    node = net.nodes[3]
+    seed = base64.b64decode(json.loads(node.path("config", "priv_validator_key.json").read_text())["priv_key"]["value"])
+    Keyring(net.keyring_dir).add("val3", KeyPair(seed[:32]))
+    op = operators(net)[3]
+    base = [find_app_bin()]
+    common = ["--keyring-dir", net.keyring_dir, "--node", node.rpc_url, "--chain-id", chain, "-o", "json"]
+    proc = subprocess.run([*base, "tx", "underwriting", "set-premium", "val3", "20000", "15", *common],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    query = [*base, "query", "underwriting", "premium", op, "--amount", "3000", "--grpc", node.grpc_address, "-o", "json"]
+    wait_until(lambda: json.loads(subprocess.run(query, capture_output=True, text=True, timeout=30).stdout)["rate_ppm"]
+               == 20000, "node 3 never showed its premium")
+    shown = json.loads(subprocess.run(query, capture_output=True, text=True, timeout=30).stdout)
+    assert (shown["minimum"], shown["premium"]) == ("15", "60")  # 2% of 3000
+    alice = keypair(net, "alice")
+    alice_addr, bob = str(alice.address(chain)), str(keypair(net, "bob").address(chain))
+    deposit(net, "alice", [0, 0, 0, 10_000])
+    wait_until(lambda: collateral(net, alice_addr, 3).collateral.locked == 10_000, "node 3 never saw the deposit")
+    send = [*base, "tx", "bank", "send", "alice", bob, "3000", "--underwrite", "--no-co-underwriting",
+            "--grpc", node.grpc_address, *common]
+    low = subprocess.run([*send, "--premium", "59"], capture_output=True, text=True, timeout=60)
+    assert low.returncode == 1 and "asks a premium of 60" in low.stderr and "Traceback" not in low.stderr
+    op_before, alice_before = account(net, op).balance + fees_paid_by(net, 0, op), account(net, alice_addr).balance
+    ok = subprocess.run(send, capture_output=True, text=True, timeout=60)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    data = json.loads(ok.stdout)
+    assert data["premium"] == "60" and data["settlement"]["outcome"] == "released"
+    # the operator also paid the fee of the carrier its node broadcast (signed with the same key)
+    assert account(net, op).balance + fees_paid_by(net, 0, op) == op_before + 60
+    assert account(net, alice_addr).balance == alice_before - 3000 - 60 - data["fee"]

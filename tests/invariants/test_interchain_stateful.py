@@ -12,7 +12,10 @@ After every step, on every chain:
   minus what the destination already credited for packets still waiting for their ack;
 - a packet is credited at most once (the inbox has one record per sequence, and credits equal successful records);
 - limits change only by a passed proposal;
-- the attacker's accounts never end richer than they started, and no validator loses stake.
+- the attacker's accounts never end richer than they started, and no validator loses stake;
+- relay fees (issue 12): the escrow also holds the relay fees of the packets in flight; each settled packet's fee
+  went exactly once to the relay that signed its ack, or back to its sender on a timeout; the relays (two, taking
+  turns) hold exactly the fees of the packets they acknowledged.
 """
 
 from __future__ import annotations
@@ -59,6 +62,8 @@ PEER = {"e2e4": "a1b2", "a1b2": "e2e4"}
 USERS = (1, 2, 3)  # funded with 1,000,000 on both chains by the interchain genesis; one attacker owns them all
 VALIDATORS = (10, 11, 12)  # staked 300 each (power 3): gov voters and underwriters
 RELAYER = 4
+RELAYERS = (4, 5)  # accounts that sign acks and timeouts (funded to pay their fees); they earn relay fees
+RELAYER_FUNDS = 100_000
 GOV = {"voting_period_blocks": 4, "min_deposit": 100, "max_active_proposals": 3}
 PRICE = 1  # chain min_gas_price, milli-units per gas
 INFLATION = 2  # base units minted per block into the reward pool
@@ -68,7 +73,7 @@ def chain_genesis(chain: str) -> bytes:
     """The interchain test genesis plus validators, underwriting and gov sections."""
     state = json.loads(genesis(chain, {PEER[chain]: {"per_packet_max": 0}}))
     state["accounts"] += [{"address": str(addr(key(v), chain)), "balance": "1000"} for v in VALIDATORS]
-    state["accounts"].append({"address": str(addr(key(RELAYER), chain)), "balance": "100000"})  # pays relay fees
+    state["accounts"] += [{"address": str(addr(key(r), chain)), "balance": str(RELAYER_FUNDS)} for r in RELAYERS]
     state["params"] = {"min_gas_price": PRICE}
     state["distribution"] = {"params": {"inflation_per_block": INFLATION}}
     state["staking"] = {"params": PARAMS, "validators": [
@@ -119,6 +124,9 @@ class TwoChains(RuleBasedStateMachine):
         self.limits = {ch: self.corr_limits(ch) for ch in CHAINS}  # what the last passed proposal set
         self.proposals: dict[tuple[str, int], int] = {}  # (chain, id) -> per_packet_max it sets
         self.guaranteed: list[tuple[str, bytes, list]] = []
+        self.fees_earned = {(ch, r): 0 for ch in CHAINS for r in RELAYERS}  # from packets their acks settled
+        self.fee_settled: dict[tuple[str, int], int] = {}  # (source chain, sequence) -> times its fee moved
+        self.fees_paid: dict[tuple[str, str], int] = {}  # (chain, payer address) -> transaction fees paid
 
     def teardown(self) -> None:
         for db in self.dbs:
@@ -149,6 +157,11 @@ class TwoChains(RuleBasedStateMachine):
         votes = tuple(Vote(compute_consensus_address(cons_key(v).pub_key), 3, True) for v in VALIDATORS)
         result = self.c[chain].block(*txs, votes=votes)
         self.c[PEER[chain]].block(votes=votes)
+        for r in result.tx_results:
+            for e in r.events:
+                if e.type == "fee":
+                    a = dict(e.attributes)
+                    self.fees_paid[(chain, a["payer"])] = self.fees_paid.get((chain, a["payer"]), 0) + int(a["amount"])
         return result
 
     def sign(self, chain: str, k, field, msg) -> bytes:
@@ -158,13 +171,15 @@ class TwoChains(RuleBasedStateMachine):
     # ---- bank and interchain
 
     @rule(chain=st.sampled_from(CHAINS), u=st.sampled_from(USERS), to=st.sampled_from(USERS),
-          amount=st.integers(1, 400_000), explicit=st.booleans(), ttl=st.integers(2, 12))
-    def transfer(self, chain, u, to, amount, explicit, ttl):
+          amount=st.integers(1, 400_000), explicit=st.booleans(), ttl=st.integers(2, 12),
+          relay_fee=st.sampled_from([0, 1, 7, 50]))
+    def transfer(self, chain, u, to, amount, explicit, ttl, relay_fee):
         c, dst = self.c[chain], self.c[PEER[chain]]
         recipient = str(addr(key(to), PEER[chain]))
         if explicit:  # a height timeout on the destination, so timeouts happen within a few blocks
             msg = interchain_pb2.MsgTransfer(from_address=str(addr(key(u), chain)), to_address=recipient,
-                                             amount=amount, timeout_height=dst.app.last_height + ttl)
+                                             amount=amount, timeout_height=dst.app.last_height + ttl,
+                                             relay_fee=relay_fee)
             self.step(chain, self.sign(chain, key(u), "transfer", msg))
         else:
             from distpos_abci.gen.distpos.v1 import tx_pb2
@@ -193,21 +208,44 @@ class TwoChains(RuleBasedStateMachine):
                                               recv_msg(src, [p.sequence], dst.chain_id)))
 
     @precondition(lambda self: any(self.outbox(ch) for ch in CHAINS))
-    @rule(chain=st.sampled_from(CHAINS))
-    def relay_ack_or_timeout(self, chain):
-        """Settle every pending packet of chain that its peer received (ack) or can no longer receive (timeout)."""
+    @rule(chain=st.sampled_from(CHAINS), relayer=st.sampled_from(RELAYERS))
+    def relay_round(self, chain, relayer):
+        """What a relay does in one round: deliver chain's pending packets to its peer, then settle them."""
+        self.relay_receive(chain, 0, True, False)
+        self.relay_ack_or_timeout(chain, relayer, False)
+
+    @precondition(lambda self: any(self.outbox(ch) for ch in CHAINS))
+    @rule(chain=st.sampled_from(CHAINS), relayer=st.sampled_from(RELAYERS), again=st.booleans())
+    def relay_ack_or_timeout(self, chain, relayer, again):
+        """Settle every pending packet of chain that its peer received (ack) or can no longer receive (timeout);
+        `again` has the other relay submit the same ack once more (refused: the fee moves once)."""
         src, dst = self.c[chain], self.c[PEER[chain]]
         for p in self.outbox(chain):
             raw = self.view(chain).get_outbox(dst.chain_id, p.sequence)
             if self.view(dst.chain_id).get_inbox(chain, p.sequence) is not None:
-                self.step(chain, self.sign(chain, key(RELAYER), "acknowledge", ack_msg(dst, chain, [raw])))
+                ack = ack_msg(dst, chain, [raw])
+                self.note_fees(chain, relayer, self.step(chain, self.sign(chain, key(relayer), "acknowledge", ack)))
+                if again:
+                    other = RELAYERS[1 - RELAYERS.index(relayer)]
+                    self.note_fees(chain, other, self.step(chain, self.sign(chain, key(other), "acknowledge", ack)))
             elif p.timeout_height and dst.app.last_height >= p.timeout_height:
                 value, proof = dst.prove(keys.full_inbox_key(chain, p.sequence))
                 lb = dst.light_block()
                 m = interchain_pb2.MsgTimeout(destination_chain=dst.chain_id, proof_height=lb.height, packet=raw,
                                               proof=proof.to_proto())
                 update_proto(lb, m.update)
-                self.step(chain, self.sign(chain, key(RELAYER), "timeout", m))
+                self.note_fees(chain, relayer, self.step(chain, self.sign(chain, key(relayer), "timeout", m)))
+
+    def note_fees(self, chain: str, relayer: int, result) -> None:
+        for r in result.tx_results:
+            for e in r.events:
+                if e.type in ("relay_fee_paid", "relay_fee_refunded"):
+                    a = dict(e.attributes)
+                    packet = (chain, int(a["sequence"]))
+                    self.fee_settled[packet] = self.fee_settled.get(packet, 0) + 1
+                    if e.type == "relay_fee_paid":
+                        assert a["to"] == str(addr(key(relayer), chain))
+                        self.fees_earned[(chain, relayer)] += int(a["amount"])
 
     @rule(chain=st.sampled_from(CHAINS), n=st.integers(1, 3))
     def blocks(self, chain, n):
@@ -292,7 +330,15 @@ class TwoChains(RuleBasedStateMachine):
             assert c.supply() == self.supply0[ch] + minted
             dist = DistributionKeeper(c.app.state, ch)
             assert c.balance(REWARDS_POOL) == sum(r for _, r in dist.iter_rewards()) + dist.get_remainder()
-            assert c.balance(keys.ESCROW) == sum(p.amount for p in self.outbox(ch))
+            assert c.balance(keys.ESCROW) == sum(p.amount + p.relay_fee for p in self.outbox(ch))
+
+    @invariant()
+    def relay_fees_move_once_to_the_acknowledging_relay(self):
+        """Each relay's balance is its funding plus the relay fees its acks earned minus the fees it paid."""
+        assert all(n == 1 for n in self.fee_settled.values()), self.fee_settled
+        for (ch, r), earned in self.fees_earned.items():
+            paid_fees = self.fees_paid.get((ch, str(addr(key(r), ch))), 0)
+            assert self.c[ch].balance(key(r)) == RELAYER_FUNDS + earned - paid_fees
 
     @invariant()
     def nothing_created_or_lost_between_the_banks(self):

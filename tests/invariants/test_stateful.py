@@ -11,7 +11,10 @@ Every client account belongs to one attacker. After every block:
 - no guaranteed payment pays its beneficiary more than its total (nonce payment + every settled share);
 - the attacker's accounts together (balances + collateral) never end richer than they started;
 - no validator loses stake (its `slashed` stays 0): validators that follow the protocol (credit_limit 0)
-  guarantee only within collateral, so a payout never reaches their stake.
+  guarantee only within collateral, so a payout never reaches their stake;
+- premiums (issue 12: validators announce prices, payers sign premiums): each share's premium is paid at most
+  once, the parts of one settlement add up to a premium the payer signed for that nonce, and nothing beyond it
+  (the attacker, paying them, is poorer for it: the wealth invariant above).
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from distpos_abci.underwriting import (
     UnderwritingKeeper,
     build_claim_tx,
     build_collateral_tx,
+    build_set_premium_tx,
     build_underwritten_tx,
 )
 from distpos_abci.underwriting.service import UnderwritingService
@@ -79,6 +83,9 @@ class Underwriting(RuleBasedStateMachine):
         self.supply0 = self.supply()
         self.minted0 = DistributionKeeper(self.app.state, CHAIN).get_minted()
         self.wealth0 = self.attacker_wealth()
+        self.signed_premiums: dict[tuple[str, int], set[int]] = {}  # (payer, nonce) -> premiums signed for it
+        self.premium_shares: dict[tuple[str, str, str], int] = {}  # (payer, nonce, underwriter) -> times paid
+        self.premium_settlements: list[tuple[tuple[str, int], int, int]] = []  # ((payer, nonce), parts, paid)
 
     def teardown(self) -> None:
         self.h.db.close()
@@ -151,15 +158,21 @@ class Underwriting(RuleBasedStateMachine):
     def withdraw_rewards(self, v):
         self.submit(build_withdraw_rewards_tx(key(v), CHAIN, self.nonce(v)), v)
 
+    @rule(v=st.sampled_from(VALIDATORS), rate_ppm=st.integers(0, 50_000), minimum=st.integers(0, 5))
+    def announce_premium(self, v, rate_ppm, minimum):
+        self.submit(build_set_premium_tx(key(v), CHAIN, self.nonce(v), rate_ppm, minimum), v)
+
     @rule(c=st.sampled_from(CLIENTS), to=st.sampled_from(BENEFICIARIES), amount=amounts,
           v=st.sampled_from(VALIDATORS), co=st.booleans(),
           strategy=st.sampled_from(["node_carries", "broadcast", "withhold", "double_spend", "memo_retry",
-                                    "partial", "reencode", "two_validators"]))
-    def guaranteed_payment(self, c, to, amount, v, co, strategy):
+                                    "partial", "reencode", "two_validators"]),
+          premium=st.integers(0, 40))
+    def guaranteed_payment(self, c, to, amount, v, co, strategy, premium):
         if to == c:
             to = 7
         n = self.nonce(c)
-        raw = paid(key(c), build_send_tx(key(c), CHAIN, n, addr(to), amount), PRICE)
+        raw = paid(key(c), build_send_tx(key(c), CHAIN, n, addr(to), amount, premium=premium), PRICE)
+        self.signed_premiums.setdefault((addr(c), n), set()).add(premium)
         gs = self.underwrite(v, raw, co)
         if gs is None:
             return
@@ -209,7 +222,23 @@ class Underwriting(RuleBasedStateMachine):
                 n += 1
             self.carried.clear()
             self.queue.clear()
-            self.chain.block(*txs, voters=VALIDATORS)  # every validator signs: rewards accrue
+            self.note_premiums(self.chain.block(*txs, voters=VALIDATORS))  # every validator signs: rewards accrue
+
+    def note_premiums(self, result) -> None:
+        """Record every premium_paid event: per share, and per settlement (one transaction's events)."""
+        for r in result.tx_results:
+            per_nonce: dict[tuple[str, int], list[int]] = {}
+            for e in r.events:
+                if e.type != "premium_paid":
+                    continue
+                a = dict(e.attributes)
+                share = (a["payer"], a["nonce"], a["underwriter"])
+                self.premium_shares[share] = self.premium_shares.get(share, 0) + 1
+                assert 0 <= int(a["paid"]) <= int(a["premium"]) and int(a["unpaid"]) == int(a["premium"]) - int(a["paid"])
+                parts = per_nonce.setdefault((a["payer"], int(a["nonce"])), [0, 0])
+                parts[0] += int(a["premium"])
+                parts[1] += int(a["paid"])
+            self.premium_settlements.extend((k, v[0], v[1]) for k, v in per_nonce.items())
 
     # ---- invariants
 
@@ -261,6 +290,13 @@ class Underwriting(RuleBasedStateMachine):
             paid = payment[1] if payment and payment[0] == g.beneficiary.account else 0
             payouts = sum(s.amount for u, s in mine.items() if any(u == str(x.underwriter) for x in gs))
             assert paid + payouts <= max(g.total, paid), (g, paid, payouts)
+
+    @invariant()
+    def premiums_are_paid_once_and_as_signed(self):
+        assert all(n == 1 for n in self.premium_shares.values()), self.premium_shares
+        for payment, parts, paid in self.premium_settlements:
+            assert parts in self.signed_premiums.get(payment, set()), (payment, parts)
+            assert paid <= parts
 
     @invariant()
     def the_attacker_never_profits_and_validators_never_pay(self):

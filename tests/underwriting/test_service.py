@@ -12,6 +12,7 @@ from distpos_abci.bank import build_send_tx
 from distpos_abci.errors import (
     InsufficientCapacityError,
     InsufficientCollateralError,
+    PremiumBelowPriceError,
     UnderwritableTxError,
     UnderwritingDisabledError,
 )
@@ -20,6 +21,7 @@ from distpos_abci.underwriting import (
     RELEASED,
     UnderwritingKeeper,
     build_collateral_tx,
+    build_set_premium_tx,
     build_underwritten_tx,
     verify_guarantee_signature,
 )
@@ -246,3 +248,38 @@ def test_invalid_second_guarantee_of_a_share_already_held(net):
         run(net.services[2].underwrite(raw, co_underwrite=False))
     with pytest.raises(UnderwritableTxError, match="already guaranteed or reserved"):
         run(net.services[1].underwrite(build_send_tx(key(5), CHAIN, N, addr(6), 1600)))  # same bytes, co-underwritten
+
+
+# ---- premiums (issue 12) ----------------------------------------------------------------------------------------
+
+
+def _announce(net, validator, rate_ppm, minimum, nonce=0):
+    assert codes(net.block(build_set_premium_tx(key(validator), CHAIN, nonce, rate_ppm, minimum))) == [0]
+
+
+def test_invalid_request_below_the_announced_premium_is_refused(net):
+    """Validator 1 asks 1% (at least 2): a request signing 3 for 400 is refused with 200 and holds nothing; one
+    signing 4 is guaranteed, and the carrier pays the underwriter exactly the 4 signed."""
+    _announce(net, 1, 10_000, 2)
+    svc = net.services[1]
+    with pytest.raises(PremiumBelowPriceError, match="asks a premium of 4"):
+        run(svc.underwrite(build_send_tx(key(5), CHAIN, N, addr(6), 400, premium=3)))
+    assert (svc.capacity().outstanding, svc.available(P)) == (0, 1000)
+    assert (PremiumBelowPriceError.codespace, PremiumBelowPriceError.code) == ("underwriting", 200)
+    raw = build_send_tx(key(5), CHAIN, N, addr(6), 400, premium=4)
+    [g] = run(svc.underwrite(raw))
+    before = net.app.query_account(addr(1)).balance
+    assert codes(net.block(build_underwritten_tx(key(9), CHAIN, 0, raw, [g]))) == [0]
+    assert net.app.query_account(addr(1)).balance == before + 4
+
+
+def test_co_underwriter_below_its_price_refuses_its_share(net):
+    """Validator 2 asks a minimum of 50 per share: the payer's 10 for 1600 gives it 3 for its 500, so it refuses
+    and the coordinator covers the amount without it (validator 3's free share is too small: not covered)."""
+    _announce(net, 2, 0, 50)
+    with pytest.raises(InsufficientCapacityError):
+        run(net.services[1].underwrite(build_send_tx(key(5), CHAIN, N, addr(6), 1600, premium=10)))
+    assert [s.available(P) for s in net.services.values()] == [1000, 500, 300]
+    raw = build_send_tx(key(5), CHAIN, N, addr(6), 1300, premium=10)
+    gs = run(net.services[1].underwrite(raw))
+    assert sorted(g.underwriter.account for g in gs) == sorted([addr_account(1), addr_account(3)])

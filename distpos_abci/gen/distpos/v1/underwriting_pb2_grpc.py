@@ -71,6 +71,11 @@ class UnderwritingStub:
                 request_serializer=distpos_dot_v1_dot_underwriting__pb2.CollateralRequest.SerializeToString,
                 response_deserializer=distpos_dot_v1_dot_underwriting__pb2.CollateralResponse.FromString,
                 _registered_method=True)
+        self.Quote = channel.unary_unary(
+                '/distpos.v1.Underwriting/Quote',
+                request_serializer=distpos_dot_v1_dot_underwriting__pb2.QuoteRequest.SerializeToString,
+                response_deserializer=distpos_dot_v1_dot_underwriting__pb2.QuoteResponse.FromString,
+                _registered_method=True)
 
 
 class UnderwritingServicer:
@@ -128,6 +133,13 @@ class UnderwritingServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Quote(self, request, context):
+        """A validator's announced premium and what it asks to guarantee `amount`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_UnderwritingServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -165,6 +177,11 @@ def add_UnderwritingServicer_to_server(servicer, server):
                     servicer.Collateral,
                     request_deserializer=distpos_dot_v1_dot_underwriting__pb2.CollateralRequest.FromString,
                     response_serializer=distpos_dot_v1_dot_underwriting__pb2.CollateralResponse.SerializeToString,
+            ),
+            'Quote': grpc.unary_unary_rpc_method_handler(
+                    servicer.Quote,
+                    request_deserializer=distpos_dot_v1_dot_underwriting__pb2.QuoteRequest.FromString,
+                    response_serializer=distpos_dot_v1_dot_underwriting__pb2.QuoteResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -358,6 +375,33 @@ class Underwriting:
             '/distpos.v1.Underwriting/Collateral',
             distpos_dot_v1_dot_underwriting__pb2.CollateralRequest.SerializeToString,
             distpos_dot_v1_dot_underwriting__pb2.CollateralResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Quote(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/distpos.v1.Underwriting/Quote',
+            distpos_dot_v1_dot_underwriting__pb2.QuoteRequest.SerializeToString,
+            distpos_dot_v1_dot_underwriting__pb2.QuoteResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,3 @@
+module distpos/bench/loadgen
+
+go 1.22
