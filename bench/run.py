@@ -13,7 +13,8 @@ import pathlib
 import platform
 import subprocess
 
-from . import bench_app, bench_interchain, bench_kvstore, bench_localnet, bench_merkle, bench_scale, bench_underwriting
+from . import (bench_app, bench_instant, bench_interchain, bench_kvstore, bench_localnet, bench_merkle, bench_scale,
+               bench_underwriting)
 
 RESULTS = pathlib.Path(__file__).with_name("RESULTS.md")
 KVSTORE_SECTION = "4-validator localnet against CometBFT's kvstore (same generator, load and tx size, interleaved)"
@@ -65,7 +66,9 @@ def main(only: list[str] | None = None) -> None:
                      ("underwriting service (in-process and over gRPC)", lambda: bench_underwriting.main([])),
                      ("4-validator localnet, end to end", bench_localnet.main),
                      (KVSTORE_SECTION, bench_kvstore.main),
-                     ("cross-chain: 2 chains x 2 validators with relays, bursts of 200", bench_interchain.main)):
+                     ("cross-chain: 2 chains x 2 validators with relays, bursts of 200", bench_interchain.main),
+                     ("instant cross-chain credit: guarantee issued -> credited on the destination",
+                      bench_instant.main)):
         if only and not any(o in name for o in only):
             continue
         print(f"== {name}")

@@ -6,8 +6,8 @@ ABCI codes in `abci_adapter.py`, gRPC statuses in `grpc_service/`, CLI exit code
 `cli/main.py`. Code 1 is reserved for "internal"; 0 is success.
 
 Code ranges: tx/auth 2-19, bank 20-29, query 30-39, genesis/config/client/keyring 40-59, staking 60-79,
-underwriting 80-99 and 150-159, interchain 100-129, 170-179 and 210-219 (multi-hop), lightclient 130-139, relay 140-149 and 180-189,
-gov 160-169, fees and distribution 190-199.
+underwriting 80-99 and 150-159, interchain 100-129, 170-179, 210-219 (multi-hop) and 220-229 (instant
+credit), lightclient 130-139, relay 140-149 and 180-189, gov 160-169, fees and distribution 190-199.
 """
 
 from __future__ import annotations
@@ -643,6 +643,76 @@ class ForwardFeeError(InterchainError):
     error-ack reason)."""
 
     code = 215
+
+
+# ---- instant cross-chain credit (codespace "interchain", codes 220-229) -----------------------------
+
+class InstantCreditError(InterchainError):
+    """Family root of instant cross-chain credit: a guarantee-backed credit the destination refuses."""
+
+    code = 220
+
+
+class ForgedInstantGuaranteeError(InstantCreditError):
+    """A cross-chain guarantee whose underwriter is not in the trusted validator set of the source, or whose
+    signature does not verify against that validator's consensus key."""
+
+    code = 221
+    grpc_status = "INVALID_ARGUMENT"
+
+
+class ExpiredInstantGuaranteeError(InstantCreditError):
+    """The destination's light client already trusts a source height past the guarantee's expiry."""
+
+    code = 222
+
+
+class InstantLimitError(InstantCreditError):
+    """The credit would take the correspondent's outstanding instant credit above the limit governance set
+    (0 when none is set), or its reserve cannot cover it."""
+
+    code = 223
+    grpc_status = "RESOURCE_EXHAUSTED"
+
+
+class InstantStakeError(InstantCreditError):
+    """The underwriters' combined stake, as the light client's voting powers show it, does not cover the amount."""
+
+    code = 224
+    grpc_status = "RESOURCE_EXHAUSTED"
+
+
+class ReplayedInstantCreditError(InstantCreditError):
+    """This instant transfer was already credited, settled, or its packet already arrived."""
+
+    code = 225
+    grpc_status = "ALREADY_EXISTS"
+
+
+class InstantMismatchError(InstantCreditError):
+    """Guarantees and the payer-signed instant transfer disagree, or are malformed, or name the wrong chains."""
+
+    code = 226
+    grpc_status = "INVALID_ARGUMENT"
+
+
+class InstantNotClaimableError(InstantCreditError):
+    """Nothing is owed to the destination (yet): the instant transfer was delivered, is still in flight, or the
+    payer's nonce may still pay before the guarantee's expiry."""
+
+    code = 227
+
+
+class UnknownInstantCreditError(InstantCreditError):
+    """A claim or release names an instant credit the proven state does not hold as credited or paid out."""
+
+    code = 228
+
+
+class InstantClaimWindowClosedError(InstantCreditError):
+    """A claim after the guarantee's expiry plus the source's claim window."""
+
+    code = 229
 
 
 # ---- light client (codespace "lightclient", codes 130-139) ----------------------------------------

@@ -1,6 +1,6 @@
-"""`distpos tx interchain transfer|topup` (signed and sent), `distpos tx interchain open-correspondent|set-route|
-set-limits|close-correspondent|unfreeze-client` (governance messages: printed for a proposal, never signed) and
-`distpos query interchain correspondent|route|routes|packets`."""
+"""`distpos tx interchain transfer|topup|instant-send|instant-claim|instant-release` (signed and sent), `distpos tx interchain
+open-correspondent|set-route|set-limits|close-correspondent|unfreeze-client` (governance messages: printed for a
+proposal, never signed) and `distpos query interchain correspondent|route|routes|packets`."""
 
 from __future__ import annotations
 
@@ -29,8 +29,13 @@ from ..lightclient.rpc_json import parse_rfc3339_ns
 from ..lightclient.types import validator_set_to_proto
 from ..rpc_client import CometRPC
 from ..tx import build_tx
-from .client import compute_more_hint, fetch_pages, grpc_call, parse_cli_amount, run_tx
-from .common import FILE, chain_id_option, grpc_option, output_option, page_options, tx_options
+from ..interchain.instant import compute_instant_timeout_ns
+from ..interchain.msgs import build_instant_transfer_tx
+from ..relay.endpoint import CometEndpoint
+from .client import compute_more_hint, fetch_pages, grpc_call, parse_cli_amount, run_tx, sign_tx
+from .common import FILE, chain_id_option, grpc_option, open_keyring, output_option, page_options, tx_options
+from .instant_client import build_instant_claim, build_instant_release, build_instant_return, send_instant
+from .underwriting_client import load_guarantees
 from .output import emit
 
 
@@ -107,6 +112,78 @@ def topup(from_key, remote_chain, amount, settings) -> None:
             from_address=str(Address.from_pub_key(c, k.pub_key)), chain_id=remote_chain, amount=value))
 
     run_tx(settings, from_key, build, f"topped up {remote_chain} by {value}")
+
+
+@tx_group.command("instant-send")
+@click.argument("from_key", metavar="FROM")
+@click.argument("to", metavar="TO")
+@click.argument("amount", metavar="AMOUNT")
+@click.option("--dest-node", required=True, metavar="URL",
+              help="CometBFT RPC of a node of TO's chain: the instant credit is submitted there.")
+@click.option("--timeout-seconds", type=click.IntRange(1, 10**9), default=600, show_default=True,
+              help="Seconds after this chain's last block time from which the destination refuses the packet.")
+@click.option("--no-co-underwriting", is_flag=True, help="Refuse rather than ask other validators for shares.")
+@grpc_option
+@tx_options
+def instant_send(from_key, to, amount, dest_node, timeout_seconds, no_co_underwriting, grpc_addr, settings) -> None:
+    """Send AMOUNT to TO on another chain, credited there at once: the validator at --grpc (with co-underwriters)
+    guarantees it, the destination at --dest-node credits TO in its next block, then the transfer is broadcast
+    here and its packet settles the credit. FROM also signs the credit on the destination (any account may)."""
+    value = parse_cli_amount(amount)
+    recipient = parse_address(to)
+    source = CometRPC(settings.node)
+    now = parse_rfc3339_ns(source.status()["sync_info"]["latest_block_time"])
+    signed = sign_tx(settings, from_key, lambda k, c, n: build_instant_transfer_tx(
+        k, c, n, to, value, timeout_time_ns=compute_instant_timeout_ns(now, timeout_seconds, n)))
+    if signed is None:  # --generate-only
+        return
+    key = open_keyring(settings.keyring_dir).get(from_key).keypair
+    result = send_instant(grpc_addr, source, settings.chain_id, CometRPC(dest_node), recipient.chain_id, key,
+                          signed.raw, settings.timeout, co_underwrite=not no_co_underwriting)
+    data = {"hash": signed.hash.hex().upper(), "chain_id": signed.chain_id, "from": signed.signer, "to": to,
+            "amount": str(value), "nonce": signed.nonce, "guarantee_ms": round(result.guarantee_ms, 2),
+            "guarantees": [g.to_json() for g in result.guarantees], "tx": signed.raw.hex(),
+            "credit_height": result.credit.height, "credit_dest_blocks": result.dest_blocks,
+            "credited_seconds": round(result.credited_s, 3)}
+    emit(data, settings.output, text=(
+        f"guaranteed {data['hash']} in {result.guarantee_ms:.1f} ms by {len(result.guarantees)} validator(s); "
+        f"{to} credited at {recipient.chain_id} height {result.credit.height} ({result.dest_blocks} block(s) "
+        f"later, {result.credited_s:.2f}s); the transfer is broadcast on {settings.chain_id}"))
+
+
+@tx_group.command("instant-claim")
+@click.argument("from_key", metavar="FROM")
+@click.argument("instant_file", metavar="INSTANT_JSON", type=FILE)
+@click.option("--dest-node", required=True, metavar="URL", help="CometBFT RPC of a node of the destination chain.")
+@click.option("--return-held", is_flag=True,
+              help="The payer's side: the destination never credited the transfer and its packet timed out or was "
+                   "refused; prove the credit absent and get the held amount back.")
+@tx_options
+def instant_claim(from_key, instant_file, dest_node, return_held, settings) -> None:
+    """On the source chain (--node): the destination credited the instant transfer in INSTANT_JSON (what
+    `instant-send -o json` prints) but the payer's nonce did not deliver it; prove the credit and have the held
+    amount or the underwriters pay the destination's reserve here. Refused (227) while nothing is owed."""
+    gs, raw = load_guarantees(instant_file)
+    dest = CometEndpoint(gs[0].beneficiary.chain_id, dest_node)
+    build = build_instant_return if return_held else build_instant_claim
+    run_tx(settings, from_key, lambda k, c, n: build_tx(k, c, n, "instant_claim", build(dest, gs, raw)),
+           f"held {gs[0].total} returned to {gs[0].payer}" if return_held
+           else f"claim of {gs[0].total} for {gs[0].beneficiary.chain_id}'s reserve")
+
+
+@tx_group.command("instant-release")
+@click.argument("from_key", metavar="FROM")
+@click.argument("instant_file", metavar="INSTANT_JSON", type=FILE)
+@click.option("--source-node", required=True, metavar="URL", help="CometBFT RPC of a node of the source chain.")
+@tx_options
+def instant_release(from_key, instant_file, source_node, settings) -> None:
+    """On the destination chain (--node): the source paid the claim of the instant transfer in INSTANT_JSON; prove
+    it and release the outstanding instant credit."""
+    gs, raw = load_guarantees(instant_file)
+    source = CometEndpoint(gs[0].chain_id, source_node)
+    run_tx(settings, from_key, lambda k, c, n: build_tx(
+        k, c, n, "instant_release", build_instant_release(source, gs[0].beneficiary.chain_id, raw)),
+        f"instant credit of {gs[0].total} from {gs[0].chain_id} released")
 
 
 # ---- governance messages: generated for a proposal, never signed by a key ------------------------------------

@@ -3,19 +3,16 @@
 
 from __future__ import annotations
 
-import json
-import pathlib
-
 import click
 
 from ..address import parse_address
-from ..errors import DistposError, InvalidInputError
+from ..errors import InvalidInputError
 from ..gen.distpos.v1 import underwriting_pb2
-from ..underwriting import Guarantee, build_claim_tx, build_collateral_tx, build_set_premium_tx, decode_guarantee
+from ..underwriting import build_claim_tx, build_collateral_tx, build_set_premium_tx, decode_guarantee
 from .client import parse_cli_amount, run_tx
 from .common import FILE, grpc_option, output_option, tx_options
 from .output import emit
-from .underwriting_client import call_underwriting, request_quote, settlement_json
+from .underwriting_client import call_underwriting, load_guarantees, request_quote, settlement_json
 
 # ---- transactions -------------------------------------------------------------------------------------------
 
@@ -49,25 +46,6 @@ def set_premium(from_key, rate_ppm, minimum, settings) -> None:
     run_tx(settings, from_key, lambda k, c, n: build_set_premium_tx(k, c, n, rate_ppm, floor),
            f"premium set to {rate_ppm} ppm, at least {floor}")
 
-
-def load_guarantees(path: pathlib.Path) -> tuple[list[Guarantee], bytes]:
-    """Guarantees and the guaranteed transaction from a JSON object with `guarantees` and `tx` (hex), as
-    `tx bank send --underwrite -o json` prints them."""
-    try:
-        data = json.loads(path.read_text())
-        items = data["guarantees"]
-        guaranteed_tx = bytes.fromhex(data["tx"])
-        gs = [decode_guarantee(underwriting_pb2.Guarantee(
-            tx_hash=bytes.fromhex(g["tx_hash"]), amount=int(g["amount"]), total=int(g["total"]),
-            beneficiary=g["beneficiary"], underwriter=g["underwriter"], chain_id=g["chain_id"],
-            expiry_height=int(g["expiry_height"]), issued_height=int(g["issued_height"]),
-            payer=g["payer"], nonce=int(g["nonce"]), signature=bytes.fromhex(g["signature"]))) for g in items]
-    except (OSError, ValueError, KeyError, TypeError, AttributeError, DistposError):
-        gs, guaranteed_tx = [], b""
-    if not gs or not guaranteed_tx:
-        raise InvalidInputError(f"cannot read guarantees from {path}: want the JSON `tx bank send --underwrite -o json` "
-                                f"prints (an object with `guarantees` and the signed payment `tx` in hex)")
-    return gs, guaranteed_tx
 
 
 def _collateral_command(name: str, kind: str, with_amount: bool, doc: str, describe: str):

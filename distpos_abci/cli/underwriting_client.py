@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+import json
+import pathlib
 import time
 
-from ..errors import NodeUnreachableError
+from ..errors import DistposError, InvalidInputError, NodeUnreachableError
 from ..gen.distpos.v1 import underwriting_pb2, underwriting_pb2_grpc
 from ..underwriting import Guarantee, decode_guarantee
 from .client import GRPC_TIMEOUT, grpc_call
@@ -53,3 +55,23 @@ def settlement_json(shares) -> dict:
             "shares": [{"underwriter": s.underwriter, "outcome": {1: "released", 2: "paid"}.get(s.outcome, "?"),
                         "amount": str(s.amount), "from_collateral": str(s.from_collateral),
                         "from_stake": str(s.from_stake)} for s in shares]}
+
+
+def load_guarantees(path: pathlib.Path) -> tuple[list[Guarantee], bytes]:
+    """Guarantees and the guaranteed transaction from a JSON object with `guarantees` and `tx` (hex), as
+    `tx bank send --underwrite -o json` (or `tx interchain instant-send -o json`) prints them."""
+    try:
+        data = json.loads(path.read_text())
+        items = data["guarantees"]
+        guaranteed_tx = bytes.fromhex(data["tx"])
+        gs = [decode_guarantee(underwriting_pb2.Guarantee(
+            tx_hash=bytes.fromhex(g["tx_hash"]), amount=int(g["amount"]), total=int(g["total"]),
+            beneficiary=g["beneficiary"], underwriter=g["underwriter"], chain_id=g["chain_id"],
+            expiry_height=int(g["expiry_height"]), issued_height=int(g["issued_height"]),
+            payer=g["payer"], nonce=int(g["nonce"]), signature=bytes.fromhex(g["signature"]))) for g in items]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, DistposError):
+        gs, guaranteed_tx = [], b""
+    if not gs or not guaranteed_tx:
+        raise InvalidInputError(f"cannot read guarantees from {path}: want the JSON `tx bank send --underwrite -o json` "
+                                f"prints (an object with `guarantees` and the signed payment `tx` in hex)")
+    return gs, guaranteed_tx

@@ -7,6 +7,7 @@ accounts: a sender, the escrow account and the correspondent accounts; total sup
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import replace
 
@@ -19,10 +20,16 @@ from ..errors import (
     ConflictingHeaderError,
     ConsensusStateMissingError,
     CorrespondentClosedError,
+    CorrespondentSuspendedError,
     CorrespondentExistsError,
     DistposError,
+    ExpiredInstantGuaranteeError,
     FrozenDestinationError,
     FrozenSourceError,
+    InstantClaimWindowClosedError,
+    InstantLimitError,
+    InstantMismatchError,
+    InstantNotClaimableError,
     InsufficientReservesError,
     InterchainError,
     InvalidPacketError,
@@ -35,10 +42,12 @@ from ..errors import (
     PacketTimedOutError,
     RateLimitedError,
     RecipientRejectedError,
+    ReplayedInstantCreditError,
     ReplayedPacketError,
     TimeoutNotReachedError,
     TrustingPeriodExpiredError,
     UnauthorizedError,
+    UnknownInstantCreditError,
     UnknownPacketError,
 )
 from ..events import Event
@@ -57,9 +66,40 @@ from ..lightclient.verifier import MAX_CLOCK_DRIFT_NS
 from ..store import merkle
 from ..store.kv import KVReader, KVStore, PrefixStore, iter_prefix_after
 from ..types import AccountId, Amount, ChainId, Height
+from ..underwriting.guarantee import Guarantee
 from . import keys
 from .forwarder import ForwardingKeeper, ForwardingView
 from .forwarding import compute_origin_timeout
+from .instant import (
+    CREDITED,
+    DELIVERED,
+    IN_FLIGHT,
+    PAID_OUT,
+    HELD,
+    HOLD_PAID,
+    HOLD_RETURNED,
+    SEEN,
+    SETTLED,
+    InstantCredit,
+    InstantLimit,
+    InstantPayout,
+    InstantSend,
+    MsgInstantTransfer,
+    compute_instant_key,
+    compute_packet_instant_key,
+    compute_transfer_instant_key,
+    decode_instant_credit,
+    decode_instant_payout,
+    decode_instant_send,
+    encode_instant_limits,
+    parse_instant_limits,
+    validate_instant_guarantee_set,
+    validate_instant_payment,
+    validate_instant_signatures,
+    validate_lifetime,
+    validate_not_expired,
+    validate_stake_covers,
+)
 from .policy import compute_failure_window, compute_refusal, compute_window
 from .records import (
     Ack,
@@ -84,10 +124,12 @@ LIMIT_REFUSALS = (InsufficientReservesError, PacketOverLimitError, RateLimitedEr
 
 def is_timed_out(packet: Packet, height: int, time_ns: int) -> bool:
     """True when a destination block at (height, time_ns) must refuse packet."""
-    return bool(
-        (packet.timeout_height and height >= packet.timeout_height)
-        or (packet.timeout_time_ns and time_ns >= packet.timeout_time_ns)
-    )
+    return is_timed_out_at(packet.timeout_height, packet.timeout_time_ns, height, time_ns)
+
+
+def is_timed_out_at(timeout_height: int, timeout_time_ns: int, height: int, time_ns: int) -> bool:
+    """True when a destination block at (height, time_ns) is at or past the timeout (0 = none)."""
+    return bool((timeout_height and height >= timeout_height) or (timeout_time_ns and time_ns >= timeout_time_ns))
 
 
 class InterchainView(ForwardingView):
@@ -174,6 +216,33 @@ class InterchainView(ForwardingView):
     def get_inbox(self, source: str, sequence: int) -> Ack | None:
         raw = self.store.get(keys.inbox_key(source, sequence))
         return decode_ack(raw) if raw else None
+
+    # ---- instant credit reads
+
+    def get_instant_limits(self) -> dict[str, InstantLimit]:
+        """Instant-credit limits per correspondent, as governance set them (none: no instant credit)."""
+        raw = self.store.get(keys.INSTANT_PARAMS)
+        return parse_instant_limits(json.loads(raw)["instant_credit"], "instant_credit") if raw else {}
+
+    def get_instant_limit(self, chain_id: str) -> InstantLimit:
+        return self.get_instant_limits().get(chain_id, InstantLimit())
+
+    def get_instant_outstanding(self, chain_id: str) -> Amount:
+        """Instant credit given to chain_id's transfers here and not yet settled by a packet or paid out."""
+        raw = self.store.get(keys.instant_outstanding_key(chain_id))
+        return Amount(int.from_bytes(raw, "big")) if raw else Amount(0)
+
+    def get_instant_credit(self, source: str, key: bytes) -> InstantCredit | None:
+        raw = self.store.get(keys.instant_credit_key(source, key))
+        return decode_instant_credit(raw) if raw else None
+
+    def get_instant_send(self, payer: bytes, nonce: int) -> InstantSend | None:
+        raw = self.store.get(keys.instant_send_key(payer, nonce))
+        return decode_instant_send(raw) if raw else None
+
+    def get_instant_payout(self, destination: str, key: bytes) -> InstantPayout | None:
+        raw = self.store.get(keys.instant_paid_key(destination, key))
+        return decode_instant_payout(raw) if raw else None
 
     def require_consensus(self, chain_id: str, height: int) -> ConsensusState:
         cons = self.get_consensus(chain_id, height)
@@ -337,6 +406,10 @@ class InterchainKeeper(ForwardingKeeper, InterchainView):
         """Receive one proven packet: pay it from source's reserve or refuse it; write the ack either way."""
         corr = self.require_correspondent(source)
         packet = self.validate_recv(source, proof_height, raw, proof, height, time_ns)
+        instant_key = compute_packet_instant_key(packet)
+        credit = self.get_instant_credit(source, instant_key)
+        if credit is not None and credit.status == CREDITED:
+            return self.apply_instant_settle(source, packet, instant_key, credit, height)
         reserve = self.get_reserve(source)
         refusal = compute_refusal(corr, reserve, packet.amount, height)
         events: list[Event] = []
@@ -361,6 +434,11 @@ class InterchainKeeper(ForwardingKeeper, InterchainView):
             corr = corr.evolve(window_start=start, window_used=used + packet.amount, received_ok=corr.received_ok + 1,
                                failure_window_start=fw_start, window_ok=fw_ok + 1, window_failed=fw_failed)
             reserve = Amount(reserve - packet.amount)
+            if credit is None:
+                # Paid as an ordinary transfer: should it have been an instant one, its credit, arriving
+                # later, must not pay the recipient a second time.
+                self.store.set(keys.instant_credit_key(source, instant_key),
+                               InstantCredit(SEEN, height=height).encode())
         else:
             counted = 1 if isinstance(refusal, LIMIT_REFUSALS) else 0
             corr = corr.evolve(received_failed=corr.received_failed + counted, failure_window_start=fw_start,
@@ -404,19 +482,26 @@ class InterchainKeeper(ForwardingKeeper, InterchainView):
         """Release an outgoing packet's escrow: the amount to the destination's reserve here, or back to the
         sender; the relay fee to the relayer that proved the ack, or (a timeout: relayer None) back to the
         sender. The outbox entry goes with it, so this happens once per packet. A packet this chain forwarded
-        settles through its forward record (ack None: a timeout); forwarded packets carry no relay fee."""
+        settles through its forward record (ack None: a timeout); forwarded packets carry no relay fee.
+        An instant transfer's refund is held until the destination proves whether it credited it."""
         dest = packet.destination_chain
         fwd = self.get_forward(dest, packet.sequence)
         if fwd is not None:
             return self.process_settle_forward(packet, fwd, ack)
         escrow = Address(self.chain_id, keys.ESCROW)
-        to = packet.sender if refund else Address(self.chain_id, keys.compute_correspondent_account(dest))
+        instant = self._take_instant_index(packet)
+        if not refund:
+            to = Address(self.chain_id, keys.compute_correspondent_account(dest))
+        else:
+            to = Address(self.chain_id, keys.INSTANT_HOLD) if instant is not None else packet.sender
         events = self.bank.process_send(escrow, to, packet.amount)
         if packet.relay_fee:
             events += self.bank.process_send(escrow, relayer or packet.sender, packet.relay_fee)
             events.append(Event.of("relay_fee_paid" if relayer else "relay_fee_refunded", destination=dest,
                                    sequence=packet.sequence, to=relayer or packet.sender, amount=packet.relay_fee))
         self.store.delete(keys.outbox_key(dest, packet.sequence))
+        if instant is not None:
+            events.extend(self._apply_instant_send_outcome(*instant, HELD if refund else DELIVERED))
         if not refund:
             corr = self.require_correspondent(dest)
             events.extend(self._after_reserve_change(corr, self.get_reserve(dest)))
@@ -547,3 +632,228 @@ class InterchainKeeper(ForwardingKeeper, InterchainView):
     def apply_route(self, route: Route) -> list[Event]:
         self.store.set(keys.route_key(route.chain_id), route.encode())
         return [Event.of("set_route", chain=route.chain_id, relay_grpc=route.relay_grpc, comet_rpc=route.comet_rpc)]
+
+    # ---- instant credit: the destination ----------------------------------------------------------------
+
+    def apply_instant_limits(self, limits: dict[str, InstantLimit]) -> list[Event]:
+        """Store the instant-credit limits (validated by the caller: genesis or governance)."""
+        self.store.set(keys.INSTANT_PARAMS, encode_instant_limits(limits))
+        return [Event.of("instant_limits", **{c: f"{v.limit}/{v.stake_per_power}" for c, v in sorted(limits.items())})]
+
+    def validate_instant_credit(self, source: str, gs: tuple[Guarantee, ...], transfer: MsgInstantTransfer,
+                                signer: bytes, nonce: int, tx_hash: bytes, height: int, time_ns: int) -> bytes:
+        """Raise unless the source's underwriters' guarantees and the payer's signed transfer may be credited
+        here now; return the transfer's instant key. Checks only."""
+        corr = self.require_correspondent(source)
+        self.validate_source_not_frozen(source)
+        if corr.closed:
+            raise CorrespondentClosedError(f"correspondent {source} was closed by governance")
+        if corr.suspended:
+            raise CorrespondentSuspendedError(f"correspondent {source} is suspended until a top-up")
+        validate_instant_guarantee_set(gs, source, self.chain_id)
+        validate_instant_payment(gs, transfer, signer, nonce, tx_hash)
+        if transfer.sender != gs[0].payer:
+            raise InstantMismatchError("the transfer's sender is not the guaranteed payer")
+        client = self.require_client(source)
+        power = validate_instant_signatures(gs, client.next_validator_set)
+        limit = self.get_instant_limit(source)
+        validate_stake_covers(power, limit, gs[0].total)
+        validate_lifetime(gs, limit)
+        validate_not_expired(gs, client.latest_height)
+        if is_timed_out_at(transfer.timeout_height, transfer.timeout_time_ns, height, time_ns):
+            # Past its timeout the packet can only be refunded: from here on no credit is ever given for it,
+            # which is what lets the source hand a held refund back on proof of no credit.
+            raise ExpiredInstantGuaranteeError(f"the instant transfer's packet has timed out at {self.chain_id}")
+        key = compute_instant_key(source, self.chain_id, transfer.sender, transfer.recipient, transfer.amount,
+                                  transfer.timeout_height, transfer.timeout_time_ns)
+        if self.get_instant_credit(source, key) is not None:
+            raise ReplayedInstantCreditError(f"instant transfer {key.hex()} from {source} was already credited or "
+                                             "its packet already arrived")
+        outstanding = self.get_instant_outstanding(source)
+        if outstanding + gs[0].total > limit.limit:
+            raise InstantLimitError(f"instant credit of {source} would be {outstanding + gs[0].total}; its limit "
+                                    f"here is {limit.limit}")
+        if gs[0].total > self.get_reserve(source):
+            raise InstantLimitError(f"reserve of {source} is {self.get_reserve(source)}, the credit needs {gs[0].total}")
+        return key
+
+    def apply_instant_credit(self, source: str, key: bytes, gs: tuple[Guarantee, ...], height: Height) -> list[Event]:
+        """Pay the recipient from the source's reserve and record the outstanding credit (checks nothing)."""
+        g = gs[0]
+        corr_account = Address(self.chain_id, keys.compute_correspondent_account(source))
+        events = self.bank.process_send(corr_account, g.beneficiary, g.total)
+        credit = InstantCredit(CREDITED, str(g.payer), g.nonce, str(g.beneficiary), g.total, g.tx_hash,
+                               g.expiry_height, height)
+        self.store.set(keys.instant_credit_key(source, key), credit.encode())
+        outstanding = Amount(self.get_instant_outstanding(source) + g.total)
+        self._set_instant_outstanding(source, outstanding)
+        events.append(Event.of("instant_credit", source=source, key=key.hex(), payer=g.payer, nonce=g.nonce,
+                               recipient=g.beneficiary, amount=g.total, underwriters=len(gs), outstanding=outstanding))
+        return events + self._after_reserve_change(self.require_correspondent(source), self.get_reserve(source))
+
+    def apply_instant_settle(self, source: str, packet: Packet, key: bytes, credit: InstantCredit,
+                             height: Height) -> list[Event]:
+        """The proven packet of a credited instant transfer: the recipient was paid already, so the packet's
+        amount stays in the source's reserve (whose escrow pays ours there on the ack) and the credit is no
+        longer outstanding. Never refused: refusing would refund the payer of a credit already given."""
+        self.store.set(keys.instant_credit_key(source, key), credit.evolve(SETTLED, height).encode())
+        outstanding = Amount(max(0, self.get_instant_outstanding(source) - credit.amount))
+        self._set_instant_outstanding(source, outstanding)
+        self.store.set(keys.inbox_key(source, packet.sequence), Ack(True).encode())
+        return [Event.of("recv_packet", source=source, destination=self.chain_id, sequence=packet.sequence,
+                         recipient=packet.recipient, amount=packet.amount, success=True, error_code=0),
+                Event.of("instant_settle", source=source, key=key.hex(), sequence=packet.sequence,
+                         amount=packet.amount, outstanding=outstanding)]
+
+    def process_instant_release(self, source: str, proof_height: int, key: bytes, raw_payout: bytes,
+                                proof: merkle.MerkleProof, height: Height) -> list[Event]:
+        """The source proved it paid this credit out to our reserve there: it is no longer outstanding."""
+        self.require_unfrozen_client(source)
+        cons = self.require_consensus(source, proof_height)
+        credit = self.get_instant_credit(source, key)
+        if credit is None or credit.status in (SEEN, SETTLED):
+            raise UnknownInstantCreditError(f"no outstanding instant credit {key.hex()} from {source}")
+        if credit.status == PAID_OUT:
+            raise ReplayedInstantCreditError(f"instant credit {key.hex()} from {source} was already released")
+        payout = decode_instant_payout(raw_payout)
+        if not merkle.verify_membership(cons.app_hash, keys.full_instant_paid_key(self.chain_id, key), raw_payout, proof):
+            raise InvalidProofError(f"payout of instant credit {key.hex()} is not proven in {source}'s state")
+        self.store.set(keys.instant_credit_key(source, key), credit.evolve(PAID_OUT, height).encode())
+        outstanding = Amount(max(0, self.get_instant_outstanding(source) - credit.amount))
+        self._set_instant_outstanding(source, outstanding)
+        return [Event.of("instant_release", source=source, key=key.hex(), amount=payout.amount,
+                         outstanding=outstanding)]
+
+    def _set_instant_outstanding(self, source: str, amount: Amount) -> None:
+        if amount:
+            self.store.set(keys.instant_outstanding_key(source), amount.to_bytes(8, "big"))
+        else:
+            self.store.delete(keys.instant_outstanding_key(source))
+
+    # ---- instant credit: the source ----------------------------------------------------------------------
+
+    def process_instant_send(self, transfer: MsgInstantTransfer, nonce: int, now_ns: int) -> list[Event]:
+        """Send the payer's instant transfer as a packet (like MsgTransfer) and record what its nonce did."""
+        dest = transfer.recipient.chain_id
+        if self.compute_transfer_path(dest, ()):
+            raise NoCorrespondentError(f"instant transfers go to a direct correspondent only; {dest} is reached "
+                                       "through other chains")
+        seq = self.get_next_sequence(dest)
+        events = self.process_send(transfer.sender, transfer.recipient, transfer.amount, transfer.timeout_height,
+                                   transfer.timeout_time_ns, now_ns)
+        key = compute_instant_key(self.chain_id, dest, transfer.sender, transfer.recipient, transfer.amount,
+                                  transfer.timeout_height, transfer.timeout_time_ns)
+        payer = transfer.sender.account
+        self.store.set(keys.instant_send_key(payer, nonce), InstantSend(IN_FLIGHT, dest, seq, transfer.amount, key).encode())
+        self.store.set(keys.instant_sequence_key(dest, seq), payer + nonce.to_bytes(8, "big"))
+        return [*events, Event.of("instant_send", destination=dest, sequence=seq, payer=transfer.sender, nonce=nonce,
+                                  key=key.hex())]
+
+    def _take_instant_index(self, packet: Packet) -> tuple[bytes, int] | None:
+        """(payer, nonce) when the outgoing packet is an instant transfer's; the index entry is removed."""
+        index = keys.instant_sequence_key(packet.destination_chain, packet.sequence)
+        raw = self.store.get(index)
+        if raw is None:
+            return None
+        self.store.delete(index)
+        return raw[:20], int.from_bytes(raw[20:28], "big")
+
+    def _apply_instant_send_outcome(self, payer: bytes, nonce: int, status: int) -> list[Event]:
+        """An instant transfer's packet settled: delivered, or refused / timed out (its amount now held)."""
+        send = self.get_instant_send(payer, nonce)
+        if send is None:
+            return []
+        self.store.set(keys.instant_send_key(payer, nonce), send.evolve(status).encode())
+        if status != HELD:
+            return []
+        return [Event.of("instant_hold", destination=send.destination_chain, sequence=send.sequence,
+                         payer=Address(self.chain_id, AccountId(payer)), nonce=nonce, amount=send.amount,
+                         key=send.key.hex())]
+
+    def validate_instant_claim(self, destination: str, proof_height: int, raw_credit: bytes,
+                               proof: merkle.MerkleProof, gs: tuple[Guarantee, ...],
+                               transfer: MsgInstantTransfer) -> bytes:
+        """Raise unless the destination provably credited this guaranteed instant transfer and it was not paid
+        out before; return its instant key. What the nonce did is decided by compute_instant_owed."""
+        self.require_correspondent(destination)
+        self.require_unfrozen_client(destination)
+        cons = self.require_consensus(destination, proof_height)
+        credit = decode_instant_credit(raw_credit)
+        if credit.status == SEEN:
+            raise UnknownInstantCreditError(f"{destination} never credited this transfer instantly")
+        g = gs[0]
+        if (credit.payer, credit.nonce, credit.recipient, credit.amount, credit.tx_hash) != (
+                str(g.payer), g.nonce, str(g.beneficiary), g.total, g.tx_hash):
+            raise InstantMismatchError("the proven credit is not the guaranteed payment")
+        key = compute_instant_key(self.chain_id, destination, transfer.sender, transfer.recipient, transfer.amount,
+                                  transfer.timeout_height, transfer.timeout_time_ns)
+        if not merkle.verify_membership(cons.app_hash, keys.full_instant_credit_key(self.chain_id, key), raw_credit,
+                                        proof):
+            raise InvalidProofError(f"instant credit {key.hex()} is not proven in {destination}'s state at {proof_height}")
+        if self.get_instant_payout(destination, key) is not None:
+            raise ReplayedInstantCreditError(f"instant credit {key.hex()} at {destination} was already paid out")
+        return key
+
+    def compute_instant_owed(self, g: Guarantee, key: bytes, consumed: bool, height: int,
+                             claim_window_blocks: int) -> str:
+        """Where what the destination is owed comes from: "hold" (the packet was refused or timed out: its amount
+        is held here), "collateral" (the nonce did something else) or "lapsed" (unused past expiry: the nonce is
+        retired, then collateral). Raise InstantNotClaimableError while the nonce may still deliver or did."""
+        send = self.get_instant_send(g.payer.account, g.nonce)
+        if send is not None and send.key == key:
+            if send.status == DELIVERED:
+                raise InstantNotClaimableError(f"nonce {g.nonce} of {g.payer} delivered the instant transfer")
+            if send.status == IN_FLIGHT:
+                raise InstantNotClaimableError(
+                    f"the instant transfer of {g.payer} nonce {g.nonce} is in flight (packet {send.sequence})")
+            if send.status == HELD:
+                return "hold"  # the payer's own money for this very transfer: no window, no collateral needed
+            raise ReplayedInstantCreditError(f"the held amount of {g.payer} nonce {g.nonce} was already settled")
+        if height > g.expiry_height + claim_window_blocks:
+            raise InstantClaimWindowClosedError(
+                f"claims on {g.payer} nonce {g.nonce} closed at height {g.expiry_height + claim_window_blocks}")
+        if consumed:
+            return "collateral"  # the nonce did something else
+        if height <= g.expiry_height:
+            raise InstantNotClaimableError(
+                f"nonce {g.nonce} of {g.payer} is unused and may still pay until height {g.expiry_height}")
+        return "lapsed"
+
+    def apply_hold_to_destination(self, destination: str, payer: bytes, nonce: int, key: bytes,
+                                  height: Height) -> list[Event]:
+        """Pay a held instant transfer to the destination's reserve here (its credit was proven; checks nothing)."""
+        send = self.get_instant_send(payer, nonce)
+        self.store.set(keys.instant_send_key(payer, nonce), send.evolve(HOLD_PAID).encode())
+        events = self.bank.process_send(Address(self.chain_id, keys.INSTANT_HOLD),
+                                        Address(self.chain_id, keys.compute_correspondent_account(destination)),
+                                        send.amount)
+        return events + self.apply_instant_payout_record(destination, key, send.amount, height)
+
+    def process_instant_return(self, destination: str, proof_height: int, proof: merkle.MerkleProof,
+                               transfer: MsgInstantTransfer, nonce: int) -> list[Event]:
+        """Give a held instant transfer back to its payer on proof that the destination never credited it: its
+        credit record is absent at a destination height where the packet had timed out, and a credit is refused
+        from its timeout on, so it never will be."""
+        self.require_correspondent(destination)
+        self.require_unfrozen_client(destination)
+        cons = self.require_consensus(destination, proof_height)
+        key = compute_transfer_instant_key(self.chain_id, transfer)
+        payer = transfer.sender
+        send = self.get_instant_send(payer.account, nonce)
+        if send is None or send.key != key or send.status != HELD:
+            raise InstantNotClaimableError(f"nothing of {payer} nonce {nonce} is held for this transfer")
+        if not is_timed_out_at(transfer.timeout_height, transfer.timeout_time_ns, proof_height, cons.time_ns):
+            raise TimeoutNotReachedError(f"the instant transfer of {payer} nonce {nonce} has not timed out at "
+                                         f"{destination} height {proof_height}")
+        if not merkle.verify_non_membership(cons.app_hash, keys.full_instant_credit_key(self.chain_id, key), proof):
+            raise InvalidProofError(f"no proof that {destination} never credited instant transfer {key.hex()}")
+        self.store.set(keys.instant_send_key(payer.account, nonce), send.evolve(HOLD_RETURNED).encode())
+        events = self.bank.process_send(Address(self.chain_id, keys.INSTANT_HOLD), payer, send.amount)
+        return events + [Event.of("instant_return", destination=destination, payer=payer, nonce=nonce,
+                                  amount=send.amount, key=key.hex())]
+
+    def apply_instant_payout_record(self, destination: str, key: bytes, amount: Amount, height: Height) -> list[Event]:
+        """Record that the underwriters paid destination's reserve here for key (proven back by a release)."""
+        self.store.set(keys.instant_paid_key(destination, key), InstantPayout(amount, height).encode())
+        events = [Event.of("instant_payout", destination=destination, key=key.hex(), amount=amount)]
+        return events + self._after_reserve_change(self.require_correspondent(destination), self.get_reserve(destination))

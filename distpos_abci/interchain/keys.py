@@ -19,12 +19,23 @@ INBOX = b"in/"  # in/<source>/<seq u64> -> distpos.v1.Ack bytes: receipt and ack
 FORWARD = b"fwd/"  # fwd/<next chain>/<seq u64> -> distpos.v1.Forward: a forwarded packet awaiting its outcome
 FORWARD_PARAMS = b"params/forward"  # canonical JSON of forwarding.ForwardParams
 
+# Instant credit (instant.py). Destination side:
+INSTANT_CREDIT = b"icredit/"  # icredit/<source>/<instant key 32> -> distpos.v1.InstantCredit
+INSTANT_OUTSTANDING = b"iout/"  # iout/<source> -> u64 instant credit not yet settled or paid out; absent = 0
+INSTANT_PARAMS = b"params/instant"  # canonical JSON {chain: {limit, stake_per_power, ...}} (governance)
+# Source side:
+INSTANT_SEND = b"isend/"  # isend/<payer 20><nonce u64> -> distpos.v1.InstantSend (what that nonce did)
+INSTANT_SEQUENCE = b"iseq/"  # iseq/<destination>/<seq u64> -> payer 20 || nonce u64 of an instant packet
+INSTANT_PAID = b"ipaid/"  # ipaid/<destination>/<instant key 32> -> distpos.v1.InstantPayout (proven back)
+
 # Module accounts (bank balances): packets in flight, and each remote chain's reserve here.
 ESCROW = AccountId(hashlib.sha256(b"interchain/escrow").digest()[:20])
 # Multi-hop: the sender of packets this chain forwards (holds nothing; their money sits in ESCROW), and the
 # account that receives the forwarding fees of settled forwards.
 FORWARDER = AccountId(hashlib.sha256(b"interchain/forwarder").digest()[:20])
 FORWARD_FEES = AccountId(hashlib.sha256(b"interchain/forward-fees").digest()[:20])
+# Instant transfers whose packet was refused or timed out, held until the destination proves whether it credited.
+INSTANT_HOLD = AccountId(hashlib.sha256(b"interchain/instant-hold").digest()[:20])
 
 
 def compute_correspondent_account(chain_id: str) -> AccountId:
@@ -93,3 +104,33 @@ def full_inbox_key(source: str, sequence: int) -> bytes:
 def full_next_sequence_key(destination: str) -> bytes:
     """State key of the next outgoing sequence (read by the relay)."""
     return PREFIX + next_sequence_key(destination)
+
+
+def instant_credit_key(source: str, instant_key: bytes) -> bytes:
+    return INSTANT_CREDIT + source.encode() + b"/" + instant_key
+
+
+def full_instant_credit_key(source: str, instant_key: bytes) -> bytes:
+    """State key of an instant credit on the destination (proven to the source by a claim)."""
+    return PREFIX + instant_credit_key(source, instant_key)
+
+
+def instant_outstanding_key(source: str) -> bytes:
+    return INSTANT_OUTSTANDING + source.encode()
+
+
+def instant_send_key(payer: bytes, nonce: int) -> bytes:
+    return INSTANT_SEND + payer + _seq(nonce)
+
+
+def instant_sequence_key(destination: str, sequence: int) -> bytes:
+    return INSTANT_SEQUENCE + destination.encode() + b"/" + _seq(sequence)
+
+
+def instant_paid_key(destination: str, instant_key: bytes) -> bytes:
+    return INSTANT_PAID + destination.encode() + b"/" + instant_key
+
+
+def full_instant_paid_key(destination: str, instant_key: bytes) -> bytes:
+    """State key of a payout on the source (proven to the destination by a release)."""
+    return PREFIX + instant_paid_key(destination, instant_key)

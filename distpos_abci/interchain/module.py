@@ -3,20 +3,34 @@ outbound hook that turns a bank MsgSend to a foreign address into a packet."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from ..address import Address
+from ..auth import AuthKeeper
 from ..bank.keeper import BankKeeper
 from ..bank.msgs import MsgSend
-from ..errors import DistposError, GenesisError, InvalidParamsError
+from ..errors import DistposError, GenesisError, GuaranteeLifetimeError, InstantMismatchError, InvalidParamsError
 from ..events import Event
 from ..genesis import parse_amount
 from ..params import compute_params_update
 from ..module import GenesisContext, Module, TxContext, ValidatorUpdate
 from ..store.kv import KVStore
-from ..types import ChainId
+from ..tx import SignedTx, decode_tx, validate_tx_stateless
+from ..types import Amount, ChainId
+from ..underwriting.keeper import PAID, UnderwritingKeeper
 from . import keys
 from .forwarding import ForwardParams
+from .instant import (
+    MsgInstantClaim,
+    MsgInstantCredit,
+    MsgInstantRelease,
+    MsgInstantTransfer,
+    decode_instant_transfer,
+    parse_instant_limits,
+    validate_instant_guarantee_set,
+    validate_instant_payment,
+)
 from .keeper import InterchainKeeper
 from .msgs import (
     MsgAcknowledge,
@@ -33,6 +47,9 @@ from .msgs import (
     MsgUpdateClient,
     decode_acknowledge,
     decode_close_correspondent,
+    decode_instant_claim,
+    decode_instant_credit_msg,
+    decode_instant_release,
     decode_open_correspondent,
     decode_recv_packets,
     decode_set_limits,
@@ -50,7 +67,7 @@ from .msgs import (
 )
 from .records import Limits, Route
 
-GENESIS_KEYS = {"correspondents", "routes", "params"}
+GENESIS_KEYS = {"correspondents", "routes", "params", "instant_credit"}
 CORRESPONDENT_KEYS = {"chain_id", "limits", "trust_root", "trusting_period_ns", "unbonding_period_ns", "reserve"}
 
 
@@ -83,9 +100,14 @@ class InterchainModule(Module):
         "unfreeze_client": decode_unfreeze_client,
         "set_limits": decode_set_limits,
         "close_correspondent": decode_close_correspondent,
+        "instant_transfer": decode_instant_transfer,
+        "instant_credit": decode_instant_credit_msg,
+        "instant_claim": decode_instant_claim,
+        "instant_release": decode_instant_release,
     }
     msg_types = (MsgTransfer, MsgUpdateClient, MsgRecvPackets, MsgAcknowledge, MsgTimeout, MsgOpenCorrespondent,
-                 MsgTopUp, MsgSetRoute, MsgSubmitMisbehaviour, MsgUnfreezeClient, MsgSetLimits, MsgCloseCorrespondent)
+                 MsgTopUp, MsgSetRoute, MsgSubmitMisbehaviour, MsgUnfreezeClient, MsgSetLimits, MsgCloseCorrespondent,
+                 MsgInstantTransfer, MsgInstantCredit, MsgInstantClaim, MsgInstantRelease)
 
     def init_genesis(self, store: KVStore, section: Any, ctx: GenesisContext) -> list[ValidatorUpdate]:
         """Correspondents (light-client trust roots, limits, minted reserves) and routes. After genesis only
@@ -111,6 +133,8 @@ class InterchainModule(Module):
                 keeper.process_open_correspondent(chain, _limits_json(c.get("limits") or {}, f"{what}.limits"),
                                                   int(root.get("height", 0)), int(root.get("time_ns", 0)), vals, period,
                                                   unbonding)
+            if "instant_credit" in section:
+                keeper.apply_instant_limits(parse_instant_limits(section["instant_credit"], "interchain.instant_credit"))
             for i, r in enumerate(section.get("routes") or []):
                 if not isinstance(r, dict):
                     raise GenesisError(f"interchain.routes[{i}] must be an object")
@@ -156,18 +180,97 @@ class InterchainModule(Module):
             return keeper.process_submit_misbehaviour(msg.chain_id, msg.header_1, msg.header_2, ctx.time_ns)
         if isinstance(msg, MsgTopUp):
             return keeper.process_top_up(msg.sender, msg.chain_id, msg.amount)
+        if isinstance(msg, (MsgInstantTransfer, MsgInstantCredit, MsgInstantClaim, MsgInstantRelease)):
+            return self._deliver_instant(store, keeper, ctx, msg)
         return self._deliver_governance(keeper, ctx, msg)
 
     def process_params_json(self, store: KVStore, ctx: TxContext, raw: str) -> list[Event]:
-        """Governance's change of the interchain (forwarding) params; keys not named keep their value."""
+        """Governance's change of the interchain params: the forwarding params (keys not named keep their value) and
+        `instant_credit`, `{chain: {limit, stake_per_power, max_guarantee_blocks}}`, which replaces the whole map
+        when named (name every correspondent that keeps a limit)."""
         keeper = InterchainKeeper(store, ctx.chain_id)
-        merged = compute_params_update(keeper.get_forward_params().encode(), raw, "interchain params")
+        current = {**json.loads(keeper.get_forward_params().encode()),
+                   "instant_credit": {c: v.to_json() for c, v in keeper.get_instant_limits().items()}}
+        merged = compute_params_update(json.dumps(current, sort_keys=True).encode(), raw, "interchain params")
+        instant = merged.pop("instant_credit")
         try:
             params = ForwardParams.from_json(merged)
+            limits = parse_instant_limits(instant, "instant_credit")
         except GenesisError as exc:
             raise InvalidParamsError(exc.message) from None
+        for chain in limits:
+            keeper.require_correspondent(chain)
         keeper.apply_forward_params(params)
-        return [Event.of("params_updated", module=self.name, params=params.encode().decode())]
+        return [Event.of("params_updated", module=self.name, params=params.encode().decode()),
+                *keeper.apply_instant_limits(limits)]
+
+    # ---- instant credit
+
+    @staticmethod
+    def _decode_instant_tx(raw: bytes, chain_id: str) -> tuple[SignedTx, MsgInstantTransfer]:
+        """The payer-signed instant transfer of chain_id carried in a credit or claim, verified statelessly."""
+        try:
+            tx = decode_tx(raw, {"instant_transfer": decode_instant_transfer})
+            validate_tx_stateless(tx, chain_id)
+            tx.msg.validate_basic(chain_id, tx.signer)
+        except DistposError as exc:
+            raise InstantMismatchError(f"the carried instant transfer: {exc.message}") from None
+        return tx, tx.msg
+
+    def _deliver_instant(self, store: KVStore, keeper: InterchainKeeper, ctx: TxContext, msg: Any) -> list[Event]:
+        if isinstance(msg, MsgInstantTransfer):
+            nonce = AuthKeeper(store).get_account(ctx.signer).nonce - 1  # consumed just before the message ran
+            return keeper.process_instant_send(msg, nonce, ctx.time_ns)
+        if isinstance(msg, MsgInstantCredit):
+            keeper.validate_source_not_frozen(msg.source)
+            events = self._update(keeper, msg.source, msg.update, ctx)
+            tx, transfer = self._decode_instant_tx(msg.tx, msg.source)
+            key = keeper.validate_instant_credit(msg.source, msg.guarantees, transfer, tx.signer, tx.nonce, tx.hash,
+                                                 ctx.height, ctx.time_ns)
+            return events + keeper.apply_instant_credit(msg.source, key, msg.guarantees, ctx.height)
+        if isinstance(msg, MsgInstantRelease):
+            events = self._update(keeper, msg.source, msg.update, ctx)
+            return events + keeper.process_instant_release(msg.source, msg.proof_height, msg.key, msg.payout,
+                                                           msg.proof, ctx.height)
+        return self._deliver_instant_claim(store, keeper, ctx, msg)
+
+    def _deliver_instant_claim(self, store: KVStore, keeper: InterchainKeeper, ctx: TxContext,
+                               msg: MsgInstantClaim) -> list[Event]:
+        """Pay the destination's reserve here when the guaranteed nonce did not deliver: from the transfer's held
+        amount, else from the underwriters; with no credit given, hand a held amount back to its payer."""
+        events = self._update(keeper, msg.destination, msg.update, ctx)
+        tx, transfer = self._decode_instant_tx(msg.tx, ctx.chain_id)
+        gs = msg.guarantees
+        g = gs[0]
+        validate_instant_guarantee_set(gs, ctx.chain_id, msg.destination)
+        validate_instant_payment(gs, transfer, tx.signer, tx.nonce, tx.hash)
+        underwriting = UnderwritingKeeper(store, ctx.chain_id)
+        params = underwriting.get_params()
+        if g.expiry_height - g.issued_height > params.max_guarantee_blocks:
+            raise GuaranteeLifetimeError(f"guarantee lives {g.expiry_height - g.issued_height} blocks, "
+                                         f"max_guarantee_blocks is {params.max_guarantee_blocks}")
+        if not msg.credit:  # the payer's side: the destination never credited, give the held amount back
+            return events + keeper.process_instant_return(msg.destination, msg.proof_height, msg.proof, transfer,
+                                                          tx.nonce)
+        key = keeper.validate_instant_claim(msg.destination, msg.proof_height, msg.credit, msg.proof, gs, transfer)
+        by_operator = underwriting.validate_instant_underwriters(gs)
+        auth = AuthKeeper(store)
+        consumed = auth.get_account(g.payer.account).nonce > g.nonce
+        source = keeper.compute_instant_owed(g, key, consumed, ctx.height, params.claim_window_blocks)
+        if source == "hold":
+            return events + keeper.apply_hold_to_destination(msg.destination, g.payer.account, g.nonce, key,
+                                                             ctx.height)
+        retire = source == "lapsed"
+        if retire:
+            auth.apply_lapse(g.payer.account, g.nonce)
+            events.append(Event.of("nonce_retired", payer=g.payer, nonce=g.nonce))
+        reserve = Address(ctx.chain_id, keys.compute_correspondent_account(msg.destination))
+        reason = "instant transfer lapsed" if retire else "instant transfer not delivered"
+        events += underwriting.apply_payout(by_operator, g.total, ctx.height, reason, to=reserve)
+        operators = {str(u.underwriter) for u in by_operator}
+        paid = sum(s.amount for s in underwriting.get_settlements(g.payer.account, g.nonce)
+                   if s.outcome == PAID and s.underwriter in operators)
+        return events + keeper.apply_instant_payout_record(msg.destination, key, Amount(paid), ctx.height)
 
     @staticmethod
     def _deliver_governance(keeper: InterchainKeeper, ctx: TxContext, msg: Any) -> list[Event]:

@@ -1,6 +1,7 @@
 """interchain messages: TxBody fields transfer (40), update_client (41), recv_packets (42), acknowledge (43),
 timeout (44), open_correspondent (45), top_up (46), set_route (47), submit_misbehaviour (48),
-unfreeze_client (49), set_limits (50), close_correspondent (51).
+unfreeze_client (49), set_limits (50), close_correspondent (51); the instant-credit messages instant_transfer (52),
+instant_credit (53), instant_claim (54) and instant_release (55) are decoded here too (their rules: instant.py).
 
 Relayer messages (update, recv, acknowledge, timeout) and misbehaviour may be signed by anyone: the proofs
 carry the trust. open_correspondent, set_route, unfreeze_client, set_limits and close_correspondent carry an
@@ -18,6 +19,7 @@ from ..address import Address, parse_address, validate_chain_id
 from ..crypto import KeyPair
 from ..errors import (
     HopLimitExceededError,
+    InstantMismatchError,
     InvalidAddressError,
     InvalidPathError,
     RoutingLoopError,
@@ -28,11 +30,19 @@ from ..errors import (
     TrustingPeriodTooLongError,
 )
 from ..gen.distpos.v1 import interchain_pb2, tx_pb2
-from ..lightclient.types import LightBlock, Validator, ValidatorSet, light_block_from_proto, validator_set_from_proto
+from ..lightclient.types import (
+    LightBlock,
+    Validator,
+    ValidatorSet,
+    light_block_from_proto,
+    light_block_to_proto,
+    validator_set_from_proto,
+)
 from ..store.merkle import MerkleProof
 from ..tx import build_tx, validate_signer
 from ..types import MAX_AMOUNT, AccountId, Amount, ChainId
 from .paths import MAX_HOPS_CAP, validate_path
+from .instant import MsgInstantClaim, MsgInstantCredit, MsgInstantRelease, instant_guarantees
 from .records import Limits, Route
 
 MAX_PACKETS_PER_MSG = 16
@@ -404,3 +414,50 @@ def parse_validators_json(entries: object, what: str) -> ValidatorSet:
 def build_interchain_tx(key: KeyPair, chain_id: str, nonce: int, field: str, msg, memo: str = "") -> bytes:
     """Encode and sign a transaction carrying an interchain message in TxBody field `field`."""
     return build_tx(key, chain_id, nonce, field, msg, memo)
+
+
+# ---- instant cross-chain credit (TxBody 52-55; records and rules in instant.py) -------------------------
+
+
+def decode_instant_credit_msg(m: interchain_pb2.MsgInstantCredit) -> MsgInstantCredit:
+    """Typed MsgInstantCredit."""
+    if not m.tx:
+        raise InstantMismatchError("instant credit: carries no transaction (the payer-signed instant transfer)")
+    return MsgInstantCredit(_chain(m.source_chain, "instant credit"), _update(m.update, m.HasField("update")),
+                            instant_guarantees(m.guarantees, "instant credit"), bytes(m.tx))
+
+
+def decode_instant_claim(m: interchain_pb2.MsgInstantClaim) -> MsgInstantClaim:
+    """Typed MsgInstantClaim."""
+    if not m.tx:
+        raise InstantMismatchError("instant claim: needs the payer-signed transaction")
+    return MsgInstantClaim(_chain(m.destination_chain, "instant claim"), _update(m.update, m.HasField("update")),
+                           _proof_height(m.proof_height), instant_guarantees(m.guarantees, "instant claim"),
+                           bytes(m.tx), bytes(m.credit), MerkleProof.from_proto(m.proof))
+
+
+def decode_instant_release(m: interchain_pb2.MsgInstantRelease) -> MsgInstantRelease:
+    """Typed MsgInstantRelease."""
+    if len(m.key) != 32 or not m.payout:
+        raise InstantMismatchError("instant release: needs the 32-byte instant key and the proven payout")
+    return MsgInstantRelease(_chain(m.source_chain, "instant release"), _update(m.update, m.HasField("update")),
+                             _proof_height(m.proof_height), bytes(m.key), bytes(m.payout),
+                             MerkleProof.from_proto(m.proof))
+
+
+def build_instant_transfer_tx(key: KeyPair, chain_id: str, nonce: int, to: str, amount: int, timeout_height: int = 0,
+                              timeout_time_ns: int = 0) -> bytes:
+    """Encode and sign an instant transfer from key's account."""
+    sender = str(Address.from_pub_key(chain_id, key.pub_key))
+    return build_tx(key, chain_id, nonce, "instant_transfer", interchain_pb2.MsgInstantTransfer(
+        from_address=sender, to_address=to, amount=amount, timeout_height=timeout_height,
+        timeout_time_ns=timeout_time_ns))
+
+
+def build_instant_credit_tx(key: KeyPair, chain_id: str, nonce: int, source: str, guarantees, tx: bytes,
+                            update: LightBlock | None = None) -> bytes:
+    """Encode and sign a MsgInstantCredit for the destination chain_id (any account may submit it)."""
+    m = interchain_pb2.MsgInstantCredit(source_chain=source, guarantees=[g.to_proto() for g in guarantees], tx=tx)
+    if update is not None:
+        light_block_to_proto(update, m.update)
+    return build_tx(key, chain_id, nonce, "instant_credit", m)

@@ -30,6 +30,7 @@ from typing import Any
 from ..address import Address
 from ..crypto import KeyPair
 from ..lightclient.rpc_json import parse_rfc3339_ns
+from ..underwriting.params import UnderwritingParams
 from .errors import LocalnetError
 from .netplan import RELAY_NAME, compute_exec_prefix
 from .plan import LOCALHOST, Network, PortAllocator, read_dataclass_fields
@@ -46,6 +47,8 @@ LOCALNET_LIMITS = {
 }
 LOCALNET_RESERVE = 100_000_000
 RELAY_BALANCE = 100_000_000  # every relay's account is funded on every chain: it pays the fees of what it submits
+# Instant credit a chain gives each peer's guaranteed transfers at most at once (interchain README, "Instant credit").
+LOCALNET_INSTANT_LIMIT = LOCALNET_RESERVE // 10
 # trusting period = remote unbonding time * TRUST_NUM / TRUST_DEN (14 of 21 days, the Cosmos ratio)
 TRUST_NUM, TRUST_DEN = 2, 3
 RELAY_NODE_SLOT = 9  # relays take the ports of node slot 9 of their chain (the fixed scheme has 10 slots)
@@ -123,8 +126,20 @@ def compute_trust_root(genesis: dict) -> dict:
     return {"height": 0, "time_ns": parse_rfc3339_ns(genesis["genesis_time"]), "validators": vals}
 
 
+def compute_instant_limit(genesis: dict) -> dict:
+    """The instant-credit limit for a peer: its staking power_reduction turns its light-client powers into stake,
+    and its max_guarantee_blocks bounds the guarantees worth crediting (it could not pay a claim on a longer one)."""
+    app_state = genesis.get("app_state") or {}
+    staking = (app_state.get("staking") or {}).get("params") or {}
+    underwriting = (app_state.get("underwriting") or {}).get("params") or {}
+    return {"limit": LOCALNET_INSTANT_LIMIT, "stake_per_power": int(staking.get("power_reduction", 1) or 1),
+            "max_guarantee_blocks": int(underwriting.get("max_guarantee_blocks",
+                                                         UnderwritingParams().max_guarantee_blocks))}
+
+
 def compute_interchain_genesis(chain_id: str, peers: dict[str, tuple[dict, Relay]]) -> dict:
-    """The `interchain` app_state section of chain_id: a correspondent and a route per peer chain."""
+    """The `interchain` app_state section of chain_id: a correspondent, an instant-credit limit and a route per
+    peer chain."""
     return {
         "correspondents": [
             {"chain_id": peer, "limits": dict(LOCALNET_LIMITS),
@@ -135,6 +150,7 @@ def compute_interchain_genesis(chain_id: str, peers: dict[str, tuple[dict, Relay
         ],
         "routes": [{"chain_id": peer, "relay_grpc": relay.grpc_address, "comet_rpc": relay.comet_rpc}
                    for peer, (_, relay) in sorted(peers.items())],
+        "instant_credit": {peer: compute_instant_limit(genesis) for peer, (genesis, _) in sorted(peers.items())},
     }
 
 

@@ -10,7 +10,7 @@ underwriter, then from the underwriter's stake. Each share settles once: `set/<p
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..address import Address
 from ..auth import AuthKeeper
@@ -368,22 +368,47 @@ class UnderwritingKeeper:
         return [Event.of("guarantee_release", payer=g.payer, nonce=g.nonce, underwriter=g.underwriter,
                          amount=g.amount) for g in sorted(gs, key=lambda g: g.underwriter.account)]
 
-    def apply_payout(self, gs: tuple[Guarantee, ...], owed: Amount, height: Height, reason: str) -> list[Event]:
-        """Pay what is owed, share by share: from the payer's collateral for that underwriter, then its stake."""
+    def apply_payout(self, gs: tuple[Guarantee, ...], owed: Amount, height: Height, reason: str,
+                     to: Address | None = None) -> list[Event]:
+        """Pay what is owed, share by share: from the payer's collateral for that underwriter, then its stake; to
+        the beneficiary, or to `to` (a cross-chain guarantee pays the destination's correspondent account)."""
         events: list[Event] = []
         total = 0
         for g, part in compute_share_split(gs, owed):
-            from_collateral = self._seize_collateral(g.payer, g.underwriter.account, g.beneficiary, part)
+            payee = to if to is not None else g.beneficiary
+            from_collateral = self._seize_collateral(g.payer, g.underwriter.account, payee, part)
             from_stake, evs = (0, []) if part == from_collateral else self.staking.process_payout(
-                g.underwriter.account, Amount(part - from_collateral), g.beneficiary, reason)
+                g.underwriter.account, Amount(part - from_collateral), payee, reason)
             events.extend(evs)
             self._settle(g, PAID, height, from_collateral, from_stake)
             total += from_collateral + from_stake
             events.append(Event.of("guarantee_share_paid", payer=g.payer, nonce=g.nonce, underwriter=g.underwriter,
                                    owed=part, from_collateral=from_collateral, from_stake=from_stake))
-        events.append(Event.of("guarantee_paid", payer=gs[0].payer, nonce=gs[0].nonce, beneficiary=gs[0].beneficiary,
-                               amount=total, owed=owed, reason=reason))
+        events.append(Event.of("guarantee_paid", payer=gs[0].payer, nonce=gs[0].nonce,
+                               beneficiary=to if to is not None else gs[0].beneficiary, amount=total, owed=owed,
+                               reason=reason))
         return events
+
+    # ---- cross-chain (instant) guarantees
+
+    def validate_instant_underwriters(self, gs: tuple[Guarantee, ...]) -> tuple[Guarantee, ...]:
+        """Cross-chain guarantees name their underwriter by its consensus (CometBFT) address, which is what the
+        destination's light client knows. Raise unless each is a registered validator's and signed with its
+        consensus key, and no share of the payment settled before; return the guarantees with their operators
+        as underwriters (collateral and stake are held per operator)."""
+        out = []
+        for g in gs:
+            operator = self.staking.get_operator_by_consensus(g.underwriter.account)
+            v = self.staking.get_validator(operator) if operator is not None else None
+            if v is None:
+                raise UnknownValidatorError(f"underwriter {g.underwriter} is not a validator's consensus address")
+            if not verify_guarantee_signature(v.consensus_pub_key, g):
+                raise ForgedGuaranteeError(f"guarantee signature does not verify for underwriter {g.underwriter}")
+            if self.get_settlement(g.payer.account, g.nonce, v.operator.account) is not None:
+                raise ReplayedGuaranteeError(
+                    f"the guarantee of {v.operator} for {g.payer} nonce {g.nonce} was already settled")
+            out.append(replace(g, underwriter=v.operator))
+        return tuple(out)
 
     # ---- collateral
 

@@ -266,18 +266,22 @@ class UnderwritingService:
     # ---- checks
 
     def validate_client_tx(self, raw: bytes) -> tuple[object, MsgSend]:
-        """The signed transaction must be a local MsgSend to another account that the chain would accept now:
-        asked of the app's check state through the same path as CheckTx, so the two can never disagree."""
+        """The signed transaction must be a local MsgSend to another account, or a cross-chain instant transfer
+        (a message whose class says `cross_chain_guaranteeable`), that the chain would accept now: asked of the
+        app's check state through the same path as CheckTx, so the two can never disagree."""
         try:
             tx = self.app.simulate_tx(raw)
         except TxSimulationError as exc:
             raise UnderwritableTxError(exc.message) from None
         send = tx.msg
-        if not isinstance(send, MsgSend):
-            raise UnderwritableTxError(f"only a send can be underwritten, not {type(send).__name__}")
-        if send.recipient.chain_id != self.app.chain_id:
-            raise UnderwritableTxError("only a transfer within this chain can be underwritten")
-        if send.recipient.account == tx.signer:
+        cross_chain = getattr(type(send), "cross_chain_guaranteeable", False)
+        if not isinstance(send, MsgSend) and not cross_chain:
+            raise UnderwritableTxError(f"only a send or an instant transfer can be underwritten, not {type(send).__name__}")
+        if not cross_chain and send.recipient.chain_id != self.app.chain_id:
+            raise UnderwritableTxError("a transfer to another chain is underwritten as an instant transfer")
+        if cross_chain and send.recipient.chain_id == self.app.chain_id:
+            raise UnderwritableTxError("an instant transfer must go to another chain")
+        if send.recipient.account == tx.signer and not cross_chain:
             raise UnderwritableTxError("a payment to the payer itself needs no guarantee")
         for r in self.reservations.values():
             if (r.payer.account, r.nonce) == (tx.signer, tx.nonce) and r.tx_hash != tx.hash:
@@ -330,7 +334,11 @@ class UnderwritingService:
 
     def _sign(self, r: Reservation) -> Guarantee:
         v = self._validator()
-        g = Guarantee(r.tx_hash, r.amount, r.total, r.beneficiary, v.operator, self.app.chain_id, r.expiry_height,
+        # A cross-chain guarantee names the underwriter by its consensus address: the destination knows the
+        # source's validators only as its light client does (consensus keys and voting powers).
+        underwriter = v.operator if r.beneficiary.chain_id == self.app.chain_id else Address(
+            self.app.chain_id, self.cons_address)
+        g = Guarantee(r.tx_hash, r.amount, r.total, r.beneficiary, underwriter, self.app.chain_id, r.expiry_height,
                       Height(max(1, self.app.last_height)), r.payer, r.nonce)
         signed = sign_guarantee(self.key, g)
         if self.journal is not None:
@@ -410,7 +418,8 @@ class UnderwritingService:
             for peer, amount in granted:
                 g = await self.peers.confirm(peer.endpoint, tx.hash, auth(CONFIRM),  # type: ignore[union-attr]
                                              max(0.1, deadline - time.monotonic()))
-                if (g.underwriter.account != peer.operator.account or g.amount != amount or g.tx_hash != tx.hash
+                named = peer.operator.account if send.recipient.chain_id == self.app.chain_id else peer.consensus_address
+                if (g.underwriter.account != named or g.amount != amount or g.tx_hash != tx.hash
                         or g.total != send.amount or not verify_guarantee_signature(peer.consensus_pub_key, g)):
                     raise InsufficientCapacityError(f"co-underwriter {peer.operator} returned an invalid guarantee")
                 shares.append(g)
@@ -509,6 +518,14 @@ class NodeCarrier:
 
     async def _submit(self, raw: bytes, guarantees: list[Guarantee]) -> None:
         loop = asyncio.get_running_loop()
+        if guarantees[0].beneficiary.chain_id != self.app.chain_id:
+            # An instant transfer: the payer's own transaction goes to the chain as it is. Its packet settles the
+            # destination's credit; a claim from the destination, not a carrier here, handles a failure.
+            try:
+                await loop.run_in_executor(None, self.broadcast_sync, raw)
+            except DistposError as exc:
+                log.warning("instant transfer %s not broadcast: %s", guarantees[0].tx_hash.hex()[:12], exc.message)
+            return
         async with self.lock:
             for attempt in range(3):
                 chain_nonce = AuthKeeper(self.app.check).get_account(self.account).nonce  # type: ignore[arg-type]

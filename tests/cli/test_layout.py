@@ -7,7 +7,7 @@ import ast
 import pathlib
 
 CLI = pathlib.Path(__file__).parents[2] / "distpos_abci" / "cli"
-HELPERS = {"client", "common", "output", "clientconfig", "underwriting_client", "lightproof"}
+HELPERS = {"client", "common", "output", "clientconfig", "underwriting_client", "instant_client", "lightproof"}
 
 
 def _relative_imports(path: pathlib.Path) -> set[str]:
