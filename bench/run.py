@@ -14,7 +14,7 @@ import platform
 import subprocess
 
 from . import (bench_app, bench_instant, bench_interchain, bench_kvstore, bench_localnet, bench_merkle, bench_scale,
-               bench_underwriting)
+               bench_state_growth, bench_underwriting)
 
 RESULTS = pathlib.Path(__file__).with_name("RESULTS.md")
 KVSTORE_SECTION = "4-validator localnet against CometBFT's kvstore (same generator, load and tx size, interleaved)"
@@ -63,6 +63,7 @@ def main(only: list[str] | None = None) -> None:
                      ("state at scale (10k vs 1M accounts, archive and pruned)",
                       lambda: bench_scale.main([int(a) for a in os.environ.get(
                           "BENCH_SCALE_ACCOUNTS", "10000 1000000").split()])),
+                     ("state growth per transfer (keys, bytes, disk)", bench_state_growth.main),
                      ("underwriting service (in-process and over gRPC)", lambda: bench_underwriting.main([])),
                      ("4-validator localnet, end to end", bench_localnet.main),
                      (KVSTORE_SECTION, bench_kvstore.main),

@@ -112,12 +112,10 @@ class DistposABCI(Application):
         )
 
     def commit(self, req: abci.RequestCommit) -> abci.ResponseCommit:
-        self.app.commit()
-        # retain_height stays 0: CometBFT keeps every block. The app prunes only its own state ([store]
-        # keep_recent); CometBFT's blocks are what peers catch up from and what replays a restarted app, and
-        # there are no state-sync snapshots yet to replace them. An operator bounds CometBFT's disk with its
-        # own settings ([storage] discard_abci_responses, [tx_index] indexer), documented in bench/RESULTS.md.
-        return abci.ResponseCommit(retain_height=0)
+        # retain_height from app.toml's [store] min_retain_blocks (0 = CometBFT keeps every block), never below
+        # the blocks the app's kept state needs (app.compute_retain_height). CometBFT's other stores are bounded by
+        # its own settings ([storage] discard_abci_responses, [tx_index] indexer; see README "Configuration").
+        return abci.ResponseCommit(retain_height=self.app.commit())
 
     def query(self, req: abci.RequestQuery) -> abci.ResponseQuery:
         try:
@@ -138,10 +136,7 @@ class DistposABCI(Application):
             return abci.ResponseQuery(value=status_to_proto(status).SerializeToString(), height=status.height)
         if path == "/tx":
             tx = self.app.query_tx(data, height, prove)
-            return abci.ResponseQuery(
-                key=data, value=tx_to_proto(tx).SerializeToString(), height=tx.height,
-                proof_ops=proof_ops((tx.proof,)) if tx.proof else None,
-            )
+            return abci.ResponseQuery(key=data, value=tx_to_proto(tx).SerializeToString(), height=tx.height)
         if path == "/store":
             h = self.app.state.resolve_height(height)
             view = self.app.query_store(data, h, prove)

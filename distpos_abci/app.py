@@ -10,6 +10,9 @@ so nobody can replay it.
 
 A signature is verified once per node: CheckTx keeps what it decoded and verified in a
 `VerifiedTxCache`, which FinalizeBlock and RECHECK take back (txcache.py).
+
+Receipts are not state: a transaction's bytes bind its signer and nonce, and the nonce is strict, so a
+replay fails on its nonce. The node keeps them in its local index (receipts/), outside the app hash.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from dataclasses import dataclass, replace
 from . import __version__
 from .address import Address, parse_address
 from .auth import AuthKeeper, AuthRecord
-from .auth.keeper import validate_nonce
+from .auth.keeper import compute_new_payments, validate_nonce
 from .auth.keys import full_account_key
 from .authority import GOV_AUTHORITY
 from .bank import BankKeeper, BankModule, MsgSend
@@ -30,11 +33,12 @@ from .bank.keys import full_balance_key
 from .distribution import DistributionKeeper, DistributionModule, validate_fee_funds
 from .errors import (
     DistposError,
-    DuplicateTxError,
     FeeBelowChainMinimumError,
     FeeBelowNodeMinimumError,
     InvalidAddressError,
     NotFoundError,
+    ProofUnavailableError,
+    ReceiptsIndexDisabledError,
     TxSimulationError,
     UnknownMessageError,
 )
@@ -47,8 +51,7 @@ from .params import Params, apply_params, get_params
 from .receipts import Receipt, ReceiptKeeper
 from .staking import StakingModule
 from .interchain import InterchainModule
-from .underwriting import UnderwritingModule
-from .receipts.keys import full_receipt_key
+from .underwriting import UnderwritingKeeper, UnderwritingModule
 from .store import merkle
 from .store.kv import CacheKV, KVStore
 from .store.state import PendingCommit, StateStore
@@ -60,6 +63,20 @@ log = logging.getLogger("distpos.app")
 
 APP_VERSION = 1
 BLOCK_TIME_KEY = b"core/block_time"  # owned by the app: last block's consensus time, u64 ns
+
+
+def compute_retain_height(last_height: int, min_retain_blocks: int, keep_recent: int) -> Height:
+    """ResponseCommit.retain_height: the lowest block CometBFT must keep (0 = keep every block).
+
+    min_retain_blocks is the operator's choice (0 = keep all). It never goes below what others read from this
+    node's blocks: a state proof at height H verifies against header H+1, and a relay catching up reads the blocks
+    whose state the app still proves, so the last keep_recent + 1 blocks stay; an archive app (keep_recent = 0)
+    proves every height, so it keeps every block. (CometBFT keeps headers and commits inside the evidence max age
+    on its own, for misbehaviour reports.)"""
+    if min_retain_blocks == 0 or keep_recent == 0:
+        return Height(0)
+    keep = max(min_retain_blocks, keep_recent + 1)
+    return Height(max(0, last_height - keep + 1))
 
 
 def default_modules() -> list[Module]:
@@ -143,16 +160,21 @@ class TxView:
     hash: TxHash
     receipt: Receipt
     height: Height
-    proof: StateProofView | None = None
 
 
 class DistposApp:
     """The state machine behind the ABCI adapter, the gRPC service and the tests."""
 
     def __init__(self, state: StateStore, modules: list[Module] | None = None,
-                 verified_cache_size: int = DEFAULT_CAPACITY, min_gas_price: int = 0) -> None:
+                 verified_cache_size: int = DEFAULT_CAPACITY, index_receipts: bool = True,
+                 min_retain_blocks: int = 0, min_gas_price: int = 0) -> None:
+        """index_receipts: keep every transaction's receipt in the node's local index for `query tx` (never part
+        of the app hash: nodes with and without it agree). min_retain_blocks: app.toml's [store] setting, see
+        compute_retain_height. min_gas_price: this node's own minimum gas price ([fees] in app.toml), CheckTx
+        only, never consensus."""
         self.state = state
-        # This node's own minimum gas price ([fees] min_gas_price in app.toml): CheckTx only, never consensus.
+        self.index_receipts = index_receipts
+        self.min_retain_blocks = min_retain_blocks
         self.node_min_gas_price = min_gas_price
         self.verified = VerifiedTxCache(verified_cache_size)
         self.modules = modules if modules is not None else default_modules()
@@ -240,22 +262,26 @@ class DistposApp:
         events: list[Event] = []
         for module in self.modules:
             events.extend(module.begin_block(store, block))
-        receipts = ReceiptKeeper(store)
+        local = CacheKV(self.state.local)
+        receipts = ReceiptKeeper(local) if self.index_receipts else None
         results = []
         for index, raw in enumerate(txs):
             tx_hash = compute_tx_hash(raw)
             result = self._deliver(store, tx_hash, raw, block)
             results.append(result)
-            receipts.apply_receipt(tx_hash, Receipt(height, index, result.code, result.codespace))
+            if receipts is not None:
+                receipts.apply_receipt(tx_hash, Receipt(height, index, result.code, result.codespace))
         updates: list[ValidatorUpdate] = []
         for module in self.modules:
             end = module.end_block(store, block)
             events.extend(end.events)
             updates.extend(end.validator_updates)
+        # What this block's nonces paid is listed for expiry; records past every settlement's reach are deleted.
+        UnderwritingKeeper(store, self.chain_id).process_payment_expiry(height, compute_new_payments(store.writes))
         writes = dict(store.writes)
         if self._genesis is not None:
             writes = {**self._genesis.writes, **writes}
-        self._pending = self.state.prepare_commit(height, writes, self.chain_id)
+        self._pending = self.state.prepare_commit(height, writes, self.chain_id, local.writes)
         ok = sum(1 for r in results if r.ok)
         log.info(
             "chain=%s height=%d finalized %d txs (%d ok) app_hash=%s",
@@ -263,8 +289,9 @@ class DistposApp:
         )
         return BlockResult(tuple(results), tuple(events), AppHash(self._pending.root), tuple(updates))
 
-    def commit(self) -> None:
-        """Persist the finalized block atomically and reset the mempool state."""
+    def commit(self) -> Height:
+        """Persist the finalized block atomically and reset the mempool state; return the retain height for
+        CometBFT (compute_retain_height)."""
         if self._pending is None:
             raise RuntimeError("Commit without a finalized block")
         self.state.commit(self._pending)
@@ -272,6 +299,7 @@ class DistposApp:
         self._genesis = None
         self.check = CacheKV(self.state)
         self.params = get_params(self.state)  # a passed proposal may have changed them
+        return compute_retain_height(self.last_height, self.min_retain_blocks, self.state.keep_recent)
 
     # ---- transactions --------------------------------------------------------------
 
@@ -322,16 +350,13 @@ class DistposApp:
         module = self.handlers.get(type(tx.msg))
         if module is None:
             raise UnknownMessageError(f"no module handles {type(tx.msg).__name__}")
-        # A receipt means the bytes ran already, or were settled without running (a lapsed guarantee).
-        earlier = ReceiptKeeper(store).get(tx.hash)
-        if earlier is not None:
-            raise DuplicateTxError(f"transaction {tx.hash.hex()} already has a receipt from height {earlier.height}")
         if min_fees:
             self.validate_fee(tx, ctx.check)
         auth = AuthKeeper(store)
         if tx.fee:
-            validate_nonce(auth.get_account(tx.signer), tx.nonce)  # a bad nonce is reported as such
+            validate_nonce(auth.get_account(tx.signer), tx.nonce)  # a bad nonce (a replay too) is reported as such
             validate_fee_funds(BankKeeper(store).get_balance(tx.signer), tx.fee)
+        # The nonce alone refuses a replay: the signed bytes bind signer and nonce (no receipt is consulted).
         auth.process_nonce(tx.signer, tx.pub_key, tx.nonce)  # checks before it writes: no cache
         tx_event = Event.of("tx", signer=Address(self.chain_id, tx.signer), nonce=tx.nonce)
         paid = (tx_event, *DistributionKeeper(store, self.chain_id).process_fee(tx.signer, tx.fee))
@@ -438,14 +463,22 @@ class DistposApp:
         )
 
     def query_tx(self, tx_hash: bytes, height: int = 0, prove: bool = False) -> TxView:
-        """The receipt of an included transaction, optionally with its proof."""
+        """The receipt of an included transaction, from the node's local index (never provable: receipts are not
+        in the Merkle state; CometBFT's LastResultsHash of header height+1 commits to code, data and gas)."""
+        if prove:
+            raise ProofUnavailableError(
+                "receipts are not in the Merkle state, so the app hash cannot prove one; the transaction's code is "
+                "committed by LastResultsHash of the next header (`distpos query tx HASH --prove` checks it)")
+        if not self.index_receipts:
+            raise ReceiptsIndexDisabledError(
+                "this node keeps no receipts index ([store] index_receipts = false); ask CometBFT's /tx?hash=0x...")
         h = self.state.resolve_height(height)
-        key = full_receipt_key(tx_hash)
-        proof = self._proof(key, h) if prove else None
-        raw = proof.value if proof else self.state.get_at(key, h)
-        if raw is None:
-            raise NotFoundError(f"no transaction {tx_hash.hex()} included by height {h}")
-        return TxView(TxHash(tx_hash), Receipt.decode(raw), h, proof)
+        receipt = ReceiptKeeper(self.state.local).get(TxHash(tx_hash))
+        if receipt is None or receipt.height > h:
+            raise NotFoundError(
+                f"no transaction {tx_hash.hex()} included by height {h} in this node's receipts index "
+                f"(kept from height {self.state.oldest_height})")
+        return TxView(TxHash(tx_hash), receipt, h)
 
     def query_store(self, key: bytes, height: int = 0, prove: bool = False) -> StateProofView:
         """A raw state key at height, with a proof when asked (for light clients)."""

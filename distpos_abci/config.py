@@ -12,9 +12,15 @@
     keep_recent = 10000              # heights whose state stays readable, with proofs; 0 = every height (archive).
                                      # Older trie nodes are deleted in the background after each Commit; a query
                                      # or proof at a pruned height is refused naming the oldest available one.
-                                     # Relays and light clients must fetch proofs within this window. CometBFT's own
-                                     # blocks are not pruned by the app (ResponseCommit.retain_height = 0): peers
-                                     # and a restarted app replay from them; bound them with CometBFT's settings.
+                                     # Relays and light clients must fetch proofs within this window. The node's
+                                     # receipts index (query tx) is pruned with the same heights.
+    min_retain_blocks = 0            # CometBFT blocks to keep (ResponseCommit.retain_height); 0 = keep every block.
+                                     # Never fewer than keep_recent + 1 (a proof at height H needs header H+1, and a
+                                     # relay catching up reads the blocks the app can still prove); an archive app
+                                     # (keep_recent = 0) keeps every block. CometBFT itself keeps the headers and
+                                     # commits still inside the evidence max age.
+    index_receipts = true            # keep every transaction's receipt in the node's local index for `query tx`
+                                     # (never in the app hash; false leaves `query tx` to CometBFT's /tx)
     [underwriting]
     enabled = true                   # serve guarantees (signs only while this node's consensus key is a validator)
     guarantee_blocks = 10            # guarantee lifetime in blocks (capped by the chain's max_guarantee_blocks - 2)
@@ -59,6 +65,8 @@ class NodeConfig:
     credit_limit: int = 0
     metrics_laddr: str = ""
     keep_recent: int = 10_000
+    min_retain_blocks: int = 0
+    index_receipts: bool = True
     min_gas_price: int = 0
 
     @property
@@ -77,7 +85,7 @@ def load_config(home: str | pathlib.Path) -> NodeConfig:
             data = tomllib.loads(path.read_text())
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path}: {exc}") from None
-    known = {"abci": {"laddr"}, "grpc": {"laddr"}, "db": {"dir"}, "log": {"level"}, "metrics": {"laddr"}, "store": {"keep_recent"},
+    known = {"abci": {"laddr"}, "grpc": {"laddr"}, "db": {"dir"}, "log": {"level"}, "metrics": {"laddr"}, "store": {"keep_recent", "min_retain_blocks", "index_receipts"},
              "fees": {"min_gas_price"},
              "underwriting": {"enabled", "guarantee_blocks", "co_deadline_ms", "rpc", "credit_limit"}}
     for section, values in data.items():
@@ -93,7 +101,7 @@ def load_config(home: str | pathlib.Path) -> NodeConfig:
         db_dir=pathlib.Path(str(data.get("db", {}).get("dir", NodeConfig.db_dir))),
         log_level=str(data.get("log", {}).get("level", NodeConfig.log_level)),
         metrics_laddr=str(data.get("metrics", {}).get("laddr", "")),
-        keep_recent=_keep_recent(path, data.get("store", {})),
+        **_store_config(path, data.get("store", {})),
         min_gas_price=_min_gas_price(path, data.get("fees", {})),
         **_underwriting_config(path, data.get("underwriting", {})),
     )
@@ -106,12 +114,18 @@ def load_config(home: str | pathlib.Path) -> NodeConfig:
     return cfg
 
 
-def _keep_recent(path: pathlib.Path, section: dict) -> int:
-    """[store] keep_recent: a non-negative integer (0 = archive)."""
+def _store_config(path: pathlib.Path, section: dict) -> dict:
+    """The validated [store] keys as NodeConfig fields."""
     value = section.get("keep_recent", NodeConfig.keep_recent)
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise ConfigError(f"{path}: store.keep_recent must be an integer >= 0 (0 keeps every height)")
-    return value
+    retain = section.get("min_retain_blocks", NodeConfig.min_retain_blocks)
+    if isinstance(retain, bool) or not isinstance(retain, int) or not 0 <= retain < 1 << 62:
+        raise ConfigError(f"{path}: store.min_retain_blocks must be an integer >= 0 (0 keeps every block)")
+    index = section.get("index_receipts", NodeConfig.index_receipts)
+    if not isinstance(index, bool):
+        raise ConfigError(f"{path}: store.index_receipts must be true or false")
+    return {"keep_recent": value, "min_retain_blocks": retain, "index_receipts": index}
 
 
 def _min_gas_price(path: pathlib.Path, section: dict) -> int:

@@ -6,7 +6,7 @@ ABCI codes in `abci_adapter.py`, gRPC statuses in `grpc_service/`, CLI exit code
 `cli/main.py`. Code 1 is reserved for "internal"; 0 is success.
 
 Code ranges: tx/auth 2-19, bank 20-29, query 30-39, genesis/config/client/keyring 40-59, staking 60-79,
-underwriting 80-99 and 150-159, interchain 100-129, 170-179, 210-219 (multi-hop) and 220-229 (instant
+underwriting 80-99, 150-159 and 235, interchain 100-129, 170-179, 210-219 (multi-hop) and 220-229 (instant
 credit), lightclient 130-139, relay 140-149 and 180-189, gov 160-169, fees and distribution 190-199.
 """
 
@@ -90,7 +90,8 @@ class BadNonceError(DistposError):
 
 
 class DuplicateTxError(DistposError):
-    """These exact bytes already have a receipt: a transaction runs at most once."""
+    """Retired (issue 8): no longer raised. Receipts left the state; a replay fails on its nonce (auth:11). The
+    code stays reserved."""
 
     codespace = "auth"
     code = 12
@@ -157,6 +158,23 @@ class PageLimitTooLargeError(InvalidInputError):
 
     codespace = "query"
     code = 34
+
+
+class ProofUnavailableError(InvalidInputError):
+    """A proof the node cannot give: receipts are kept outside the Merkle state (a local index), so the app hash
+    does not commit to them."""
+
+    codespace = "query"
+    code = 35
+    grpc_status = "UNIMPLEMENTED"
+
+
+class ReceiptsIndexDisabledError(DistposError):
+    """This node keeps no receipts index ([store] index_receipts = false): ask CometBFT's /tx instead."""
+
+    codespace = "query"
+    code = 36
+    grpc_status = "UNIMPLEMENTED"
 
 
 # ---- genesis and configuration (operator errors; never reach a user tx) --------------
@@ -314,6 +332,14 @@ class NotClaimableError(UnderwritingError):
 
 class ClaimWindowClosedError(UnderwritingError):
     code = 87
+
+
+class PaymentRecordExpiredError(UnderwritingError):
+    """The guaranteed nonce was used so long ago that the record of what it paid has expired (auth keeps it for
+    max_guarantee_blocks + claim_window_blocks + 2 blocks): the chain can no longer tell what is owed, so it
+    pays nothing rather than guess."""
+
+    code = 235
 
 
 class InvalidEvidenceError(UnderwritingError):
@@ -1067,3 +1093,16 @@ def all_error_classes() -> list[type[DistposError]]:
         out.append(cls)
         stack.extend(sorted(cls.__subclasses__(), key=lambda c: c.__name__))
     return out
+
+
+def compute_codespace_of(code: int) -> str:
+    """The codespace of a DistPOS result code (codes are unique across the tree); "" for 0 or an unknown code."""
+    if code == 1:
+        return DistposError.codespace
+    todo: list[type[DistposError]] = [DistposError]
+    while todo:
+        cls = todo.pop()
+        if cls.code == code and code != 1:
+            return cls.codespace
+        todo.extend(cls.__subclasses__())
+    return ""

@@ -41,16 +41,13 @@ def status_to_proto(view: StatusView) -> query_pb2.QueryStatusResponse:
 
 
 def tx_to_proto(view: TxView) -> query_pb2.QueryTxResponse:
-    """QueryTxResponse for a receipt view."""
+    """QueryTxResponse for a receipt view (never a proof: receipts are not in the Merkle state)."""
     r = view.receipt
-    msg = query_pb2.QueryTxResponse(
+    return query_pb2.QueryTxResponse(
         hash=view.hash,
         height=view.height,
         receipt=state_pb2.TxReceipt(height=r.height, index=r.index, code=r.code, codespace=r.codespace),
     )
-    if view.proof is not None:
-        msg.proof.CopyFrom(state_proof_to_proto(view.proof))
-    return msg
 
 
 def simulation_to_proto(view: SimulationView) -> distribution_pb2.SimulateResponse:

@@ -1,7 +1,8 @@
 """What `--prove` checks: the CLI's own light client. A header the operator trusts (`distpos light init`, its
 hash compared with one obtained out of band) is kept in HOME/light/<chain-id>.json; each proof is checked
 against the app hash of a header that the project's light client verified from there (CometBFT's skipping
-rules and bisection, lightclient/verifier.py), and the trusted header then moves up to it.
+rules and bisection, lightclient/verifier.py), and the trusted header then moves up to it. A transaction's
+result is not in the app state: it is checked against that header's LastResultsHash (lightclient/results.py).
 
 CometBFT's own `cometbft light` proxy verifies DistPOS headers too, but it cannot check DistPOS proofs: it
 understands only `/store/<name>/key` paths with the proof ops it knows, and DistPOS proofs are `distpos:trie`.
@@ -14,11 +15,12 @@ import json
 import pathlib
 import time
 
-from ..errors import DistposError, InvalidInputError, InvalidProofError
+from ..errors import DistposError, InvalidHeaderError, InvalidInputError, InvalidProofError, RpcCallError
 from ..gen.distpos.v1 import state_pb2
 from ..gen.tendermint.types import validator_pb2
 from ..lightclient.encoding import compute_header_hash
-from ..lightclient.rpc_json import light_block_from_json
+from ..lightclient.results import ExecResult, verify_tx_result
+from ..lightclient.rpc_json import block_from_json, exec_results_from_json, light_block_from_json
 from ..lightclient.types import ClientState, LightBlock, validator_set_from_proto, validator_set_to_proto
 from ..lightclient.verifier import compute_client_after, compute_update_path, validate_light_block_basic
 from ..rpc_client import CometRPC
@@ -104,18 +106,14 @@ def _wait_for_light_block(rpc: CometRPC, height: int) -> LightBlock:
         time.sleep(0.2)
 
 
-def verify_state_proofs(home: pathlib.Path, node: str, chain_id: str, height: int, proofs) -> dict:
-    """Check StateProofs read at height against header height+1, verified by the light client from the
-    trusted header (which then moves up); InvalidProofError when anything fails. Returns what was verified."""
-    path = get_trusted_path(home, chain_id)
-    client = load_client(path, chain_id)
-    rpc = CometRPC(node)
-    target_height = height + 1  # the app hash of the state after `height` is in header height + 1
+def _verify_next_header(rpc: CometRPC, client: ClientState, height: int) -> tuple[ClientState, LightBlock, int]:
+    """Header height+1 verified by the light client from its trusted state: the new client state, the light
+    block and the number of light-client steps."""
+    target_height = height + 1  # what happened at `height` is committed by header height + 1
     if target_height <= client.latest_height:
         raise InvalidProofError(f"proof height {height} is at or below the trusted height {client.latest_height}; "
                                 f"query a later height")
     target = _wait_for_light_block(rpc, target_height)
-    trusted_from = client.latest_height
     try:
         steps = compute_update_path(client, target, lambda h: fetch_light_block(rpc, h), time.time_ns())
     except DistposError as exc:
@@ -123,6 +121,41 @@ def verify_state_proofs(home: pathlib.Path, node: str, chain_id: str, height: in
                                 f"{client.latest_height}: {exc.message}") from None
     for lb in steps:
         client, _ = compute_client_after(client, lb)
+    return client, target, len(steps)
+
+
+def verify_tx_result_proof(home: pathlib.Path, node: str, chain_id: str, tx_hash: bytes, height: int,
+                           index: int) -> tuple[ExecResult, dict]:
+    """The result of transaction tx_hash at (height, index), proven by header height+1 (verified by the light
+    client, which then moves up): header height by hash, the block's transactions by its data hash, their results
+    by LastResultsHash. InvalidProofError when anything fails."""
+    path = get_trusted_path(home, chain_id)
+    client = load_client(path, chain_id)
+    rpc = CometRPC(node)
+    trusted_from = client.latest_height
+    client, target, steps = _verify_next_header(rpc, client, height)
+    try:
+        header, txs = block_from_json(rpc.call("block", height=height))
+        results = exec_results_from_json(rpc.call("block_results", height=height))
+    except (RpcCallError, InvalidHeaderError) as exc:
+        raise InvalidProofError(f"block {height} or its results are not available from {node}: {exc.message} "
+                                f"(a node with [storage] discard_abci_responses = true keeps no results)") from None
+    result = verify_tx_result(header, target.signed_header.header, txs, results, tx_hash, index)
+    save_client(path, client)
+    return result, {"verified": True, "header_height": height + 1,
+                    "last_results_hash": target.signed_header.header.last_results_hash.hex().upper(),
+                    "trusted_from": trusted_from, "light_client_steps": steps}
+
+
+def verify_state_proofs(home: pathlib.Path, node: str, chain_id: str, height: int, proofs) -> dict:
+    """Check StateProofs read at height against header height+1, verified by the light client from the
+    trusted header (which then moves up); InvalidProofError when anything fails. Returns what was verified."""
+    path = get_trusted_path(home, chain_id)
+    client = load_client(path, chain_id)
+    rpc = CometRPC(node)
+    target_height = height + 1
+    trusted_from = client.latest_height
+    client, target, steps = _verify_next_header(rpc, client, height)
     app_hash = target.signed_header.header.app_hash
     for p in proofs:
         proof = MerkleProof.from_proto(p.proof if p.HasField("proof") else state_pb2.MerkleProof())
@@ -133,4 +166,4 @@ def verify_state_proofs(home: pathlib.Path, node: str, chain_id: str, height: in
                                     f"of verified header {target_height}")
     save_client(path, client)
     return {"verified": True, "header_height": target_height, "app_hash": app_hash.hex().upper(),
-            "trusted_from": trusted_from, "light_client_steps": len(steps)}
+            "trusted_from": trusted_from, "light_client_steps": steps}

@@ -13,14 +13,12 @@ from ..auth import AuthRecord
 from ..auth.keys import full_account_key
 from ..bank.keeper import decode_amount
 from ..bank.keys import full_balance_key
-from ..errors import DistposError, InvalidInputError, InvalidProofError
-from ..receipts import Receipt
-from ..receipts.keys import full_receipt_key
+from ..errors import DistposError, InvalidInputError, InvalidProofError, compute_codespace_of
 from ..gen.distpos.v1 import query_pb2, query_pb2_grpc
 from .client import grpc_call
 from ..rpc_client import CometRPC
 from .common import get_client_config, get_home, grpc_option, node_option, output_option
-from .lightproof import verify_state_proofs
+from .lightproof import verify_state_proofs, verify_tx_result_proof
 from .output import emit
 
 
@@ -86,37 +84,35 @@ def status(grpc_addr, output) -> None:
 @click.argument("tx_hash", metavar="HASH")
 @grpc_option
 @click.option("--prove", is_flag=True,
-              help="Verify the receipt's Merkle proof against a header the CLI's light client verified.")
+              help="Verify the result code against LastResultsHash of the next header, which the CLI's light client "
+                   "verifies (receipts are not in the app state; the node's CometBFT must keep block results).")
 @node_option
 @click.option("--chain-id", "chain_id", envvar="DISTPOS_CHAIN_ID", default=None,
-              help="With --prove: the chain the receipt is on (default: client.toml chain-id; never the node's).")
+              help="With --prove: the chain the transaction is on (default: client.toml chain-id; never the node's).")
 @output_option
 @click.pass_context
 def tx_(ctx, tx_hash, grpc_addr, prove, node, chain_id, output) -> None:
-    """The receipt of transaction HASH (hex)."""
+    """The receipt of transaction HASH (hex), from the node's receipts index."""
     try:
         raw = bytes.fromhex(tx_hash)
     except ValueError:
         raw = b""
     if len(raw) != 32:
         raise InvalidInputError(f"hash {tx_hash!r} must be 64 hex digits")
-    r = _call(grpc_addr, "Tx", query_pb2.QueryTxRequest(hash=raw, prove=prove))
-    data = {"hash": r.hash.hex().upper(), "height": r.receipt.height, "index": r.receipt.index,
-            "code": r.receipt.code, "codespace": r.receipt.codespace}
+    chain = None
     if prove:
         chain = chain_id or get_client_config(ctx).get("chain-id")
         if not chain:
             raise InvalidInputError("--prove needs the chain: give --chain-id or set chain-id in client.toml")
-        if r.proof.key != full_receipt_key(raw) or not r.proof.exists:
-            raise InvalidProofError("the node did not prove this transaction's receipt")
-        try:
-            receipt = Receipt.decode(r.proof.value)
-        except (ValueError, DecodeError):
-            raise InvalidProofError("the proven receipt does not decode") from None
-        data.update(height=receipt.height, index=receipt.index, code=receipt.code, codespace=receipt.codespace,
-                    proofs=_proofs_json([r.proof]))
-        data["verification"] = verify_state_proofs(get_home(ctx), node, str(validate_chain_id(chain)), r.height,
-                                                   [r.proof])
+    r = _call(grpc_addr, "Tx", query_pb2.QueryTxRequest(hash=raw))
+    data = {"hash": r.hash.hex().upper(), "height": r.receipt.height, "index": r.receipt.index,
+            "code": r.receipt.code, "codespace": r.receipt.codespace}
+    if prove:
+        # Only what the headers commit is printed: height and index (the block's data hash), the code
+        # (LastResultsHash); the codespace follows from the code, which is unique across DistPOS.
+        result, verification = verify_tx_result_proof(get_home(ctx), node, str(validate_chain_id(chain)), raw,
+                                                       r.receipt.height, r.receipt.index)
+        data.update(code=result.code, codespace=compute_codespace_of(result.code), verification=verification)
     emit(data, output)
 
 

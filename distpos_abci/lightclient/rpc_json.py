@@ -1,4 +1,5 @@
-"""Typed light-client records from CometBFT RPC JSON (`/commit`, `/validators`); parsing only, no I/O."""
+"""Typed light-client records from CometBFT RPC JSON (`/commit`, `/validators`, `/block`, `/block_results`);
+parsing only, no I/O."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import calendar
 import re
 
 from ..errors import InvalidHeaderError
+from .results import ExecResult
 from .types import NS, BlockID, Commit, CommitSig, Header, LightBlock, PartSetHeader, SignedHeader, Validator, ValidatorSet
 
 _TIME_RE = re.compile(r"^(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.(\d{1,9}))?Z$")
@@ -74,3 +76,23 @@ def light_block_from_json(commit_result: dict, validators: dict, next_validators
         signed_header_from_json(commit_result), validator_set_from_json(validators),
         validator_set_from_json(next_validators),
     )
+
+
+def block_from_json(block_result: dict) -> tuple[Header, list[bytes]]:
+    """The header and the transactions of a /block result."""
+    try:
+        block = block_result["block"]
+        txs = [base64.b64decode(t, validate=True) for t in (block["data"].get("txs") or [])]
+        return header_from_json(block["header"]), txs
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise InvalidHeaderError(f"unusable /block answer: {exc!r}") from None
+
+
+def exec_results_from_json(results_result: dict) -> list[ExecResult]:
+    """The hashed part of every transaction result of a /block_results result."""
+    try:
+        return [ExecResult(int(r.get("code") or 0), base64.b64decode(r.get("data") or "", validate=True),
+                           int(r.get("gas_wanted") or 0), int(r.get("gas_used") or 0))
+                for r in (results_result.get("txs_results") or [])]
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise InvalidHeaderError(f"unusable /block_results answer: {exc!r}") from None

@@ -262,6 +262,16 @@ dir = "data/distpos.db"
 # Log level of the app process: debug, info, warning or error.
 level = "{log_level}"
 
+[store]
+# Heights of state history (and proofs) kept; the receipts index is pruned with them. 0 = archive.
+keep_recent = 10000
+# CometBFT blocks to keep (ResponseCommit.retain_height); 0 = every block. A localnet keeps everything: its
+# relays, dashboard and `query tx --prove` read blocks and block results (config.toml keeps
+# [storage] discard_abci_responses = false and [tx_index] indexer = "kv" for the same reason).
+min_retain_blocks = 0
+# The node's receipts index for `query tx` (outside the app hash).
+index_receipts = true
+
 [metrics]
 # host:port of the app's Prometheus endpoint (GET /metrics); CometBFT's own is on the port below it.
 # Empty turns it off.

@@ -1,4 +1,4 @@
-"""receipts: the result of every transaction included in a block, provable by hash."""
+"""receipts: the result of every transaction included in a block, by hash, in the node's local index."""
 
 from .keeper import Receipt, ReceiptKeeper
 

@@ -1,4 +1,9 @@
-"""receipts keeper: one receipt per included transaction; the first inclusion wins."""
+"""receipts keeper: one receipt per included transaction, in the node's local index (not in the Merkle state);
+the first inclusion wins.
+
+Receipts are not consensus state: a transaction's bytes bind its signer and nonce, and nonces are strict, so
+nothing needs a receipt to refuse a replay. The keeper writes into a cache over the node's `LocalIndex`, which
+Commit persists with the block, and reads from that index."""
 
 from __future__ import annotations
 
@@ -20,9 +25,8 @@ class Receipt:
     codespace: str
 
     def encode(self) -> bytes:
-        """Canonical protobuf encoding. No log text: state holds only codes the project defines, so a
-        library's message or a build's wording can never reach the app hash (the log is in CometBFT's
-        block results)."""
+        """Canonical protobuf encoding. No log text: the receipt holds only codes the project defines (the log is
+        in CometBFT's block results)."""
         return state_pb2.TxReceipt(
             height=self.height, index=self.index, code=self.code, codespace=self.codespace
         ).SerializeToString(deterministic=True)
@@ -35,7 +39,7 @@ class Receipt:
 
 
 class ReceiptKeeper:
-    """Reads and writes the receipts prefix."""
+    """Reads and writes the receipts prefix of the local index (a CacheKV over StateStore.local to write)."""
 
     def __init__(self, store: KVStore | KVReader) -> None:
         self.store = PrefixStore(store, keys.PREFIX)  # type: ignore[arg-type]

@@ -7,6 +7,9 @@ Key layout (first byte is the table):
   o<hash32>       pruning only: height u64 at which the node left the tree (deleted when it is re-created)
   p<height u64>   pruning only: the hashes (32 bytes each) of the nodes that left the tree at that height
   m<name>         metadata: last committed height and app hash, chain-id, oldest height still readable
+  x<key>          the node's local index (not hashed, not consensus): receipts by transaction hash
+  l<height u64>   pruning only: the local index keys written at that height (u16 length + key each), deleted
+                  with the height
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ T_ROOT = b"r"
 T_META = b"m"
 T_ORPHAN = b"o"
 T_ORPHAN_LIST = b"p"
+T_LOCAL = b"x"
+T_LOCAL_LIST = b"l"
 
 META_HEIGHT = T_META + b"height"
 META_APP_HASH = T_META + b"app_hash"
@@ -41,6 +46,11 @@ def compute_root_key(height: int) -> bytes:
 def compute_orphan_list_key(height: int) -> bytes:
     """The database key of the nodes that left the tree at height."""
     return T_ORPHAN_LIST + height.to_bytes(8, "big")
+
+
+def compute_local_list_key(height: int) -> bytes:
+    """The database key of the local index keys written at height."""
+    return T_LOCAL_LIST + height.to_bytes(8, "big")
 
 
 class Database:

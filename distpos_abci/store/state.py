@@ -14,7 +14,9 @@ tree at or before the oldest kept height. It takes the commit lock for each heig
 so a Commit waits at most for one height's deletes, and a node is never deleted in between a
 check and a re-creation. Flat state holds only the latest values, so it has no history to
 prune. Reads and proofs at a pruned height raise HeightUnavailableError naming the oldest
-height still readable. Pruning never changes what is hashed: the app hash is the same on an
+height still readable. The local index (`LocalIndex`: what the node keeps for its users and
+never hashes, such as receipts) is written in the same atomic batch as the block, and pruned
+with the heights: what a height wrote to it goes when the height goes. Pruning never changes what is hashed: the app hash is the same on an
 archive node and a pruned one. Progress is in the database (`m oldest`), so a restarted node
 resumes where it stopped.
 """
@@ -37,10 +39,13 @@ from .db import (
     META_HEIGHT,
     META_OLDEST,
     T_NODE,
+    T_LOCAL,
+    T_LOCAL_LIST,
     T_ORPHAN,
     T_ORPHAN_LIST,
     T_STATE,
     Database,
+    compute_local_list_key,
     compute_orphan_list_key,
     compute_root_key,
 )
@@ -90,6 +95,41 @@ class _NodeReader:
         cache[node_hash] = record
 
 
+class LocalIndex:
+    """A KVReader over the node's local index: data the node keeps for queries that is not state (never hashed
+    into the app hash, may differ between nodes, e.g. switched off). Written only through PendingCommit.local."""
+
+    __slots__ = ("db",)
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def get(self, key: bytes) -> bytes | None:
+        return self.db.get(T_LOCAL + key)
+
+    def iter_prefix(self, prefix: bytes, start: bytes = b"") -> Iterator[tuple[bytes, bytes]]:
+        lead = T_LOCAL + prefix
+        for key, value in self.db.iter_from(lead + start):
+            if not key.startswith(lead):
+                return
+            yield key[1:], value
+
+
+def encode_key_list(keys: list[bytes]) -> bytes:
+    """Keys as u16 length + key each (the local keys of one height)."""
+    return b"".join(len(k).to_bytes(2, "big") + k for k in keys)
+
+
+def decode_key_list(raw: bytes) -> list[bytes]:
+    """The keys encode_key_list joined."""
+    out, i = [], 0
+    while i < len(raw):
+        n = int.from_bytes(raw[i:i + 2], "big")
+        out.append(raw[i + 2:i + 2 + n])
+        i += 2 + n
+    return out
+
+
 @dataclass(frozen=True)
 class PendingCommit:
     """A finalized block's writes and its new root, waiting for Commit."""
@@ -100,6 +140,9 @@ class PendingCommit:
     nodes: Mapping[bytes, bytes]
     chain_id: str
     orphans: frozenset[bytes] = field(default_factory=frozenset)  # recorded only when pruning
+    # The local index's new entries (not hashed). Each local key is written once: pruning a height deletes the
+    # local keys it wrote.
+    local: Mapping[bytes, bytes] = field(default_factory=dict)
 
 
 class StateStore:
@@ -112,6 +155,7 @@ class StateStore:
             raise ValueError("keep_recent must be >= 0")
         self.db = db
         self.nodes = _NodeReader(db)
+        self.local = LocalIndex(db)
         raw_height = db.get(META_HEIGHT)
         self.last_height = Height(int.from_bytes(raw_height, "big") if raw_height else 0)
         self.last_app_hash = AppHash(db.get(META_APP_HASH) or b"")
@@ -201,19 +245,24 @@ class StateStore:
 
     # ---- block commit ----
 
-    def prepare_commit(self, height: Height, writes: Mapping[bytes, bytes | None], chain_id: str) -> PendingCommit:
-        """Hash a block's writes into a new root without writing anything."""
+    def prepare_commit(self, height: Height, writes: Mapping[bytes, bytes | None], chain_id: str,
+                       local: Mapping[bytes, bytes] | None = None) -> PendingCommit:
+        """Hash a block's writes into a new root without writing anything. local: entries for the local index,
+        persisted with the block but never hashed."""
         orphans: set[bytes] | None = set() if self.keep_recent else None
         root, nodes = merkle.compute_updated_root(self.nodes, self.last_root, writes.items(), orphans)
-        return PendingCommit(height, dict(writes), root, nodes, chain_id, frozenset(orphans or ()))
+        return PendingCommit(height, dict(writes), root, nodes, chain_id, frozenset(orphans or ()), dict(local or {}))
 
     def commit(self, pending: PendingCommit) -> None:
         """Persist a prepared block in one atomic, synced write."""
         meta = ((compute_root_key(pending.height), pending.root), (META_HEIGHT, pending.height.to_bytes(8, "big")),
                 (META_APP_HASH, pending.root), (META_CHAIN_ID, pending.chain_id.encode()))
         parts = [((T_STATE + k, v) for k, v in pending.writes.items()),
-                 ((T_NODE + h, rec) for h, rec in pending.nodes.items()), meta]
+                 ((T_NODE + h, rec) for h, rec in pending.nodes.items()), meta,
+                 ((T_LOCAL + k, v) for k, v in pending.local.items())]
         if self.keep_recent:
+            if pending.local:
+                parts.append(((compute_local_list_key(pending.height), encode_key_list(sorted(pending.local))),))
             height = pending.height.to_bytes(8, "big")
             parts += [((T_ORPHAN + h, None) for h in pending.nodes),  # re-created: no longer an orphan
                       ((T_ORPHAN + h, height) for h in pending.orphans)]
@@ -248,6 +297,11 @@ class StateStore:
                 if not list_key.startswith(T_ORPHAN_LIST) or list_key > bar:
                     break
                 self._drain_orphans(Height(int.from_bytes(list_key[1:], "big")))
+            bar = compute_local_list_key(self.oldest_height)
+            for list_key, _ in list(self.db.iter_from(T_LOCAL_LIST)):
+                if not list_key.startswith(T_LOCAL_LIST) or list_key >= bar:
+                    break
+                self._drain_local(Height(int.from_bytes(list_key[1:], "big")))
         done = 0
         target = self.compute_prune_target()
         while self.oldest_height < target and not self._closed:
@@ -262,7 +316,23 @@ class StateStore:
             # Raise the bar before anything goes: a reader is refused before it could miss a node.
             self.oldest_height = nxt
             self.db.write(((compute_root_key(height), None), (META_OLDEST, nxt.to_bytes(8, "big"))), sync=False)
+        self._drain_local(height)
         self._drain_orphans(nxt)
+
+    def _drain_local(self, height: Height) -> None:
+        """Delete what height wrote to the local index, then its list."""
+        list_key = compute_local_list_key(height)
+        listed = self.db.get(list_key)
+        if listed is None:
+            return
+        keys = decode_key_list(listed)
+        for start in range(0, len(keys), PRUNE_CHUNK):
+            with self._lock:
+                self.db.write([(T_LOCAL + k, None) for k in keys[start:start + PRUNE_CHUNK]], sync=False)
+            if threading.current_thread() is self._pruner:
+                time.sleep(PRUNE_PAUSE_S)
+        with self._lock:
+            self.db.write(((list_key, None),), sync=False)
 
     def _drain_orphans(self, height: Height) -> None:
         """Delete the nodes that left the tree at height and were not re-created since, then their list."""

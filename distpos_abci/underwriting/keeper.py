@@ -26,6 +26,7 @@ from ..errors import (
     GuaranteeMismatchError,
     InvalidEvidenceError,
     NotClaimableError,
+    PaymentRecordExpiredError,
     ReplayedGuaranteeError,
     UnknownValidatorError,
 )
@@ -134,6 +135,18 @@ class NonceOutcome:
 
     consumed: bool
     paid: Amount  # to the beneficiary, by that nonce (0 unless consumed)
+    forgotten: bool = False  # consumed so long ago that the record of what it paid may have expired
+
+
+# Blocks beyond max_guarantee_blocks + claim_window_blocks that auth keeps what a nonce paid: co-underwriters may
+# issue their share one block behind the coordinator.
+PAYMENT_RECORD_SLACK_BLOCKS = 2
+
+
+def compute_payment_retention(params: UnderwritingParams) -> int:
+    """Blocks a payment record must stay readable after the block that wrote it: a guarantee is issued before
+    its nonce is used, expires at most max_guarantee_blocks later, and may be claimed claim_window_blocks after."""
+    return params.max_guarantee_blocks + params.claim_window_blocks + PAYMENT_RECORD_SLACK_BLOCKS
 
 
 # ---- pure rules ----------------------------------------------------------------------------------------
@@ -269,8 +282,16 @@ class UnderwritingKeeper:
         if auth.get_account(g.payer.account).nonce <= g.nonce:
             return NonceOutcome(False, Amount(0))
         payment = auth.get_payment(g.payer.account, g.nonce)
+        if payment is None and not auth.is_payment_record_kept(g.payer.account, g.nonce):
+            return NonceOutcome(True, Amount(0), forgotten=True)
         paid = payment[1] if payment is not None and payment[0] == g.beneficiary.account else 0
         return NonceOutcome(True, Amount(paid))
+
+    def process_payment_expiry(self, height: Height, new_payments: list[bytes]) -> int:
+        """End of block: let auth forget what nonces paid once no settlement can read it (the window is read from
+        the parameters now, so a governance change applies to every record not yet deleted)."""
+        return AuthKeeper(self.root).process_payment_expiry(
+            height, compute_payment_retention(self.get_params()), new_payments)
 
     # ---- checks
 
@@ -313,6 +334,10 @@ class UnderwritingKeeper:
             raise ClaimWindowClosedError(
                 f"claims on {g.payer} nonce {g.nonce} closed at height {g.expiry_height + params.claim_window_blocks}")
         outcome = self.get_nonce_outcome(g)
+        if outcome.forgotten:
+            raise PaymentRecordExpiredError(
+                f"nonce {g.nonce} of {g.payer} was used before the chain's record of what it paid expired "
+                f"(kept {compute_payment_retention(params)} blocks); nothing is settled")
         events: list[Event] = []
         if not outcome.consumed:
             if height <= g.expiry_height:

@@ -218,7 +218,7 @@ class UnderwritingService:
                 g = r.guarantee
                 outcome = settled.get_nonce_outcome(g)
                 done = (settled.get_settlement(g.payer.account, g.nonce, g.underwriter.account) is not None
-                        or (outcome.consumed and outcome.paid >= g.total)
+                        or (outcome.consumed and outcome.paid >= g.total) or outcome.forgotten
                         or height > r.expiry_height + window)
                 dropped += done
             if done:

@@ -123,6 +123,7 @@ def test_chain_id_comes_from_client_toml_never_from_the_node(home, hostile_node)
     (("tx", "bank", "send", "alice", ADDRESS, "-5", "--chain-id", "e2e4"), "negative numbers"),
     (("tx", "bank", "send", "alice", ADDRESS, "²", "--chain-id", "e2e4"), "positive integer"),
     (("query", "tx", "abcd"), "64 hex digits"),
+    (("query", "tx", "ab" * 32, "--prove"), "--prove needs the chain"),
     (("tx", "bank"), "Usage"),
 ])
 def test_invalid_inputs_from_the_issue_are_one_line_exit_2(home, args, needle):

@@ -46,6 +46,13 @@ def test_distpos_error_becomes_its_status_and_code_metadata(app):
     assert (meta["distpos-codespace"], meta["distpos-code"]) == ("tx", "2")
 
 
+def test_a_receipt_proof_is_unimplemented_with_its_code(app):
+    _, err = _call(app, query_pb2_grpc.QueryStub, "Tx", query_pb2.QueryTxRequest(hash=b"\x01" * 32, prove=True))
+    assert err.code() == grpc.StatusCode.UNIMPLEMENTED and err.details().startswith("query:35: receipts are not")
+    _, err = _call(app, query_pb2_grpc.QueryStub, "Tx", query_pb2.QueryTxRequest(hash=b"\x01" * 32))
+    assert err.code() == grpc.StatusCode.NOT_FOUND
+
+
 @pytest.mark.parametrize("method,request_", [
     ("ListPackets", interchain_pb2.QueryPacketsRequest(destination_chain="x" * 300)),
     ("GetRoute", interchain_pb2.QueryRouteRequest(chain_id="")),

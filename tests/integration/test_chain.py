@@ -207,6 +207,12 @@ def test_prove_verifies_through_the_cli_light_client(distpos_net, tmp_path):
     status = json.loads(run("light", "status", "-o", "json").stdout)
     assert status["height"] == out["height"] + 1 and not status["expired"]
     sent = json.loads(run("tx", "bank", "send", "alice", bob, "3", "-o", "json").stdout)
-    receipt = run("query", "tx", sent["hash"], "--prove", "-o", "json")
+    receipt = run("query", "tx", sent["hash"], "-o", "json")
     assert receipt.returncode == 0, receipt.stderr
     assert json.loads(receipt.stdout)["height"] == sent["height"]
+    # Receipts left the Merkle state (issue 8): --prove checks the code against LastResultsHash of the next header.
+    proved = run("query", "tx", sent["hash"], "--prove", "-o", "json")
+    assert proved.returncode == 0, proved.stderr
+    out = json.loads(proved.stdout)
+    assert (out["height"], out["code"], out["codespace"]) == (sent["height"], 0, "")
+    assert out["verification"]["verified"] and out["verification"]["header_height"] == sent["height"] + 1

@@ -6,7 +6,7 @@ import pytest
 
 from distpos_abci.bank import BankKeeper, build_send_tx
 from distpos_abci.errors import (
-    DuplicateTxError,
+    BadNonceError,
     GenesisError,
     InsufficientFundsError,
     InsufficientStakeError,
@@ -220,7 +220,7 @@ def test_invalid_staking_messages(chain, make_tx, err):
     res = chain.block(make_tx())
     assert codes(res) == [err.code]
     assert (pool(chain), supply(chain)) == before
-    assert chain.app.check_tx(make_tx()).code in (err.code, DuplicateTxError.code)  # the same bytes never run twice
+    assert chain.app.check_tx(make_tx()).code in (err.code, BadNonceError.code)  # the same bytes never run twice
 
 
 @pytest.mark.parametrize("params", [{"power_reduction": 0}, {"slash_fraction_downtime_ppm": 1_000_001},

@@ -187,6 +187,21 @@ def test_keep_recent_is_read_from_app_toml(tmp_path):
             load_config(tmp_path)
 
 
+def test_retention_settings_are_read_from_app_toml(tmp_path):
+    (tmp_path / "config").mkdir()
+    toml = tmp_path / "config" / "app.toml"
+    cfg = load_config(tmp_path)
+    assert (cfg.min_retain_blocks, cfg.index_receipts) == (0, True)
+    toml.write_text("[store]\nmin_retain_blocks = 20000\nindex_receipts = false\n")
+    cfg = load_config(tmp_path)
+    assert (cfg.min_retain_blocks, cfg.index_receipts) == (20_000, False)
+    for line, name in (("min_retain_blocks = -1", "store.min_retain_blocks"), ("min_retain_blocks = true",
+                       "store.min_retain_blocks"), ('index_receipts = "yes"', "store.index_receipts")):
+        toml.write_text(f"[store]\n{line}\n")
+        with pytest.raises(ConfigError, match=name):
+            load_config(tmp_path)
+
+
 def _tree_nodes(nodes: dict[bytes, bytes], root: bytes) -> set[bytes]:
     out, todo = set(), [root]
     while todo:
@@ -213,3 +228,14 @@ def test_orphans_are_exactly_the_nodes_the_new_tree_dropped(batches):
         assert orphans == _tree_nodes(nodes, root) - _tree_nodes(nodes, new_root)
         assert new_root == merkle.compute_updated_root(nodes, root, batch.items())[0]
         root = new_root
+
+
+def test_the_localnet_app_toml_states_its_retention_choices(tmp_path):
+    from distpos_abci.localnet.generate import write_app_toml
+    from distpos_abci.localnet.plan import Node
+
+    node = Node("e2e4", "node0", str(tmp_path), "id", 1, 2, 3, 4, 5)
+    (tmp_path / "config").mkdir()
+    write_app_toml(node)
+    cfg = load_config(tmp_path)
+    assert (cfg.keep_recent, cfg.min_retain_blocks, cfg.index_receipts) == (10_000, 0, True)

@@ -407,3 +407,68 @@ def test_attack_underwriter_forges_a_guarantee_against_the_payers_collateral(cha
         res = chain.block(claim(chain, [g], shown))
         assert codes(res) == [GuaranteeMismatchError.code]
     assert collateral(chain, 1).locked == 1000 and bal(chain, friend) == 0
+
+
+# ---- what a nonce paid expires (issue 8) ------------------------------------------------------------------
+# UW_PARAMS: max_guarantee_blocks 4, claim_window_blocks 5: auth keeps a payment record 4 + 5 + 2 = 11 blocks.
+
+
+def payment(chain, nonce):
+    from distpos_abci.auth import AuthKeeper
+    return AuthKeeper(chain.app.state).get_payment(key_account(PAYER), nonce)
+
+
+def test_attack_claim_after_the_payment_record_expired_never_pays_twice(chain):
+    """The payer's payment of 100 to 4 executed long ago. A validator holding the payer's collateral (or the
+    beneficiary's friend among validators) signs a fresh guarantee of those very bytes and the beneficiary claims,
+    or a carrier carries them: with the record of what the nonce paid gone, the chain would read "paid nothing" and
+    pay the beneficiary a second time from the payer's collateral. It refuses (underwriting:235) instead."""
+    from distpos_abci.errors import PaymentRecordExpiredError
+
+    raw = send(chain, 4, 100)
+    assert codes(chain.block(raw)) == [0]  # height 3, nonce 1
+    paid_at = chain.app.last_height
+    while chain.app.last_height < paid_at + 10:
+        chain.block()
+    assert payment(chain, 1) is not None  # still inside every window that could settle it
+    chain.block()  # height paid_at + 11: the end of this block deletes it
+    assert payment(chain, 1) is None
+    h = chain.app.last_height
+    fresh = [guarantee(1, raw, 100, addr(4), issued=h - 1, expiry=h + 2)]
+    assert codes(chain.block(claim(chain, fresh))) == [PaymentRecordExpiredError.code]
+    assert codes(chain.block(carry(chain, raw, fresh))) == [PaymentRecordExpiredError.code]
+    assert bal(chain, 4) == 100 and collateral(chain, 1).locked == 1000
+    assert shares(chain, 1) == []
+
+
+def test_payment_records_outlive_the_last_claim_of_a_guarantee(chain):
+    """A guarantee issued the block before its nonce ran, claimed at the last height of its claim window, still
+    reads what the nonce paid: a double spend pays the shortfall, a full payment is not claimable."""
+    raw = send(chain, 4, 100)
+    double = send(chain, 5, 100)  # same nonce 1, to someone else
+    h = chain.app.last_height
+    g = [guarantee(1, raw, 100, addr(4), issued=h, expiry=h + 4)]
+    assert codes(chain.block(double)) == [0]
+    other = send(chain, 4, 50, nonce=2)
+    og = [guarantee(1, other, 50, addr(4), issued=h, expiry=h + 4)]
+    assert codes(chain.block(other)) == [0]
+    while chain.app.last_height < h + 4 + 5 - 1:
+        chain.block()
+    res = chain.block(claim(chain, g), claim(chain, og))  # height h + 9 = expiry + claim_window_blocks
+    assert codes(res) == [0, NotClaimableError.code]
+    assert bal(chain, 4) == 150 and collateral(chain, 1).locked == 900
+
+
+def test_a_lapsed_nonce_without_a_record_still_settles_every_share(chain):
+    """A retired nonce never had a payment record: absent but final (above the floor), so the second
+    validator's guarantee of it pays from the collateral held for that validator, as before expiry existed."""
+    assert codes(chain.block(deposit(chain, 2, 500))) == [0]
+    raw = send(chain, 4, 100)  # nonce 2, never broadcast
+    h = chain.app.last_height
+    g1 = [guarantee(1, raw, 100, addr(4), issued=h, expiry=h + 1)]
+    g2 = [guarantee(2, raw, 100, addr(4), issued=h, expiry=h + 1)]
+    chain.block()
+    chain.block()
+    assert codes(chain.block(claim(chain, g1))) == [0]
+    assert codes(chain.block(claim(chain, g2))) == [0]
+    assert bal(chain, 4) == 200 and collateral(chain, 1).locked == 900 and collateral(chain, 2).locked == 400

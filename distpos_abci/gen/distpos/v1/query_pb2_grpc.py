@@ -69,7 +69,8 @@ class QueryServicer:
         raise NotImplementedError('Method not implemented!')
 
     def Tx(self, request, context):
-        """The receipt of an included transaction.
+        """The receipt of an included transaction, from the node's local receipts index (not in the Merkle
+        state: `prove` is refused with query:35; a node without the index answers query:36).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
