@@ -27,7 +27,9 @@ from distpos_abci.cli.underwriting_client import call_underwriting
 from distpos_abci.gen.distpos.v1 import underwriting_pb2
 from distpos_abci.interchain import keys
 from distpos_abci.interchain.instant import compute_instant_timeout_ns
+from distpos_abci.fees import build_paid_tx
 from distpos_abci.interchain.msgs import build_instant_transfer_tx
+from distpos_abci.localnet.generate import LOCALNET_MIN_GAS_PRICE
 from distpos_abci.keyring import Keyring
 from distpos_abci.lightclient.rpc_json import parse_rfc3339_ns
 from distpos_abci.localnet import (
@@ -70,8 +72,9 @@ def run(cometbft_bin: str, timeouts: Timeouts) -> dict[str, object]:
             grpc_addr = src_chain.nodes[0].grpc_address
             operator = call_underwriting(grpc_addr, "Capacity", underwriting_pb2.CapacityRequest()).operator_address
             payer = str(alice.address(src_chain.chain_id))
-            lock = build_collateral_tx(alice.keypair, src_chain.chain_id, get_next_nonce(src, payer), "deposit",
-                                       operator, AMOUNT * ROUNDS * 2)
+            lock = build_paid_tx(alice.keypair, build_collateral_tx(
+                alice.keypair, src_chain.chain_id, get_next_nonce(src, payer), "deposit", operator, AMOUNT * ROUNDS * 2),
+                gas_price=LOCALNET_MIN_GAS_PRICE)
             src.broadcast_tx_sync(lock)
             src.wait_for_tx(compute_tx_hash(lock), 30)
             time.sleep(1.5)  # the service counts the lower of the committed and the mempool view of collateral
@@ -80,8 +83,9 @@ def run(cometbft_bin: str, timeouts: Timeouts) -> dict[str, object]:
             first_height, first_time = int(dst.status()["sync_info"]["latest_block_height"]), time.monotonic()
             for _ in range(ROUNDS):
                 now = parse_rfc3339_ns(src.status()["sync_info"]["latest_block_time"])
-                raw = build_instant_transfer_tx(alice.keypair, src_chain.chain_id, nonce, bob, AMOUNT,
-                                                timeout_time_ns=compute_instant_timeout_ns(now, 600, nonce))
+                raw = build_paid_tx(alice.keypair, build_instant_transfer_tx(
+                    alice.keypair, src_chain.chain_id, nonce, bob, AMOUNT,
+                    timeout_time_ns=compute_instant_timeout_ns(now, 600, nonce)), gas_price=LOCALNET_MIN_GAS_PRICE)
                 r = send_instant(grpc_addr, src, src_chain.chain_id, dst, dst_chain.chain_id, alice.keypair, raw, 30)
                 nonce += 1
                 guarantee_ms.append(r.guarantee_ms)

@@ -40,6 +40,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from distpos_abci.bank import build_send_tx
+from distpos_abci.fees import build_paid_tx
+from distpos_abci.localnet.generate import LOCALNET_MIN_GAS_PRICE
 from distpos_abci.keyring import Keyring
 from distpos_abci.lightclient.rpc_json import parse_rfc3339_ns
 from distpos_abci.localnet import APP_DISTPOS, TEST_TIMEOUTS, FreePorts, generate_network, running_network
@@ -222,7 +224,8 @@ def main(cometbft_bin: str = "bin/cometbft") -> dict[str, object]:
                 def send(i: int) -> None:
                     rpc = rpcs[i % len(rpcs)]
                     for _ in range(n // len(keys) + (1 if i < n % len(keys) else 0)):
-                        rpc.broadcast_tx_sync(build_send_tx(keys[i], src_chain.chain_id, nonces[i], to, 1))
+                        raw = build_send_tx(keys[i], src_chain.chain_id, nonces[i], to, 1)
+                        rpc.broadcast_tx_sync(build_paid_tx(keys[i], raw, gas_price=LOCALNET_MIN_GAS_PRICE))
                         nonces[i] += 1
 
                 with ThreadPoolExecutor(len(keys)) as pool:

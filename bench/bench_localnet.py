@@ -17,6 +17,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from distpos_abci.bank import build_send_tx
+from distpos_abci.fees import build_paid_tx
+from distpos_abci.localnet.generate import LOCALNET_MIN_GAS_PRICE
 from distpos_abci.crypto import KeyPair
 from distpos_abci.keyring import Keyring
 from distpos_abci.localnet import (
@@ -46,7 +48,8 @@ def main(cometbft_bin: str = "bin/cometbft") -> dict[str, float]:
             def send_all(i: int) -> None:
                 rpc = rpcs[i % len(rpcs)]
                 for nonce in range(TXS_PER_SENDER):
-                    raw = build_send_tx(keys[i], chain.chain_id, nonce, sink, 1)
+                    raw = build_paid_tx(keys[i], build_send_tx(keys[i], chain.chain_id, nonce, sink, 1),
+                                        gas_price=LOCALNET_MIN_GAS_PRICE)
                     submitted[compute_tx_hash(raw)] = time.time()
                     rpc.broadcast_tx_sync(raw)
 
@@ -67,7 +70,8 @@ def main(cometbft_bin: str = "bin/cometbft") -> dict[str, float]:
             committed = len(submitted) - len(pending)
             latencies = []
             for nonce in range(TXS_PER_SENDER, TXS_PER_SENDER + LATENCY_PROBES):
-                raw = build_send_tx(keys[0], chain.chain_id, nonce, sink, 1)
+                raw = build_paid_tx(keys[0], build_send_tx(keys[0], chain.chain_id, nonce, sink, 1),
+                                    gas_price=LOCALNET_MIN_GAS_PRICE)
                 start_t = time.perf_counter()
                 rpcs[0].broadcast_tx_sync(raw)
                 rpcs[0].wait_for_tx(compute_tx_hash(raw), timeout=60)

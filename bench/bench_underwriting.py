@@ -25,6 +25,8 @@ import grpc
 from distpos_abci.address import Address
 from distpos_abci.app import DistposApp
 from distpos_abci.bank import build_send_tx
+from distpos_abci.fees import build_paid_tx
+from distpos_abci.localnet.generate import LOCALNET_MIN_GAS_PRICE
 from distpos_abci.underwriting import build_collateral_tx
 from distpos_abci.crypto import KeyPair
 from distpos_abci.gen.distpos.v1 import query_pb2, underwriting_pb2, underwriting_pb2_grpc
@@ -134,21 +136,23 @@ def _localnet(run_dir: str, n: int) -> dict:
     keys = [KeyPair.generate() for _ in range(n)]
     last = b""
     for i, k in enumerate(keys):  # fund fresh senders, so no request waits for a nonce to advance
-        last = build_send_tx(alice, chain, nonce + i, str(Address.from_pub_key(chain, k.pub_key)), 10_000)
+        last = build_paid_tx(alice, build_send_tx(alice, chain, nonce + i, str(Address.from_pub_key(chain, k.pub_key)),
+                                                  10_000), gas_price=LOCALNET_MIN_GAS_PRICE)
         rpc.broadcast_tx_sync(last)
     rpc.wait_for_tx(compute_tx_hash(last), timeout=60)
     with grpc.insecure_channel(node.grpc_address) as channel:
         operator = underwriting_pb2_grpc.UnderwritingStub(channel).Capacity(
             underwriting_pb2.CapacityRequest(), timeout=10).operator_address
     for k in keys:  # each sender locks collateral with node 0's validator
-        last = build_collateral_tx(k, chain, 0, "deposit", operator, 1000)
+        last = build_paid_tx(k, build_collateral_tx(k, chain, 0, "deposit", operator, 1000),
+                             gas_price=LOCALNET_MIN_GAS_PRICE)
         rpc.broadcast_tx_sync(last)
     rpc.wait_for_tx(compute_tx_hash(last), timeout=60)
     samples, node_us = [], []
     with grpc.insecure_channel(node.grpc_address) as channel:
         stub = underwriting_pb2_grpc.UnderwritingStub(channel)
         for k in keys:
-            raw = build_send_tx(k, chain, 1, alice_addr, 100)
+            raw = build_paid_tx(k, build_send_tx(k, chain, 1, alice_addr, 100), gas_price=LOCALNET_MIN_GAS_PRICE)
             t0 = time.perf_counter()
             r = stub.Underwrite(underwriting_pb2.UnderwriteRequest(tx=raw), timeout=10)
             samples.append((time.perf_counter() - t0) * 1000)

@@ -21,7 +21,7 @@ from .gen.tendermint.types import validator_pb2
 from .metrics import AppMetrics
 from .module import BlockInfo, Misbehavior, ValidatorUpdate, Vote
 from .types import Height
-from .query_proto import account_to_proto, status_to_proto, tx_to_proto
+from .query_proto import account_to_proto, gas_prices_to_proto, simulation_to_proto, status_to_proto, tx_to_proto
 
 log = logging.getLogger("distpos.abci")
 
@@ -144,7 +144,14 @@ class DistposABCI(Application):
                 key=data, value=view.value or b"", height=h, proof_ops=proof_ops((view,)) if prove else None,
                 info="exists" if view.value is not None else "absent",
             )
-        raise UnknownQueryPathError(f"unknown query path {path!r}: use /account, /status, /tx or /store")
+        if path == "/simulate":  # data = a signed transaction; nothing is kept
+            view = self.app.simulate_fees(data)
+            return abci.ResponseQuery(value=simulation_to_proto(view).SerializeToString(), height=self.app.last_height)
+        if path == "/gas_prices":
+            prices = gas_prices_to_proto(self.app.params.min_gas_price, self.app.node_min_gas_price)
+            return abci.ResponseQuery(value=prices.SerializeToString(), height=self.app.last_height)
+        raise UnknownQueryPathError(
+            f"unknown query path {path!r}: use /account, /status, /tx, /store, /simulate or /gas_prices")
 
 
 def _result_fields(result: TxResult) -> dict:

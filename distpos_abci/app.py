@@ -24,14 +24,17 @@ from dataclasses import dataclass, replace
 from . import __version__
 from .address import Address, parse_address
 from .auth import AuthKeeper, AuthRecord
-from .auth.keeper import compute_new_payments
+from .auth.keeper import compute_new_payments, validate_nonce
 from .auth.keys import full_account_key
 from .authority import GOV_AUTHORITY
 from .bank import BankKeeper, BankModule, MsgSend
 from .bank.keeper import decode_amount
 from .bank.keys import full_balance_key
+from .distribution import DistributionKeeper, DistributionModule, validate_fee_funds
 from .errors import (
     DistposError,
+    FeeBelowChainMinimumError,
+    FeeBelowNodeMinimumError,
     InvalidAddressError,
     NotFoundError,
     ProofUnavailableError,
@@ -39,6 +42,7 @@ from .errors import (
     TxSimulationError,
     UnknownMessageError,
 )
+from .fees import compute_fee, compute_gas
 from .events import Event
 from .genesis import parse_genesis
 from .gov import GovModule
@@ -79,7 +83,8 @@ def default_modules() -> list[Module]:
     """The state areas of a DistPOS chain, in the order their hooks run."""
     bank, interchain = BankModule(), InterchainModule()
     bank.outbound = interchain.process_outbound  # a MsgSend to another chain's address becomes a packet
-    return [bank, StakingModule(), UnderwritingModule(), interchain, GovModule()]  # gov last: it runs the others
+    # distribution right after staking: its begin_block sees this block's jailings; gov last: it runs the others
+    return [bank, StakingModule(), DistributionModule(), UnderwritingModule(), interchain, GovModule()]
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +145,17 @@ class StatusView:
 
 
 @dataclass(frozen=True, slots=True)
+class SimulationView:
+    """What a transaction would cost and what CheckTx would answer if it paid the node's minimum."""
+
+    gas: int
+    fee: int
+    chain_min_fee: int
+    node_min_fee: int
+    result: "TxResult"
+
+
+@dataclass(frozen=True, slots=True)
 class TxView:
     hash: TxHash
     receipt: Receipt
@@ -151,13 +167,15 @@ class DistposApp:
 
     def __init__(self, state: StateStore, modules: list[Module] | None = None,
                  verified_cache_size: int = DEFAULT_CAPACITY, index_receipts: bool = True,
-                 min_retain_blocks: int = 0) -> None:
+                 min_retain_blocks: int = 0, min_gas_price: int = 0) -> None:
         """index_receipts: keep every transaction's receipt in the node's local index for `query tx` (never part
         of the app hash: nodes with and without it agree). min_retain_blocks: app.toml's [store] setting, see
-        compute_retain_height."""
+        compute_retain_height. min_gas_price: this node's own minimum gas price ([fees] in app.toml), CheckTx
+        only, never consensus."""
         self.state = state
         self.index_receipts = index_receipts
         self.min_retain_blocks = min_retain_blocks
+        self.node_min_gas_price = min_gas_price
         self.verified = VerifiedTxCache(verified_cache_size)
         self.modules = modules if modules is not None else default_modules()
         self.decoders = {k: v for m in self.modules for k, v in m.decoders.items()}
@@ -310,25 +328,49 @@ class DistposApp:
             log.exception("chain=%s height=%d internal error in FinalizeBlock", self.chain_id, block.height)
             return TxResult(code=1, codespace="distpos", log=f"distpos:1: internal error: {type(exc).__name__}")
 
-    def _run_tx(self, store: KVStore, tx: SignedTx, ctx: TxContext) -> TxResult:
-        """Nonce first (kept even if the message fails), then the message in its own cache."""
+    def validate_fee(self, tx: SignedTx, check: bool) -> None:
+        """Raise unless tx's fee pays its gas at the chain's minimum price (fees:191) and, in CheckTx, at this
+        node's own (fees:192). Reads no state but the params."""
+        gas = compute_gas(tx)
+        chain_min = compute_fee(gas, self.params.min_gas_price)
+        if tx.fee < chain_min:
+            raise FeeBelowChainMinimumError(
+                f"fee {tx.fee} is below the chain's minimum {chain_min} ({gas} gas at {self.params.min_gas_price} "
+                f"milli-units per gas)")
+        if check and self.node_min_gas_price > self.params.min_gas_price:
+            node_min = compute_fee(gas, self.node_min_gas_price)
+            if tx.fee < node_min:
+                raise FeeBelowNodeMinimumError(
+                    f"fee {tx.fee} is below this node's minimum {node_min} ({gas} gas at {self.node_min_gas_price} "
+                    f"milli-units per gas); the chain's minimum is {chain_min}")
+
+    def _run_tx(self, store: KVStore, tx: SignedTx, ctx: TxContext, min_fees: bool = True) -> TxResult:
+        """Fee minimum, nonce and fee funds checked before anything is written; then the nonce is consumed and
+        the fee paid (both kept even if the message fails); then the message in its own cache."""
         module = self.handlers.get(type(tx.msg))
         if module is None:
             raise UnknownMessageError(f"no module handles {type(tx.msg).__name__}")
+        if min_fees:
+            self.validate_fee(tx, ctx.check)
+        auth = AuthKeeper(store)
+        if tx.fee:
+            validate_nonce(auth.get_account(tx.signer), tx.nonce)  # a bad nonce (a replay too) is reported as such
+            validate_fee_funds(BankKeeper(store).get_balance(tx.signer), tx.fee)
         # The nonce alone refuses a replay: the signed bytes bind signer and nonce (no receipt is consulted).
-        AuthKeeper(store).process_nonce(tx.signer, tx.pub_key, tx.nonce)  # checks before it writes: no cache
+        auth.process_nonce(tx.signer, tx.pub_key, tx.nonce)  # checks before it writes: no cache
         tx_event = Event.of("tx", signer=Address(self.chain_id, tx.signer), nonce=tx.nonce)
+        paid = (tx_event, *DistributionKeeper(store, self.chain_id).process_fee(tx.signer, tx.fee))
         msg_store = CacheKV(store)
         try:
             events = module.deliver(msg_store, ctx, tx.msg)
         except DistposError as err:
-            return TxResult(code=err.code, codespace=err.codespace, log=err.log, events=(tx_event,))
+            return TxResult(code=err.code, codespace=err.codespace, log=err.log, events=paid)
         msg = tx.msg
         if isinstance(msg, MsgSend) and msg.recipient.chain_id == self.chain_id:
             # What this nonce paid, for settling guarantees by the payer's nonce rather than by bytes.
             AuthKeeper(msg_store).apply_payment(tx.signer, tx.nonce, msg.recipient.account, msg.amount)
         msg_store.write()
-        return TxResult(events=(tx_event, *events))
+        return TxResult(events=(*paid, *events))
 
     def decode_verified_tx(self, raw: bytes) -> SignedTx:
         """Decode raw and run every check that needs no state: size, chain-id, signature, message rules."""
@@ -347,6 +389,21 @@ class DistposApp:
         if not result.ok:
             raise TxSimulationError(result.codespace, result.code, result.log)
         return tx
+
+    def simulate_fees(self, raw: bytes) -> SimulationView:
+        """Gas, fee and the minimum fees of raw, and what CheckTx would answer if it paid this node's minimum:
+        run against the mempool state with no fee minimum enforced, nothing kept. Bytes that do not decode or
+        verify raise their DistposError."""
+        tx = self._take_verified(compute_tx_hash(raw), raw, keep=True) or self.decode_verified_tx(raw)
+        gas = compute_gas(tx)
+        chain_min = compute_fee(gas, self.params.min_gas_price)
+        node_min = compute_fee(gas, max(self.params.min_gas_price, self.node_min_gas_price))
+        try:
+            result = self._run_tx(CacheKV(self.check), replace(tx, fee=max(tx.fee, node_min)),
+                                  self._check_context(tx), min_fees=False)
+        except DistposError as err:
+            result = TxResult.failure(err)
+        return SimulationView(gas, tx.fee, chain_min, node_min, result)
 
     def run_inner_tx(self, store: KVStore, raw: bytes, ctx: TxContext) -> TxResult:
         """Run a carried transaction in store with block semantics (nonce kept if the message fails)."""

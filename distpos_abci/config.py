@@ -29,6 +29,10 @@
     credit_limit = 0                 # guarantees beyond payers' collateral, at this validator's own stake's risk
     [metrics]
     laddr = ""                       # Prometheus /metrics as host:port; empty = off
+    [fees]
+    min_gas_price = 0                # this node's own minimum gas price, milli-units per gas: its CheckTx refuses a
+                                     # fee below ceil(gas * price / 1000) (fees:192). The chain's min_gas_price
+                                     # (consensus, FinalizeBlock) applies whatever this says.
 
 Every key is optional; the values above are the defaults.
 """
@@ -40,6 +44,7 @@ import tomllib
 from dataclasses import dataclass
 
 from .errors import ConfigError
+from .fees import MAX_GAS_PRICE
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
@@ -62,6 +67,7 @@ class NodeConfig:
     keep_recent: int = 10_000
     min_retain_blocks: int = 0
     index_receipts: bool = True
+    min_gas_price: int = 0
 
     @property
     def db_path(self) -> pathlib.Path:
@@ -80,6 +86,7 @@ def load_config(home: str | pathlib.Path) -> NodeConfig:
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path}: {exc}") from None
     known = {"abci": {"laddr"}, "grpc": {"laddr"}, "db": {"dir"}, "log": {"level"}, "metrics": {"laddr"}, "store": {"keep_recent", "min_retain_blocks", "index_receipts"},
+             "fees": {"min_gas_price"},
              "underwriting": {"enabled", "guarantee_blocks", "co_deadline_ms", "rpc", "credit_limit"}}
     for section, values in data.items():
         if section not in known or not isinstance(values, dict):
@@ -95,6 +102,7 @@ def load_config(home: str | pathlib.Path) -> NodeConfig:
         log_level=str(data.get("log", {}).get("level", NodeConfig.log_level)),
         metrics_laddr=str(data.get("metrics", {}).get("laddr", "")),
         **_store_config(path, data.get("store", {})),
+        min_gas_price=_min_gas_price(path, data.get("fees", {})),
         **_underwriting_config(path, data.get("underwriting", {})),
     )
     if cfg.log_level not in LOG_LEVELS:
@@ -118,6 +126,15 @@ def _store_config(path: pathlib.Path, section: dict) -> dict:
     if not isinstance(index, bool):
         raise ConfigError(f"{path}: store.index_receipts must be true or false")
     return {"keep_recent": value, "min_retain_blocks": retain, "index_receipts": index}
+
+
+def _min_gas_price(path: pathlib.Path, section: dict) -> int:
+    """[fees] min_gas_price: an integer of milli-units per gas, 0 to MAX_GAS_PRICE."""
+    value = section.get("min_gas_price", NodeConfig.min_gas_price)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_GAS_PRICE:
+        raise ConfigError(f"{path}: fees.min_gas_price must be an integer from 0 to {MAX_GAS_PRICE} (milli-units "
+                          f"per gas; 1000 = one base unit per gas)")
+    return value
 
 
 def _underwriting_config(path: pathlib.Path, section: dict) -> dict:

@@ -7,7 +7,7 @@ ABCI codes in `abci_adapter.py`, gRPC statuses in `grpc_service/`, CLI exit code
 
 Code ranges: tx/auth 2-19, bank 20-29, query 30-39, genesis/config/client/keyring 40-59, staking 60-79,
 underwriting 80-99, 150-159 and 235, interchain 100-129, 170-179, 210-219 (multi-hop) and 220-229 (instant
-credit), lightclient 130-139, relay 140-149 and 180-189, gov 160-169.
+credit), lightclient 130-139, relay 140-149 and 180-189, gov 160-169, fees and distribution 190-199.
 """
 
 from __future__ import annotations
@@ -997,6 +997,53 @@ class QueryRefusedError(RelayError):
     code = 188
     grpc_status = "FAILED_PRECONDITION"
     retryable = False
+
+
+# ---- fees (codespace "fees") and distribution (codespace "distribution") --------------------------------------
+
+class FeeError(DistposError):
+    """A transaction refused for its fee: nothing written, the nonce stays usable."""
+
+    codespace = "fees"
+    code = 190
+    grpc_status = "FAILED_PRECONDITION"
+
+
+class FeeBelowChainMinimumError(FeeError):
+    """The fee is below ceil(gas * chain min_gas_price / 1000): refused by CheckTx and FinalizeBlock alike."""
+
+    code = 191
+
+
+class FeeBelowNodeMinimumError(FeeError):
+    """The fee meets the chain's minimum but not this node's own ([fees] min_gas_price in app.toml): CheckTx only."""
+
+    code = 192
+
+
+class InsufficientFeeFundsError(FeeError):
+    """The signer's balance cannot pay the fee."""
+
+    code = 193
+
+
+class InvalidFeeOptionError(InvalidInputError):
+    """A client's --fees / --gas-prices that cannot be used (both given, not an integer)."""
+
+    codespace = "fees"
+    code = 194
+
+
+class DistributionError(DistposError):
+    codespace = "distribution"
+    code = 195
+    grpc_status = "FAILED_PRECONDITION"
+
+
+class NoRewardsError(DistributionError):
+    """A withdrawal of rewards by a validator that has accrued none."""
+
+    code = 196
 
 
 # ---- localnet network namespaces (codespace "localnet", codes 230-234) ---------------------------------

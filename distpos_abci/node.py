@@ -35,7 +35,8 @@ async def serve(cfg: NodeConfig, ready: asyncio.Event | None = None, stop: async
     """Run the node until SIGINT/SIGTERM or until `stop` is set."""
     db = Database(cfg.db_path)
     state = StateStore(db, keep_recent=cfg.keep_recent)
-    app = DistposApp(state, index_receipts=cfg.index_receipts, min_retain_blocks=cfg.min_retain_blocks)
+    app = DistposApp(state, index_receipts=cfg.index_receipts, min_retain_blocks=cfg.min_retain_blocks,
+                     min_gas_price=cfg.min_gas_price)
     log.info(
         "chain=%s starting app at height=%d app_hash=%s db=%s",
         state.chain_id or "?", state.last_height, state.last_app_hash.hex() or "-", cfg.db_path,

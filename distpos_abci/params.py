@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass
 
 from .errors import GenesisError, InvalidParamsError
 from .events import Event
+from .fees import MAX_GAS_PRICE
 from .store.kv import KVReader, KVStore
 from .tx import DEFAULT_MAX_TX_BYTES
 
@@ -18,6 +19,9 @@ class Params:
     """Chain-wide parameters."""
 
     max_tx_bytes: int = DEFAULT_MAX_TX_BYTES
+    # Consensus minimum gas price in milli-units per gas (fees.py): fee >= ceil(gas * min_gas_price / 1000).
+    # 0 = transactions may be free (the code default; localnets and the integration chains set it above 0).
+    min_gas_price: int = 0
 
     def encode(self) -> bytes:
         """Canonical JSON (sorted keys, no spaces): identical bytes on every node."""
@@ -30,13 +34,17 @@ class Params:
             return cls()
         if not isinstance(data, dict):
             raise GenesisError("params must be an object")
-        unknown = sorted(set(data) - {"max_tx_bytes"})
+        unknown = sorted(set(data) - {"max_tx_bytes", "min_gas_price"})
         if unknown:
             raise GenesisError(f"unknown params: {', '.join(unknown)}")
         max_tx = data.get("max_tx_bytes", DEFAULT_MAX_TX_BYTES)
         if not isinstance(max_tx, int) or isinstance(max_tx, bool) or not 256 <= max_tx <= 1 << 20:
             raise GenesisError("params.max_tx_bytes must be an integer between 256 and 1048576")
-        return cls(max_tx_bytes=max_tx)
+        price = data.get("min_gas_price", 0)
+        if not isinstance(price, int) or isinstance(price, bool) or not 0 <= price <= MAX_GAS_PRICE:
+            raise GenesisError(f"params.min_gas_price must be an integer between 0 and {MAX_GAS_PRICE} "
+                               f"(milli-units per gas)")
+        return cls(max_tx_bytes=max_tx, min_gas_price=price)
 
 
 def get_params(store: KVReader) -> Params:

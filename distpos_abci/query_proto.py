@@ -5,8 +5,8 @@ Shared by the gRPC servicer and the ABCI Query handler so both serve identical b
 
 from __future__ import annotations
 
-from .app import AccountView, StateProofView, StatusView, TxView
-from .gen.distpos.v1 import query_pb2, state_pb2
+from .app import AccountView, SimulationView, StateProofView, StatusView, TxView
+from .gen.distpos.v1 import distribution_pb2, query_pb2, state_pb2
 
 
 def state_proof_to_proto(view: StateProofView) -> state_pb2.StateProof:
@@ -48,3 +48,15 @@ def tx_to_proto(view: TxView) -> query_pb2.QueryTxResponse:
         height=view.height,
         receipt=state_pb2.TxReceipt(height=r.height, index=r.index, code=r.code, codespace=r.codespace),
     )
+
+
+def simulation_to_proto(view: SimulationView) -> distribution_pb2.SimulateResponse:
+    """A SimulateResponse message."""
+    return distribution_pb2.SimulateResponse(
+        gas=view.gas, fee=view.fee, chain_min_fee=view.chain_min_fee, node_min_fee=view.node_min_fee,
+        code=view.result.code, codespace=view.result.codespace, log=view.result.log)
+
+
+def gas_prices_to_proto(chain: int, node: int) -> distribution_pb2.QueryGasPricesResponse:
+    """A QueryGasPricesResponse message."""
+    return distribution_pb2.QueryGasPricesResponse(chain_min_gas_price=chain, node_min_gas_price=node)

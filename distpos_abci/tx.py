@@ -55,6 +55,8 @@ class SignedTx:
     nonce: Nonce
     memo: str
     msg: Msg
+    kind: str = ""  # TxBody oneof field name of msg (the gas table's key)
+    fee: int = 0  # base units the signer pays (TxBody.fee)
     premium: Amount = Amount(0)  # TxBody 6: the exact premium the signer pays for guarantees of this transaction
 
 
@@ -102,6 +104,8 @@ def decode_tx(raw: bytes, decoders: MsgDecoders, max_bytes: int = DEFAULT_MAX_TX
         nonce=Nonce(body.nonce),
         memo=body.memo,
         msg=msg,
+        kind=body.WhichOneof("msg"),
+        fee=body.fee,
         premium=Amount(body.premium),
     )
 
@@ -116,10 +120,11 @@ def validate_tx_stateless(tx: SignedTx, chain_id: str) -> None:
 
 
 def build_tx(key: KeyPair, chain_id: str, nonce: int, field: str, msg: Message, memo: str = "",
-             premium: int = 0) -> bytes:
+             premium: int = 0, fee: int = 0) -> bytes:
     """Encode and sign a transaction carrying msg in TxBody's oneof `field` (premium: TxBody 6, what the signer
-    pays for guarantees of it)."""
-    body = tx_pb2.TxBody(chain_id=chain_id, signer_pub_key=key.pub_key, nonce=nonce, memo=memo, premium=premium)
+    pays for guarantees of it; fee: TxBody 5, what it pays for the transaction, see fees.build_paid_tx)."""
+    body = tx_pb2.TxBody(chain_id=chain_id, signer_pub_key=key.pub_key, nonce=nonce, memo=memo, premium=premium,
+                         fee=fee)
     getattr(body, field).CopyFrom(msg)
     raw_body = encode_canonical(body)
     return encode_canonical(tx_pb2.Tx(body=raw_body, signature=key.sign(compute_sign_bytes(raw_body))))

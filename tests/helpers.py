@@ -7,6 +7,8 @@ import json
 from distpos_abci.address import Address
 from distpos_abci.app import DistposApp
 from distpos_abci.crypto import KeyPair
+from distpos_abci.fees import build_paid_tx
+from distpos_abci.localnet.generate import LOCALNET_MIN_GAS_PRICE
 from distpos_abci.store.db import Database
 from distpos_abci.store.state import StateStore
 
@@ -52,3 +54,8 @@ class AppHarness:
         return result
 
 
+
+
+def paid(signer: KeyPair, raw: bytes, gas_price: int | None = None) -> bytes:
+    """raw re-signed paying its fee at gas_price (default: the localnet chains' minimum), fees.build_paid_tx."""
+    return build_paid_tx(signer, raw, gas_price=LOCALNET_MIN_GAS_PRICE if gas_price is None else gas_price)

@@ -49,7 +49,7 @@ def send(from_key, to, amount, memo, no_wait, underwrite, no_co_underwriting, pr
     if signed is None:  # --generate-only
         return
     data = {"hash": signed.hash.hex().upper(), "chain_id": signed.chain_id, "from": signed.signer, "to": to,
-            "amount": str(value), "nonce": signed.nonce, "premium": str(price)}
+            "amount": str(value), "nonce": signed.nonce, "fee": signed.fee, "premium": str(price)}
     if underwrite:
         _send_underwritten(signed.raw, grpc_addr, not no_co_underwriting, no_wait, settings.timeout,
                            settings.output, data)
@@ -60,7 +60,8 @@ def send(from_key, to, amount, memo, no_wait, underwrite, no_co_underwriting, pr
         return
     committed = broadcast_and_wait(settings, signed, data)
     emit(data, settings.output, text=f"committed {data['hash']} at height {committed.height} "
-                                     f"({value} from {signed.signer} to {to}, nonce {signed.nonce}, {data['seconds']}s)")
+                                     f"({value} from {signed.signer} to {to}, nonce {signed.nonce}, fee {signed.fee}, "
+                                     f"{data['seconds']}s)")
 
 
 def _send_underwritten(raw: bytes, grpc_addr: str, co_underwrite: bool, no_wait: bool, timeout: float, output: str,

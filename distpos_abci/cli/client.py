@@ -22,7 +22,8 @@ from ..errors import (
     all_error_classes,
 )
 from ..address import Address
-from ..gen.distpos.v1 import query_pb2, tx_pb2
+from ..fees import build_paid_tx, read_fee
+from ..gen.distpos.v1 import distribution_pb2, query_pb2, tx_pb2
 from ..rpc_client import CometRPC, Committed
 from ..tx import compute_tx_hash
 from ..types import MAX_AMOUNT
@@ -111,6 +112,7 @@ class SignedTx:
     chain_id: str
     signer: str
     nonce: int
+    fee: int = 0
 
 
 def get_next_nonce(rpc: CometRPC, address: str) -> int:
@@ -131,6 +133,44 @@ class PublicKeyOnly:
         return bytes(64)
 
 
+def get_gas_price(rpc: CometRPC) -> int:
+    """The lowest gas price the node's CheckTx takes: max(chain min_gas_price, the node's own), milli-units per gas."""
+    res = rpc.abci_query("/gas_prices", b"")
+    if int(res.get("code") or 0) != 0:
+        raise RemoteQueryError(f"the node would not tell its gas prices: {res.get('log', '')}")
+    prices = distribution_pb2.QueryGasPricesResponse.FromString(res["value"])
+    return max(prices.chain_min_gas_price, prices.node_min_gas_price)
+
+
+def apply_fee(settings: TxSettings, key, raw: bytes) -> bytes:
+    """raw re-signed with its fee: --fees as given, else ceil(gas * price / 1000) at --gas-prices or, by default,
+    at the minimum price --node asks (fees.build_paid_tx)."""
+    if settings.fees is not None:
+        return build_paid_tx(key, raw, fee=settings.fees)
+    price = settings.gas_prices if settings.gas_prices is not None else get_gas_price(CometRPC(settings.node))
+    return build_paid_tx(key, raw, gas_price=price)
+
+
+def simulate(rpc: CometRPC, raw: bytes) -> distribution_pb2.SimulateResponse:
+    """The node's simulation of a signed transaction (ABCI query /simulate: nothing is kept)."""
+    res = rpc.abci_query("/simulate", raw)
+    if int(res.get("code") or 0) != 0:
+        raise TxRejectedError(res.get("log", "refused"), remote_codespace=res.get("codespace", ""),
+                              remote_code=int(res["code"]))
+    return distribution_pb2.SimulateResponse.FromString(res["value"])
+
+
+def report_simulation(settings: TxSettings, signed: "SignedTx") -> None:
+    """Print what the node says of a signed transaction: gas, fee, minimum fees, CheckTx's answer; send nothing."""
+    sim = simulate(CometRPC(settings.node), signed.raw)
+    data = {"hash": signed.hash.hex().upper(), "chain_id": signed.chain_id, "signer": signed.signer,
+            "nonce": signed.nonce, "gas": sim.gas, "fee": sim.fee, "chain_min_fee": sim.chain_min_fee,
+            "node_min_fee": sim.node_min_fee, "code": sim.code, "codespace": sim.codespace, "log": sim.log}
+    verdict = "would pass" if sim.code == 0 else f"would fail: {sim.log}"
+    emit(data, settings.output, text=f"gas {sim.gas}, fee {sim.fee} (chain minimum {sim.chain_min_fee}, node minimum "
+                                     f"{sim.node_min_fee}); {verdict}; nothing sent")
+
+
 def describe_body(body: tx_pb2.TxBody) -> str:
     """One line naming a body's message and signer nonce."""
     return f"{body.WhichOneof('msg')} from nonce {body.nonce}"
@@ -141,10 +181,12 @@ def generate_unsigned(settings: TxSettings, from_key: str, build: Build) -> None
     entry = open_keyring(settings.keyring_dir).entry(from_key)  # the public half: no passphrase asked
     signer = str(Address.from_pub_key(settings.chain_id, entry.pub_key))
     nonce = settings.nonce if settings.nonce is not None else get_next_nonce(CometRPC(settings.node), signer)
-    raw = build(PublicKeyOnly(entry.pub_key), settings.chain_id, nonce)
+    placeholder = PublicKeyOnly(entry.pub_key)
+    raw = apply_fee(settings, placeholder, build(placeholder, settings.chain_id, nonce))
     body_raw = tx_pb2.Tx.FromString(raw).body
     body = tx_pb2.TxBody.FromString(body_raw)
     data = {"type": "distpos/unsigned-tx/v1", "chain_id": settings.chain_id, "signer": signer, "nonce": nonce,
+            "fee": body.fee,
             "message_type": body.WhichOneof("msg"),
             "message": MessageToDict(getattr(body, body.WhichOneof("msg")), preserving_proto_field_name=True),
             "body": base64.b64encode(body_raw).decode()}
@@ -152,16 +194,21 @@ def generate_unsigned(settings: TxSettings, from_key: str, build: Build) -> None
 
 
 def sign_tx(settings: TxSettings, from_key: str, build: Build) -> SignedTx | None:
-    """Sign with key FROM for settings.chain_id (the nonce from the node unless given); with --generate-only,
-    print the unsigned transaction instead and return None."""
+    """Sign with key FROM for settings.chain_id (the nonce from the node unless given), paying its fee
+    (apply_fee); with --generate-only print the unsigned transaction instead, with --dry-run the node's
+    simulation of it, and return None."""
     if settings.generate_only:
         generate_unsigned(settings, from_key, build)
         return None
     key = open_keyring(settings.keyring_dir).get(from_key)
     signer = str(key.address(settings.chain_id))
     nonce = settings.nonce if settings.nonce is not None else get_next_nonce(CometRPC(settings.node), signer)
-    raw = build(key.keypair, settings.chain_id, nonce)
-    return SignedTx(raw, compute_tx_hash(raw), settings.chain_id, signer, nonce)
+    raw = apply_fee(settings, key.keypair, build(key.keypair, settings.chain_id, nonce))
+    signed = SignedTx(raw, compute_tx_hash(raw), settings.chain_id, signer, nonce, read_fee(raw)[1])
+    if settings.dry_run:
+        report_simulation(settings, signed)
+        return None
+    return signed
 
 
 def broadcast_and_wait(settings: TxSettings, signed: SignedTx, data: dict) -> Committed:
@@ -183,12 +230,12 @@ def broadcast_and_wait(settings: TxSettings, signed: SignedTx, data: dict) -> Co
 
 def sign_send_wait(settings: TxSettings, from_key: str, build: Build) -> tuple[dict, Committed] | None:
     """Sign, broadcast and wait for the block; the data to print and the committed result (None when
-    --generate-only printed the unsigned transaction instead)."""
+    --generate-only or --dry-run printed something else instead)."""
     signed = sign_tx(settings, from_key, build)
     if signed is None:
         return None
     data = {"hash": signed.hash.hex().upper(), "chain_id": signed.chain_id, "signer": signed.signer,
-            "nonce": signed.nonce}
+            "nonce": signed.nonce, "fee": signed.fee}
     committed = broadcast_and_wait(settings, signed, data)
     return data, committed
 

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 import click
 
 from ..address import validate_chain_id
-from ..errors import InvalidInputError
+from ..errors import InvalidFeeOptionError, InvalidInputError
+from ..fees import MAX_GAS_PRICE
 from ..keyring import Keyring
 from ..pagination import DEFAULT_LIMIT, MAX_LIMIT
 from .clientconfig import (
@@ -166,17 +167,31 @@ class TxSettings:
     output: str
     nonce: int | None = None
     generate_only: bool = False
+    fees: int | None = None  # --fees: exactly this fee, base units
+    gas_prices: int | None = None  # --gas-prices: milli-units per gas (default: auto, the node's minimum)
+    dry_run: bool = False
 
 
 def tx_options(f):
-    """Add --keyring-dir, --node, --chain-id, --nonce, --generate-only, --timeout and --output, passed to f as
-    `settings: TxSettings`."""
+    """Add --keyring-dir, --node, --chain-id, --nonce, --generate-only, --fees, --gas-prices, --dry-run, --timeout
+    and --output, passed to f as `settings: TxSettings`."""
     @functools.wraps(f)
-    def wrapper(*args, keyring_dir, node, chain_id, nonce, generate_only, timeout, output, **kwargs):
-        return f(*args, settings=TxSettings(keyring_dir, node, chain_id, timeout, output, nonce, generate_only),
-                 **kwargs)
+    def wrapper(*args, keyring_dir, node, chain_id, nonce, generate_only, fees, gas_prices, dry_run, timeout, output,
+                **kwargs):
+        if fees is not None and gas_prices is not None:
+            raise InvalidFeeOptionError("give --fees or --gas-prices, not both")
+        return f(*args, settings=TxSettings(keyring_dir, node, chain_id, timeout, output, nonce, generate_only,
+                                            fees, gas_prices, dry_run), **kwargs)
 
     for option in (output_option,
+                   click.option("--dry-run", is_flag=True,
+                                help="Sign and simulate against --node's mempool state: print the gas, the fee and "
+                                     "what CheckTx would answer; send nothing."),
+                   click.option("--gas-prices", "gas_prices", type=click.IntRange(0, MAX_GAS_PRICE), default=None,
+                                help="Pay ceil(gas * P / 1000): P in milli-units per gas (default: auto, the minimum "
+                                     "--node asks, i.e. the chain's min_gas_price or the node's own if higher)."),
+                   click.option("--fees", type=click.IntRange(0, 2**64 - 1), default=None,
+                                help="Pay exactly this fee, in base units (default: auto, see --gas-prices)."),
                    click.option("--timeout", type=click.FloatRange(0.1, 3600), default=30.0, show_default=True,
                                 help="Seconds to wait for the commit."),
                    click.option("--generate-only", is_flag=True,

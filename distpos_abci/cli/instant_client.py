@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from ..address import Address
 from ..crypto import KeyPair
 from ..errors import InvalidInputError, TxRejectedError
+from ..fees import build_paid_tx
 from ..gen.distpos.v1 import interchain_pb2
 from ..interchain import keys
 from ..interchain.instant import compute_transfer_instant_key, decode_instant_transfer
@@ -19,7 +20,7 @@ from ..relay.endpoint import CometEndpoint
 from ..rpc_client import CometRPC, Committed
 from ..tx import compute_tx_hash, decode_tx
 from ..underwriting.guarantee import Guarantee
-from .client import get_next_nonce
+from .client import get_gas_price, get_next_nonce
 from .underwriting_client import request_guarantee
 
 
@@ -41,10 +42,12 @@ class InstantResult:
 
 def submit_instant_credit(dest: CometRPC, dest_chain: str, submitter: KeyPair, source: str,
                           guarantees: list[Guarantee], raw: bytes, timeout: float) -> Committed:
-    """Broadcast MsgInstantCredit to the destination (signed by submitter's account there) and wait for its block;
+    """Broadcast MsgInstantCredit to the destination (signed by submitter's account there, paying the destination's
+    minimum fee) and wait for its block;
     TxRejectedError when CheckTx or the block refused it."""
     nonce = get_next_nonce(dest, str(Address.from_pub_key(dest_chain, submitter.pub_key)))
-    credit_tx = build_instant_credit_tx(submitter, dest_chain, nonce, source, guarantees, raw)
+    credit_tx = build_paid_tx(submitter, build_instant_credit_tx(submitter, dest_chain, nonce, source, guarantees, raw),
+                              gas_price=get_gas_price(dest))  # the destination's minimum
     dest.broadcast_tx_sync(credit_tx)
     committed = dest.wait_for_tx(compute_tx_hash(credit_tx), timeout)
     if committed.code != 0:

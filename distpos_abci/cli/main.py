@@ -11,7 +11,7 @@ import sys
 import click
 
 from ..errors import DistposError, InvalidInputError, NodeUnreachableError, TxRejectedError
-from . import bank, gov, interchain, offline, query, staking, underwriting
+from . import bank, distribution, gov, interchain, offline, query, staking, underwriting
 from .common import home_option
 from .config import config
 from .dashboard import dashboard
@@ -37,11 +37,11 @@ NEGATIVE_NUMBER_RE = re.compile(r"-[0-9][0-9.eE+_]*")
 # this map puts them in the tree, so command files never import one another.
 TX_MODULES: dict[str, click.Group] = {
     "bank": bank.tx_group, "staking": staking.tx_group, "underwriting": underwriting.tx_group,
-    "interchain": interchain.tx_group, "gov": gov.tx_group,
+    "interchain": interchain.tx_group, "gov": gov.tx_group, "distribution": distribution.tx_group,
 }
 QUERY_MODULES: dict[str, click.Group] = {
     "bank": bank.query_group, "staking": staking.query_group, "underwriting": underwriting.query_group,
-    "interchain": interchain.query_group, "gov": gov.query_group,
+    "interchain": interchain.query_group, "gov": gov.query_group, "distribution": distribution.query_group,
 }
 QUERY_COMMANDS = (query.account, query.status, query.tx_, query.txs)
 

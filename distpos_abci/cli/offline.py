@@ -19,7 +19,7 @@ from ..errors import InvalidInputError
 from ..gen.distpos.v1 import tx_pb2
 from ..rpc_client import CometRPC
 from ..tx import compute_sign_bytes, compute_tx_hash
-from .client import SignedTx, broadcast_and_wait, describe_body
+from .client import SignedTx, broadcast_and_wait, describe_body, report_simulation
 from .common import FILE, TxSettings, chain_id_option, keyring_option, node_option, open_keyring, output_option
 from .output import emit
 
@@ -124,6 +124,20 @@ def broadcast(source, node, timeout, output) -> None:
     emit(data, output, text=f"committed {data['hash']} at height {committed.height}: {describe_body(body)}")
 
 
+@click.command("simulate")
+@click.argument("source", metavar="SIGNED_JSON|BASE64")
+@node_option
+@output_option
+def simulate(source, node, output) -> None:
+    """Report the gas, the fee and the minimum fees of a signed transaction (from `tx sign`), and what the node's
+    CheckTx would answer; nothing is sent or kept. Any tx command takes --dry-run for the same report."""
+    tx, body = _read_signed(source)
+    raw = encode_canonical(tx)
+    signer = str(Address.from_pub_key(body.chain_id, body.signer_pub_key))
+    settings = TxSettings(pathlib.Path("."), node, body.chain_id, 0.0, output)
+    report_simulation(settings, SignedTx(raw, compute_tx_hash(raw), body.chain_id, signer, body.nonce))
+
+
 @click.command("decode")
 @click.argument("source", metavar="SIGNED_JSON|BASE64")
 @output_option
@@ -151,6 +165,6 @@ def encode(json_file) -> None:
     click.echo(base64.b64encode(encode_canonical(tx_pb2.Tx(body=body_raw, signature=signature))).decode())
 
 
-COMMANDS = (sign, broadcast, encode, decode)
+COMMANDS = (sign, broadcast, simulate, encode, decode)
 
 __all__ = ["COMMANDS", "tx_json"]

@@ -116,7 +116,8 @@ def clear_packets(config_path: pathlib.Path, source: str, destination: str, max_
     remote = ops.open_peer(own, destination if source == cfg.chain_id else source)
     src, dst = (own, remote) if source == cfg.chain_id else (remote, own)
     key = read_key_file(cfg.key_file)
-    done = ops.process_clear_packets(src, dst, ops.Signer(key, dst), ops.Signer(key, src), max_scan)
+    done = ops.process_clear_packets(src, dst, ops.Signer(key, dst, cfg.gas_price), ops.Signer(key, src, cfg.gas_price),
+                                     max_scan)
     emit(done, output, text=f"{source} -> {destination}: delivered {len(done['delivered'])}, acknowledged "
                             f"{len(done['acknowledged'])}, still pending {len(done['left'])}")
 
@@ -130,7 +131,8 @@ def update_client(config_path: pathlib.Path, chain: str, output: str) -> None:
     cfg = load_config(config_path)
     [remote_id] = _remotes(cfg, chain)
     own = _own(cfg)
-    heights = ops.process_update_client(ops.Signer(read_key_file(cfg.key_file), own), ops.open_peer(own, remote_id))
+    heights = ops.process_update_client(ops.Signer(read_key_file(cfg.key_file), own, cfg.gas_price),
+                                       ops.open_peer(own, remote_id))
     emit({"chain": remote_id, "updated_to": heights[-1] if heights else None, "steps": heights}, output,
          text=f"light client of {remote_id} on {cfg.chain_id}: " +
               (f"updated to height {heights[-1]} in {len(heights)} step(s)" if heights else "already up to date"))

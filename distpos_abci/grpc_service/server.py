@@ -9,6 +9,8 @@ import grpc
 from grpc_reflection.v1alpha import reflection
 
 from ..gen.distpos.v1 import (
+    distribution_pb2,
+    distribution_pb2_grpc,
     gov_pb2,
     gov_pb2_grpc,
     interchain_pb2,
@@ -20,6 +22,7 @@ from ..gen.distpos.v1 import (
     underwriting_pb2,
     underwriting_pb2_grpc,
 )
+from .distribution import DistributionServicer, FeesServicer
 from .errors import ErrorMappingInterceptor
 from .gov import GovServicer
 from .interchain import InterchainServicer
@@ -36,11 +39,15 @@ def add_services(server: grpc.aio.Server, app, underwriting=None) -> tuple[str, 
     underwriting_pb2_grpc.add_UnderwritingServicer_to_server(UnderwritingServicer(app, underwriting), server)
     interchain_pb2_grpc.add_InterchainServicer_to_server(InterchainServicer(app), server)
     gov_pb2_grpc.add_GovServicer_to_server(GovServicer(app), server)
+    distribution_pb2_grpc.add_DistributionServicer_to_server(DistributionServicer(app), server)
+    distribution_pb2_grpc.add_FeesServicer_to_server(FeesServicer(app), server)
     return (query_pb2.DESCRIPTOR.services_by_name["Query"].full_name,
             staking_pb2.DESCRIPTOR.services_by_name["Staking"].full_name,
             underwriting_pb2.DESCRIPTOR.services_by_name["Underwriting"].full_name,
             interchain_pb2.DESCRIPTOR.services_by_name["Interchain"].full_name,
-            gov_pb2.DESCRIPTOR.services_by_name["Gov"].full_name)
+            gov_pb2.DESCRIPTOR.services_by_name["Gov"].full_name,
+            distribution_pb2.DESCRIPTOR.services_by_name["Distribution"].full_name,
+            distribution_pb2.DESCRIPTOR.services_by_name["Fees"].full_name)
 
 
 async def start_grpc_server(app, laddr: str, underwriting=None) -> tuple[grpc.aio.Server, int]:

@@ -40,6 +40,12 @@ from .tomledit import set_toml_values
 DEMO_KEY_NAMES = ("alice", "bob", "carol")
 DEMO_BALANCE = 1_000_000_000
 MAX_TX_BYTES = 8192
+# Every localnet and integration-test chain charges fees, so a key with no balance cannot write state there:
+# 100 milli-units per gas (a plain send of ~250 bytes, 4,500 gas, pays 450 base units). See distpos_abci/fees.py.
+LOCALNET_MIN_GAS_PRICE = 100
+# Validator operators (the nodes' consensus-key accounts) are funded to pay the fees of what they sign:
+# guarantee carriers, reward withdrawals, unjail, votes.
+OPERATOR_BALANCE = 100_000_000
 
 
 def find_app_bin() -> str:
@@ -283,7 +289,7 @@ def write_app_toml(node: Node, log_level: str = "info") -> pathlib.Path:
 def compute_app_state(accounts: Sequence[DemoAccount]) -> dict:
     """The genesis app_state: params and funded accounts, amounts as decimal strings."""
     return {
-        "params": {"max_tx_bytes": MAX_TX_BYTES},
+        "params": {"max_tx_bytes": MAX_TX_BYTES, "min_gas_price": LOCALNET_MIN_GAS_PRICE},
         "accounts": [{"address": a.address, "balance": str(DEMO_BALANCE)} for a in accounts],
     }
 
@@ -294,6 +300,9 @@ def _write_genesis(nodes: list[Node], chain_id: str, accounts: Sequence[DemoAcco
     genesis["chain_id"] = chain_id
     genesis["app_state"] = compute_app_state(accounts)
     genesis["app_state"].update(compute_staking_genesis(nodes, chain_id))
+    genesis["app_state"]["accounts"].extend(
+        {"address": v["operator"], "balance": str(OPERATOR_BALANCE)}
+        for v in genesis["app_state"]["staking"]["validators"])
     text = json.dumps(genesis, indent=2) + "\n"
     for node in nodes:
         node.path("config", "genesis.json").write_text(text)

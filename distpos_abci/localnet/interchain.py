@@ -27,6 +27,7 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from ..address import Address
 from ..crypto import KeyPair
 from ..lightclient.rpc_json import parse_rfc3339_ns
 from ..underwriting.params import UnderwritingParams
@@ -45,6 +46,7 @@ LOCALNET_LIMITS = {
     "default_timeout_ns": 600 * 1_000_000_000,
 }
 LOCALNET_RESERVE = 100_000_000
+RELAY_BALANCE = 100_000_000  # every relay's account is funded on every chain: it pays the fees of what it submits
 # Instant credit a chain gives each peer's guaranteed transfers at most at once (interchain README, "Instant credit").
 LOCALNET_INSTANT_LIMIT = LOCALNET_RESERVE // 10
 # trusting period = remote unbonding time * TRUST_NUM / TRUST_DEN (14 of 21 days, the Cosmos ratio)
@@ -165,6 +167,7 @@ db_dir = "relay.db"
 poll_interval_ms = 1000
 settle_interval_ms = 200
 max_tx_bytes = 0
+gas_price = 0
 client_refresh_pct = 50
 clients = {json.dumps(clients)}
 policy_file = ""
@@ -182,15 +185,20 @@ def add_interchain(net: Network, port_allocator: PortAllocator) -> tuple[Relay, 
         relays.append(Relay(chain.chain_id, str(home), ports.grpc, ports.prometheus, chain.nodes[0].rpc_url,
                             net.host_of(f"{chain.chain_id}/{RELAY_NAME}")))
     geneses = {c.chain_id: json.loads(c.nodes[0].path("config", "genesis.json").read_text()) for c in net.chains}
+    relay_keys = [KeyPair.generate() for _ in relays]
     for chain, relay in zip(net.chains, relays):
         peers = {r.chain_id: (geneses[r.chain_id], r) for r in relays if r.chain_id != chain.chain_id}
         genesis = geneses[chain.chain_id]
         genesis["app_state"]["interchain"] = compute_interchain_genesis(chain.chain_id, peers)
+        genesis["app_state"]["accounts"].extend(
+            {"address": str(Address.from_pub_key(chain.chain_id, k.pub_key)), "balance": str(RELAY_BALANCE)}
+            for k in relay_keys)
         text = json.dumps(genesis, indent=2) + "\n"
         for node in chain.nodes:
             node.path("config", "genesis.json").write_text(text)
-        relay.path("relay.key").write_text(KeyPair.generate().seed.hex() + "\n")
-        relay.config_file.write_text(compute_relay_toml(relay, sorted(peers)))
+    for relay, key in zip(relays, relay_keys):
+        relay.path("relay.key").write_text(key.seed.hex() + "\n")
+        relay.config_file.write_text(compute_relay_toml(relay, sorted(r.chain_id for r in relays if r is not relay)))
     return tuple(relays)
 
 

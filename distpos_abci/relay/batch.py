@@ -32,8 +32,8 @@ def _varint_len(n: int) -> int:
 
 
 def compute_envelope_bytes(key: KeyPair, chain_id: str, field: str, empty_msg) -> int:
-    """Bytes a signed transaction adds around a message of `field` (its largest nonce and prefixes)."""
-    return len(build_tx(key, chain_id, MAX_NONCE, field, empty_msg)) + LENGTH_PREFIX_GROWTH
+    """Bytes a signed transaction adds around a message of `field` (its largest nonce, fee and prefixes)."""
+    return len(build_tx(key, chain_id, MAX_NONCE, field, empty_msg, fee=MAX_NONCE)) + LENGTH_PREFIX_GROWTH
 
 
 def compute_batches(entry_bytes: list[int], base_bytes: int, update_bytes: int, max_tx_bytes: int,

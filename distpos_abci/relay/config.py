@@ -9,6 +9,7 @@ from dataclasses import dataclass, field, fields
 
 from ..address import parse_address
 from ..errors import DistposError, RelayConfigError
+from ..fees import MAX_GAS_PRICE
 from .limits import RelayLimits
 
 
@@ -35,6 +36,7 @@ class RelayConfig:
     max_request_bytes: int = 1 << 20
     resend_after_ms: int = 20_000
     direct_after_attempts: int = 3
+    gas_price: int = 0  # milli-units per gas the relay pays; 0 = each chain's min_gas_price, read from its state
     min_relay_fee: int = 0  # packets of this chain with a lower relay fee are left to other relays
     fee_recipient: str = ""  # address of this chain the earned relay fees are forwarded to ("" = keep them)
 
@@ -108,6 +110,8 @@ def load_config(path: str | pathlib.Path) -> RelayConfig:
     wrong = [n for n in ints if type(getattr(cfg, n)) is not int]
     if wrong:
         raise RelayConfigError(f"{p}: {', '.join(wrong)} must be integers")
+    if not 0 <= cfg.gas_price <= MAX_GAS_PRICE:
+        raise RelayConfigError(f"{p}: gas_price must be 0 (the chain's minimum) to {MAX_GAS_PRICE} milli-units per gas")
     if cfg.min_relay_fee < 0:
         raise RelayConfigError(f"{p}: min_relay_fee must be >= 0")
     if cfg.fee_recipient:

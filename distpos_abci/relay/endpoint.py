@@ -27,7 +27,7 @@ from .events import BlockFeed, compute_block
 from .types import Block, ChainEvent, Proven, Submitted, TxOutcome
 
 __all__ = ["Block", "ChainEndpoint", "ChainEvent", "CometEndpoint", "Proven", "Submitted", "TxOutcome",
-           "get_max_tx_bytes"]
+           "get_max_tx_bytes", "get_min_gas_price"]
 
 
 # CometBFT's default [rpc] max_request_batch_size: a JSON-RPC batch of more requests is refused whole.
@@ -38,6 +38,12 @@ def get_max_tx_bytes(endpoint: "ChainEndpoint") -> int:
     """The chain's max_tx_bytes parameter, read from its state (the default before genesis wrote one)."""
     raw = endpoint.query(PARAMS_KEY).value
     return Params.from_json(json.loads(raw)).max_tx_bytes if raw else Params().max_tx_bytes
+
+
+def get_min_gas_price(endpoint: "ChainEndpoint") -> int:
+    """The chain's min_gas_price parameter (milli-units per gas), read from its state (0 before genesis wrote one)."""
+    raw = endpoint.query(PARAMS_KEY).value
+    return Params.from_json(json.loads(raw)).min_gas_price if raw else 0
 
 
 class ChainEndpoint(Protocol):

@@ -28,7 +28,8 @@ from ..lightclient.types import light_block_to_proto
 from ..crypto import KeyPair
 from ..address import Address
 from ..tx import build_tx
-from .endpoint import CometEndpoint
+from ..fees import build_paid_tx
+from .endpoint import CometEndpoint, get_min_gas_price
 from .relayer import lookup_route
 from .types import Submitted
 
@@ -97,9 +98,10 @@ def open_peer(own: CometEndpoint, remote: str, timeout: float = 10.0) -> CometEn
 class Signer:
     """Signs and submits the relay's transactions to one chain at the account's next committed nonce."""
 
-    def __init__(self, key: KeyPair, target: CometEndpoint) -> None:
+    def __init__(self, key: KeyPair, target: CometEndpoint, gas_price: int = 0) -> None:
         self.key = key
         self.target = target
+        self.gas_price = gas_price  # milli-units per gas; 0 = the chain's min_gas_price
         self.address = str(Address.from_pub_key(target.chain_id, key.pub_key))
 
     def nonce(self) -> int:
@@ -107,7 +109,9 @@ class Signer:
         return query_pb2.QueryAccountResponse.FromString(res["value"]).nonce if int(res.get("code") or 0) == 0 else 0
 
     def submit(self, field: str, msg) -> Submitted:
-        res = self.target.submit(build_tx(self.key, self.target.chain_id, self.nonce(), field, msg))
+        price = self.gas_price or get_min_gas_price(self.target)
+        raw = build_tx(self.key, self.target.chain_id, self.nonce(), field, msg)
+        res = self.target.submit(build_paid_tx(self.key, raw, gas_price=price))
         if res.code != 0:
             raise RelayError(f"{field} on {self.target.chain_id} refused: {res.log}", chain_id=self.target.chain_id)
         return res

@@ -68,7 +68,8 @@ class Relayer:
                  max_tx_bytes: int = 0, settle_interval_s: float = 2.0, client_refresh_pct: int = 50,
                  clients: tuple[str, ...] = (), policy: Rule = allow_all, limits: RelayLimits = RelayLimits(),
                  direct: Callable[[str], ChainEndpoint | None] | None = None,
-                 clock: Callable[[], float] = time.time, min_relay_fee: int = 0, fee_recipient: str = "") -> None:
+                 clock: Callable[[], float] = time.time, min_relay_fee: int = 0, fee_recipient: str = "",
+                 gas_price: int = 0) -> None:
         self.ep, self.queue, self.key, self.peers = endpoint, queue, key, peers
         self.min_relay_fee, self.fee_recipient = min_relay_fee, fee_recipient
         self._fees_unforwarded = 0  # earned and not yet forwarded to fee_recipient (memory only: they stay ours)
@@ -82,7 +83,8 @@ class Relayer:
         self.client_refresh_pct, self.clients, self.policy, self.clock = client_refresh_pct, clients, policy, clock
         self._retry: dict[tuple[str, str], tuple[int, float]] = {}  # (what, chain) -> (attempts, next try)
         self._retry_lock = threading.Lock()
-        self.own = Submitter(endpoint, key, self._count_tx(""))
+        self.gas_price = gas_price  # milli-units per gas on every chain it signs for; 0 = each chain's minimum
+        self.own = Submitter(endpoint, key, self._count_tx(""), gas_price)
         self._remote: dict[str, Submitter] = {}  # chains this relay delivers into directly
         self._tx_limits: dict[str, tuple[int, float]] = {}  # chain -> (max_tx_bytes, read at)
         self._handover_pool: ThreadPoolExecutor | None = None
@@ -300,7 +302,8 @@ class Relayer:
             if sub is None:
                 if len(self._remote) >= self.limits.max_retry_entries:
                     self._remote.pop(next(iter(self._remote)))  # bounded; a forgotten nonce is re-read
-                sub = self._remote[target.chain_id] = Submitter(target, self.key, self._count_tx(f"@{target.chain_id}"))
+                sub = self._remote[target.chain_id] = Submitter(target, self.key, self._count_tx(f"@{target.chain_id}"),
+                                                                    self.gas_price)
         sub.ep = target
         return sub
 

@@ -285,7 +285,7 @@ def serve(cfg: RelayConfig) -> None:
     metrics = RelayMetrics(registry, cfg.chain_id, queue)
     limits = cfg.limits()
     routes = RouteDirectory(endpoint, limits)
-    relayer = Relayer(endpoint, queue, key, routes, metrics, max_tx_bytes=cfg.max_tx_bytes,
+    relayer = Relayer(endpoint, queue, key, routes, metrics, max_tx_bytes=cfg.max_tx_bytes, gas_price=cfg.gas_price,
                       settle_interval_s=cfg.settle_interval_ms / 1000, client_refresh_pct=cfg.client_refresh_pct,
                       clients=cfg.clients, policy=load_policy(cfg.policy_file), limits=limits,
                       direct=routes.direct, min_relay_fee=cfg.min_relay_fee, fee_recipient=cfg.fee_recipient)

@@ -23,7 +23,9 @@ from ..auth.keeper import AuthRecord
 from ..auth.keys import full_account_key
 from ..crypto import KeyPair
 from ..errors import BadNonceError
+from ..fees import build_paid_tx
 from ..tx import build_tx, compute_tx_hash
+from .endpoint import get_min_gas_price
 from .types import Block, Submitted, TxOutcome
 
 log = logging.getLogger("distpos.relay")
@@ -53,10 +55,15 @@ class Submitter:
 
     Shared by the relay's workers: one key has one nonce sequence, so signing and broadcasting are one step
     under a lock (a tx with nonce n+1 must reach the mempool after the one with n), and so is applying a block.
-    `count(field, code, codespace)` is told every result: a CheckTx refusal, or a committed outcome."""
+    `count(field, code, codespace)` is told every result: a CheckTx refusal, or a committed outcome.
+    Every transaction pays its fee from the relay's account at `gas_price` (milli-units per gas; 0 = the chain's
+    min_gas_price, read from its state once and again after a fee refusal: governance may raise it)."""
 
-    def __init__(self, endpoint, key: KeyPair, count: Callable[[str, int, str], None] = lambda *_: None) -> None:
+    def __init__(self, endpoint, key: KeyPair, count: Callable[[str, int, str], None] = lambda *_: None,
+                 gas_price: int = 0) -> None:
         self.ep, self.key, self.count = endpoint, key, count
+        self.gas_price = gas_price
+        self._chain_price: int | None = None
         self.nonce: int | None = None  # None: re-read from the chain before the next send
         self.inflight: dict[bytes, InFlight] = {}
         self.seen_height = 0  # the last block whose outcomes were applied
@@ -67,6 +74,14 @@ class Submitter:
         """The committed nonce of the relay's account."""
         raw = self.ep.query(full_account_key(compute_account_id(self.key.pub_key))).value
         return AuthRecord.decode(raw).nonce if raw else 0
+
+    def price(self) -> int:
+        """The gas price the relay pays on this chain."""
+        if self.gas_price:
+            return self.gas_price
+        if self._chain_price is None:
+            self._chain_price = get_min_gas_price(self.ep)
+        return self._chain_price
 
     def send(self, field: str, msg, done: Done = lambda _: None) -> Submitted:
         """Sign msg with the next nonce and broadcast it; CheckTx's answer. On a pass, `done` is called later
@@ -85,7 +100,7 @@ class Submitter:
             log.info("chain=%s relay nonce synced from the chain: %d", self.ep.chain_id, self.nonce)
         if self.seen_height == 0:
             self.seen_height = self.ep.committed_height()
-        tx = build_tx(self.key, self.ep.chain_id, self.nonce, field, msg)
+        tx = build_paid_tx(self.key, build_tx(self.key, self.ep.chain_id, self.nonce, field, msg), gas_price=self.price())
         res = self.ep.broadcast(tx)
         tx_hash = compute_tx_hash(tx)
         if res.code == 0:
@@ -94,6 +109,8 @@ class Submitter:
             self.sent += 1
             return res, tx_hash
         self.count(field, res.code, res.codespace)
+        if res.codespace == "fees":
+            self._chain_price = None  # the chain's minimum may have risen: read it again before the next send
         if is_bad_nonce(res):
             log.warning("chain=%s nonce %d refused (%s); re-syncing once nothing is in flight", self.ep.chain_id,
                         self.nonce, res.log)

@@ -47,6 +47,7 @@ from ..staking import StakingKeeper, ValidatorRecord, compute_consensus_address
 from ..types import AccountId, Amount, ChainId, Height, Nonce, TxHash
 from .guarantee import Guarantee, sign_guarantee, verify_guarantee_signature
 from .journal import GuaranteeJournal
+from ..fees import build_paid_tx
 from .keeper import PremiumRate, UnderwritingKeeper, compute_premium
 from .msgs import build_underwritten_tx
 
@@ -529,7 +530,9 @@ class NodeCarrier:
             for attempt in range(3):
                 chain_nonce = AuthKeeper(self.app.check).get_account(self.account).nonce  # type: ignore[arg-type]
                 nonce = max(self.next_nonce, chain_nonce) if attempt == 0 else chain_nonce
-                envelope = build_underwritten_tx(self.key, self.app.chain_id, nonce, raw, guarantees)
+                price = max(self.app.params.min_gas_price, self.app.node_min_gas_price)  # its own CheckTx's minimum
+                envelope = build_paid_tx(self.key, build_underwritten_tx(self.key, self.app.chain_id, nonce, raw,
+                                                                         guarantees), gas_price=price)
                 try:
                     await loop.run_in_executor(None, self.broadcast_sync, envelope)
                     self.next_nonce = nonce + 1

@@ -104,12 +104,13 @@ def test_invalid_no_chain_id_is_refused_before_any_network(home):
 
 def test_chain_id_comes_from_client_toml_never_from_the_node(home, hostile_node):
     run(home, "config", "set", "chain-id", "e2e4")
-    res = run(home, "tx", "bank", "send", "alice", ADDRESS, "5", "--node", hostile_node, "-o", "json")
+    res = run(home, "tx", "bank", "send", "alice", ADDRESS, "5", "--node", hostile_node, "-o", "json", "--fees", "0")
     assert res.exit_code == 0, res.stderr
     assert json.loads(res.stdout)["chain_id"] == "e2e4"
     body = tx_pb2.TxBody.FromString(tx_pb2.Tx.FromString(HostileNode.received[0]).body)
     assert body.chain_id == "e2e4"
-    flag = run(home, "tx", "bank", "send", "alice", ADDRESS, "5", "--node", hostile_node, "--chain-id", "a1b2")
+    flag = run(home, "tx", "bank", "send", "alice", ADDRESS, "5", "--node", hostile_node, "--chain-id", "a1b2",
+               "--fees", "0")
     assert flag.exit_code == 0 and tx_pb2.TxBody.FromString(tx_pb2.Tx.FromString(HostileNode.received[1]).body
                                                              ).chain_id == "a1b2"
 

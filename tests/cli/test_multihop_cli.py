@@ -11,7 +11,7 @@ C3D4_BOB = "c3d4x63ea7f78107df4c6fd8b17e7b05b1b3d41a5b1ab"
 
 def _transfer(home, *extra):
     return run(home, "tx", "interchain", "transfer", "bob", C3D4_BOB, "100", *extra, "--chain-id", "e2e4",
-               "--nonce", "0", "--generate-only", "--node", "http://127.0.0.1:1", "-o", "json")
+               "--nonce", "0", "--fees", "0", "--generate-only", "--node", "http://127.0.0.1:1", "-o", "json")
 
 
 def test_transfer_with_a_path_carries_it(home):

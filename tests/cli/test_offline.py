@@ -34,14 +34,15 @@ def run(home, *args, input=None, **env):
 
 def _generate(home) -> dict:
     res = run(home, "tx", "bank", "send", "alice", ADDRESS, "5", "--chain-id", "e2e4", "--nonce", "3",
-              "--generate-only", "--node", "http://127.0.0.1:1", "-o", "json")
-    assert res.exit_code == 0, res.stderr  # no node asked, no passphrase asked
+              "--generate-only", "--fees", "7", "--node", "http://127.0.0.1:1", "-o", "json")
+    assert res.exit_code == 0, res.stderr  # no node asked (nonce and fee given), no passphrase asked
     return json.loads(res.stdout)
 
 
 def test_generate_sign_decode_encode(home):
     unsigned = _generate(home)
     assert (unsigned["nonce"], unsigned["message_type"], unsigned["message"]["amount"]) == (3, "send", "5")
+    assert unsigned["fee"] == 7 and tx_pb2.TxBody.FromString(base64.b64decode(unsigned["body"])).fee == 7
     (home / "unsigned.json").write_text(json.dumps(unsigned))
     signed = run(home, "tx", "sign", str(home / "unsigned.json"), "--from", "alice", "--chain-id", "e2e4", "-o", "json",
                  DISTPOS_KEYRING_PASSPHRASE="the passphrase")

@@ -20,6 +20,7 @@ import grpc
 import pytest
 
 from distpos_abci.bank import build_send_tx
+from tests.helpers import paid
 from distpos_abci.errors import InsufficientFundsError
 from distpos_abci.gen.distpos.v1 import query_pb2, query_pb2_grpc, state_pb2
 from distpos_abci.keyring import Keyring
@@ -131,7 +132,7 @@ def test_kill_9_node_while_traffic_flows_then_catch_up(distpos_net):
         nonce = start_nonce
         try:
             while not stop.is_set():
-                raw = build_send_tx(alice_key, net.chains[0].chain_id, nonce, carol, 1 + nonce % 7)
+                raw = paid(alice_key, build_send_tx(alice_key, net.chains[0].chain_id, nonce, carol, 1 + nonce % 7))
                 rpc.broadcast_tx_sync(raw)
                 result = rpc.wait_for_tx(compute_tx_hash(raw), timeout=60)
                 assert result.code == 0, result.log

@@ -26,6 +26,7 @@ from distpos_abci.interchain.instant import (
     decode_instant_send,
 )
 from distpos_abci.interchain.msgs import build_instant_transfer_tx
+from tests.helpers import paid as pay_fee
 from distpos_abci.lightclient.rpc_json import parse_rfc3339_ns
 from distpos_abci.rpc_client import CometRPC
 from distpos_abci.keyring import Keyring
@@ -98,8 +99,8 @@ def test_withheld_instant_transfer_pays_the_destination_reserve_once(two_chains,
     supplies = (supply(net, 0), supply(net, 1))
     nonce = json.loads(cli(net, 0, "query", "account", str(alice.address("e2e4")), "-o", "json").stdout)["nonce"]
     now = parse_rfc3339_ns(src.status()["sync_info"]["latest_block_time"])
-    raw = build_instant_transfer_tx(alice.keypair, "e2e4", int(nonce), a_bob, 3000,
-                                    timeout_time_ns=compute_instant_timeout_ns(now, 600, int(nonce)))
+    raw = pay_fee(alice.keypair, build_instant_transfer_tx(alice.keypair, "e2e4", int(nonce), a_bob, 3000,
+                                                         timeout_time_ns=compute_instant_timeout_ns(now, 600, int(nonce))))
     gs, _, _ = request_guarantee(net.chains[0].nodes[0].grpc_address, raw, co_underwrite=False, client_carries=True)
     bob0 = balance(net, 1, a_bob)
     credited = submit_instant_credit(dst, "a1b2", Keyring(net.keyring_dir).get("carol").keypair, "e2e4", gs, raw, 30)

@@ -30,10 +30,13 @@ from distpos_abci.interchain import decode_packet, keys
 from distpos_abci.keyring import Keyring
 from distpos_abci.lightclient.types import light_block_to_proto
 from distpos_abci.localnet import APP_DISTPOS, load_network
-from distpos_abci.localnet.interchain import relay_pid, start_relay, stop_relay
+from distpos_abci.localnet.interchain import RELAY_BALANCE, relay_pid, start_relay, stop_relay
+from distpos_abci.rpc_client import CometRPC
 from distpos_abci.relay.endpoint import CometEndpoint
 from distpos_abci.tx import build_tx
+from tests.helpers import paid
 from tests.lightclient.helpers import make_set, with_signature
+from distpos_abci.address import Address
 from distpos_abci.crypto import KeyPair
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
@@ -172,12 +175,20 @@ def _submit_a1b2(net, m, signer: KeyPair, field: str = "recv_packets"):
     from distpos_abci.auth.keys import full_account_key
     from distpos_abci.address import compute_account_id
     nonce = AuthRecord.decode(dest.query(full_account_key(compute_account_id(signer.pub_key))).value).nonce
-    return dest.submit(build_tx(signer, "a1b2", nonce, field, m))
+    return dest.submit(paid(signer, build_tx(signer, "a1b2", nonce, field, m)))
+
+
+def funded_signer(net, i: int) -> KeyPair:
+    """A fresh key with a balance on chain i (a key without one cannot pay a fee, so cannot write state)."""
+    signer = KeyPair.generate()
+    send(net, i, "alice", str(Address.from_pub_key(net.chains[i].chain_id, signer.pub_key)), 10_000_000)
+    return signer
 
 
 def test_invalid_hand_made_relay_messages_each_refused_with_its_code(two_chains):
     net = two_chains
     a_bob = demo(net, 1, "bob")
+    signers = [funded_signer(net, 1) for _ in range(4)]  # before the packet: funding takes blocks
     send(net, 0, "alice", a_bob, 10)
     seq = pending(net, 0, "a1b2").next_sequence - 1
     wait_until(lambda: not pending(net, 0, "a1b2").pending, what="delivery")
@@ -197,9 +208,9 @@ def test_invalid_hand_made_relay_messages_each_refused_with_its_code(two_chains)
 
     cases = [(None, 102, "interchain"), (forged, 131, "lightclient"), (other_set, 132, "lightclient"),
              (tampered, 104, "interchain")]
-    for tamper, code, space in cases:
+    for (tamper, code, space), signer in zip(cases, signers):
         # a fresh signer each time: a refusal in CheckTx still advances the mempool's nonce until the next commit
-        r = _submit_a1b2(net, _recv_msg(net, seq, tamper), KeyPair.generate())
+        r = _submit_a1b2(net, _recv_msg(net, seq, tamper), signer)
         assert (r.code, r.codespace) == (code, space), (tamper, r)
     assert (balance(net, 1, a_bob), correspondent(net, 1, "e2e4").reserve) == before
 
@@ -208,9 +219,9 @@ def test_packet_larger_than_reserve_is_refunded(two_chains):
     net = two_chains
     e_bob, a_bob = demo(net, 0, "bob"), demo(net, 1, "bob")
     bal0, abob0 = balance(net, 0, e_bob), balance(net, 1, a_bob)
-    send(net, 0, "bob", a_bob, 200_000_000)  # the reserve is about 100,000,000
-    assert balance(net, 0, e_bob) == bal0 - 200_000_000
-    wait_until(lambda: balance(net, 0, e_bob) == bal0, what="refund after the error ack")
+    fee = send(net, 0, "bob", a_bob, 200_000_000)["fee"]  # the reserve is about 100,000,000
+    assert balance(net, 0, e_bob) == bal0 - 200_000_000 - fee
+    wait_until(lambda: balance(net, 0, e_bob) == bal0 - fee, what="refund after the error ack (the fee stays paid)")
     assert balance(net, 1, a_bob) == abob0
 
 
@@ -222,10 +233,10 @@ def test_timed_out_packet_is_refunded_with_a_proof(two_chains):
     try:
         bal0, aal0 = balance(net, 0, e_carol), balance(net, 1, a_alice)
         out = send(net, 0, "carol", a_alice, 777, "interchain", "transfer", "--timeout-seconds", "2")
-        assert out["code"] == 0
-        assert balance(net, 0, e_carol) == bal0 - 777
+        assert out["code"] == 0 and out["fee"] > 0
+        assert balance(net, 0, e_carol) == bal0 - 777 - out["fee"]
         # e2e4's relay proves the timeout by reading a1b2 through the CometBFT RPC of its routing entry
-        wait_until(lambda: balance(net, 0, e_carol) == bal0, timeout=120, what="timeout refund")
+        wait_until(lambda: balance(net, 0, e_carol) == bal0 - out["fee"], timeout=120, what="timeout refund")
     finally:
         start_relay(net, relay_a)
     # a1b2's relay, back, must not deliver the refunded packet. Shown by a later packet on the same path: once it
@@ -242,6 +253,26 @@ def _relay_signer(net, i: int) -> str:
     return str(Address.from_pub_key(net.chains[i].chain_id, KeyPair(seed).pub_key))
 
 
+def fees_paid_by(net, i: int, address: str) -> int:
+    """Every transaction fee `address` paid on chain i, from the `fee` events CometBFT indexed."""
+    rpc, total, page = CometRPC(net.chains[i].nodes[0].rpc_url), 0, 1
+    while True:
+        res = rpc.call("tx_search", query=f"fee.payer='{address}'", page=str(page), per_page="100")
+        for t in res.get("txs") or []:
+            for e in t["tx_result"].get("events") or []:
+                attrs = {a["key"]: a["value"] for a in e.get("attributes") or []}
+                if e["type"] == "fee" and attrs.get("payer") == address:
+                    total += int(attrs["amount"])
+        if page * 100 >= int(res.get("total_count", 0)):
+            return total
+        page += 1
+
+
+def relay_fees_earned(net, i: int, relay: str) -> int:
+    """The relay's balance on chain i minus its funding, plus the transaction fees it paid: relay fees earned."""
+    return balance(net, i, relay) - RELAY_BALANCE + fees_paid_by(net, i, relay)
+
+
 def test_relay_fee_paid_to_the_acknowledging_relay_and_refunded_on_timeout(two_chains):
     """Issue 12: a transfer with --relay-fee escrows amount and fee; the relay of e2e4, which proves the receipt
     with its MsgAcknowledge, is paid the fee there. A transfer that times out (a1b2's relay down) refunds the
@@ -250,21 +281,22 @@ def test_relay_fee_paid_to_the_acknowledging_relay_and_refunded_on_timeout(two_c
     e_carol, a_bob = demo(net, 0, "carol"), demo(net, 1, "bob")
     relay = _relay_signer(net, 0)
     supplies = supply(net, 0), supply(net, 1)
-    fee0, carol0, bob0 = balance(net, 0, relay), balance(net, 0, e_carol), balance(net, 1, a_bob)
+    fee0, carol0, bob0 = relay_fees_earned(net, 0, relay), balance(net, 0, e_carol), balance(net, 1, a_bob)
     out = send(net, 0, "carol", a_bob, 400, "interchain", "transfer", "--relay-fee", "25")
-    assert out["code"] == 0 and balance(net, 0, e_carol) == carol0 - 425
-    wait_until(lambda: balance(net, 0, relay) == fee0 + 25, timeout=120, what="relay fee paid on the ack")
+    assert out["code"] == 0 and balance(net, 0, e_carol) == carol0 - 425 - out["fee"]
+    wait_until(lambda: relay_fees_earned(net, 0, relay) == fee0 + 25, timeout=120, what="relay fee paid on the ack")
     assert balance(net, 1, a_bob) == bob0 + 400 and not pending(net, 0, "a1b2").pending
     relay_a = net.relays[1]
     stop_relay(relay_a)
     try:
         carol1 = balance(net, 0, e_carol)
         out = send(net, 0, "carol", a_bob, 300, "interchain", "transfer", "--relay-fee", "30", "--timeout-seconds", "2")
-        assert out["code"] == 0 and balance(net, 0, e_carol) == carol1 - 330
-        wait_until(lambda: balance(net, 0, e_carol) == carol1, timeout=120, what="amount and fee refunded")
+        assert out["code"] == 0 and balance(net, 0, e_carol) in (carol1 - 330 - out["fee"], carol1 - out["fee"])
+        wait_until(lambda: balance(net, 0, e_carol) == carol1 - out["fee"], timeout=120,
+                   what="amount and relay fee refunded (the transaction fee stays paid)")
     finally:
         start_relay(net, relay_a)
-    assert balance(net, 0, relay) == fee0 + 25 and balance(net, 1, a_bob) == bob0 + 400
+    assert relay_fees_earned(net, 0, relay) == fee0 + 25 and balance(net, 1, a_bob) == bob0 + 400
     assert (supply(net, 0), supply(net, 1)) == supplies
 
 
@@ -417,20 +449,20 @@ def test_misbehaviour_with_real_keys_freezes_client_and_transfer_times_out(two_c
     m = interchain_pb2.MsgSubmitMisbehaviour(chain_id="e2e4")
     light_block_to_proto(forged, m.header_1)
     light_block_to_proto(real, m.header_2)
-    r = _submit_a1b2(net, m, KeyPair.generate(), "submit_misbehaviour")  # anyone may submit
+    r = _submit_a1b2(net, m, funded_signer(net, 1), "submit_misbehaviour")  # anyone may submit
     assert r.code == 0, r
     dest = CometEndpoint("a1b2", net.chains[1].nodes[0].rpc_url)
     client = decode_client_state(dest.query(keys.PREFIX + keys.client_key("e2e4")).value)
     assert client.frozen_height == height and len(client.frozen_evidence_hash) == 32
     assert correspondent(net, 1, "e2e4").client_frozen_height == height
     # e2e4's packets are refused with their own code, whoever carries them
-    r = _submit_a1b2(net, _recv_msg(net, seq), KeyPair.generate())
+    r = _submit_a1b2(net, _recv_msg(net, seq), funded_signer(net, 1))
     assert (r.code, r.codespace) == (115, "interchain"), r
     # a new transfer e2e4 -> a1b2 cannot be delivered: it times out and is refunded on e2e4
     bal0, aal0 = balance(net, 0, e_carol), balance(net, 1, a_alice)
     out = send(net, 0, "carol", a_alice, 555, "interchain", "transfer", "--timeout-seconds", "3")
-    assert out["code"] == 0 and balance(net, 0, e_carol) == bal0 - 555
-    wait_until(lambda: balance(net, 0, e_carol) == bal0, timeout=150, what="timeout refund after the freeze")
+    assert out["code"] == 0 and balance(net, 0, e_carol) == bal0 - 555 - out["fee"]
+    wait_until(lambda: balance(net, 0, e_carol) == bal0 - out["fee"], timeout=150, what="timeout refund after the freeze")
     assert balance(net, 1, a_alice) == aal0
 
 
@@ -482,8 +514,8 @@ def test_misbehaviour_freeze_lifted_by_governance_then_transfer_delivered(two_ch
     alice0 = balance(net, 1, a_alice)
     sub = cli(net, 1, "tx", "gov", "propose", "alice", str(proposal), "-o", "json")
     assert sub.returncode == 0, sub.stderr
-    pid = str(json.loads(sub.stdout)["proposal_id"])
-    assert balance(net, 1, a_alice) == alice0 - 1000  # the deposit is locked while voting
+    pid, fee = str(json.loads(sub.stdout)["proposal_id"]), json.loads(sub.stdout)["fee"]
+    assert balance(net, 1, a_alice) == alice0 - 1000 - fee  # the deposit is locked while voting
     # bob operates no validator: CheckTx refuses the vote, the CLI exits 3
     assert (r := cli(net, 1, "tx", "gov", "vote", "bob", pid, "yes")).returncode == 3 and NOT_A_VALIDATOR in r.stderr
     for name in _add_validator_keys(net, 1):  # 2 validators of equal power: both are needed for > 2/3
@@ -499,7 +531,7 @@ def test_misbehaviour_freeze_lifted_by_governance_then_transfer_delivered(two_ch
     p = shown()
     assert p["status"] == "passed", p
     assert p["final_tally"]["yes"] == p["final_tally"]["total"] > 0 and len(p["votes"]) == 2, p
-    assert balance(net, 1, a_alice) == alice0  # deposit refunded in full
+    assert balance(net, 1, a_alice) == alice0 - fee  # deposit refunded in full
 
     q = cli(net, 1, "query", "interchain", "correspondent", "e2e4", "-o", "json")
     assert q.returncode == 0, q.stderr
@@ -513,10 +545,10 @@ def test_misbehaviour_freeze_lifted_by_governance_then_transfer_delivered(two_ch
     # the running relays carry a new transfer e2e4 -> a1b2 through the restarted client, and its ack back
     bob0, carol0 = balance(net, 1, a_bob), balance(net, 0, e_carol)
     reserve0 = correspondent(net, 1, "e2e4").reserve
-    send(net, 0, "carol", a_bob, 444)
+    fee = send(net, 0, "carol", a_bob, 444)["fee"]
     wait_until(lambda: balance(net, 1, a_bob) == bob0 + 444, timeout=150, what="delivery after the unfreeze")
     wait_until(lambda: not pending(net, 0, "a1b2").pending, timeout=60, what="ack after the unfreeze")
-    assert balance(net, 0, e_carol) == carol0 - 444 and correspondent(net, 1, "e2e4").reserve == reserve0 - 444
+    assert balance(net, 0, e_carol) == carol0 - 444 - fee and correspondent(net, 1, "e2e4").reserve == reserve0 - 444
     assert pending(net, 0, "a1b2").escrow == 0
     assert decode_client_state(dest.query(keys.PREFIX + keys.client_key("e2e4")).value).latest_height > height
     assert (supply(net, 0), supply(net, 1)) == supplies
@@ -545,8 +577,8 @@ def test_third_chain_reached_through_its_own_route(three_chains):
     bob0, carol0 = balance(net, 2, c_bob), balance(net, 1, a_carol)
     supplies = [supply(net, i) for i in range(3)]
     send(net, 0, "alice", c_bob, 321)  # e2e4 -> c3d4
-    send(net, 2, "bob", a_carol, 123)  # c3d4 -> a1b2
-    wait_until(lambda: balance(net, 2, c_bob) == bob0 + 321 - 123, what="e2e4 -> c3d4")
+    fee = send(net, 2, "bob", a_carol, 123)["fee"]  # c3d4 -> a1b2
+    wait_until(lambda: balance(net, 2, c_bob) == bob0 + 321 - 123 - fee, what="e2e4 -> c3d4")
     wait_until(lambda: balance(net, 1, a_carol) == carol0 + 123, what="c3d4 -> a1b2")
     wait_until(lambda: not pending(net, 0, "c3d4").pending and not pending(net, 2, "a1b2").pending, what="acks")
     assert [supply(net, i) for i in range(3)] == supplies

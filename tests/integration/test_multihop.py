@@ -104,9 +104,10 @@ def test_transfer_through_a1b2_arrives_with_every_reserve_accounted(line):
     amount = 500
     out = cli(net, E, "tx", "interchain", "transfer", "alice", c_bob, str(amount), "--path", "a1b2", "-o", "json")
     assert out.returncode == 0, out.stderr
+    tx_fee = json.loads(out.stdout)["fee"]
     wait_until(lambda: balance(net, C, c_bob) == bob0 + amount - fee(amount), timeout=150, what="e2e4 -> a1b2 -> c3d4")
     wait_until(lambda: settled(net), timeout=150, what="both acks")
-    assert balance(net, E, e_alice) == alice0 - amount
+    assert balance(net, E, e_alice) == alice0 - amount - tx_fee
     assert (correspondent(net, E, "a1b2").reserve, correspondent(net, A, "e2e4").reserve,
             correspondent(net, A, "c3d4").reserve, correspondent(net, C, "a1b2").reserve) == (
         reserves0[0] + amount, reserves0[1] - amount, reserves0[2] + amount - fee(amount),
@@ -128,10 +129,10 @@ def test_suspended_downstream_correspondent_comes_back_refunded(line):
     assert correspondent(net, C, "a1b2").correspondent.suspended
     fees0, e_carol0 = forward_fees(net), balance(net, E, e_carol)
     reserve_a = correspondent(net, A, "e2e4").reserve
-    send(net, E, "carol", c_carol, 300)
-    assert balance(net, E, e_carol) == e_carol0 - 300
+    tx_fee = send(net, E, "carol", c_carol, 300)["fee"]
+    assert balance(net, E, e_carol) == e_carol0 - 300 - tx_fee
     wait_until(lambda: settled(net), timeout=150, what="the refused transfer's way back")
-    assert balance(net, E, e_carol) == e_carol0  # refunded, once
+    assert balance(net, E, e_carol) == e_carol0 - tx_fee  # refunded, once (the transaction fee stays paid)
     assert balance(net, C, c_carol) == carol0 + 1000 - fee(1000)
     assert forward_fees(net) == fees0 and correspondent(net, A, "e2e4").reserve == reserve_a
     # the final ack on a1b2 carries c3d4's reason
@@ -153,7 +154,7 @@ def test_middle_relay_killed_mid_flight_still_one_outcome(line):
     stop_relay(relay_a, force=True)
     assert relay_pid(relay_a) is None
     bob0 = balance(net, E, e_bob)
-    send(net, E, "bob", demo(net, C, "bob"), 200)
+    tx_fee = send(net, E, "bob", demo(net, C, "bob"), 200)["fee"]
     seq = int(pending(net, E, "a1b2").next_sequence) - 1
     mid = CometEndpoint("a1b2", net.chains[A].nodes[0].rpc_url)
 
@@ -166,5 +167,5 @@ def test_middle_relay_killed_mid_flight_still_one_outcome(line):
     start_relay(net, relay_a)
     wait_until(lambda: settled(net), timeout=180, what="settlement after the middle relay's restart")
     wait_until_settled(net, E)
-    assert balance(net, E, e_bob) == bob0  # refunded exactly once
+    assert balance(net, E, e_bob) == bob0 - tx_fee  # refunded exactly once
     assert [supply(net, i) for i in range(3)] == supplies

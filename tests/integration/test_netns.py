@@ -182,23 +182,24 @@ def test_cut_between_two_chains_loses_nothing_and_refunds_timeouts(localnet_fact
             assert not can_connect(e_ns, net.chains[1].nodes[0].host, net.chains[1].nodes[0].rpc_port)
             assert can_connect(e_ns, net.chains[0].nodes[0].host, net.chains[0].nodes[0].rpc_port)  # its own chain
             # transfers keep being submitted both ways, on both sides of the cut
-            send(net, 0, "alice", a_bob, 11)
-            send(net, 0, "alice", a_bob, 22)
-            send(net, 1, "carol", e_carol, 40)
+            alice_fees = send(net, 0, "alice", a_bob, 11)["fee"] + send(net, 0, "alice", a_bob, 22)["fee"]
+            acarol_fee = send(net, 1, "carol", e_carol, 40)["fee"]
             out = send(net, 0, "carol", a_alice, 777, "interchain", "transfer", "--timeout-seconds", "3")
-            assert out["code"] == 0 and balance(net, 0, e_carol) == ecarol0 - 777
+            ecarol_fee = out["fee"]  # transaction fees stay paid; amounts are what moves between the chains
+            assert out["code"] == 0 and balance(net, 0, e_carol) == ecarol0 - 777 - ecarol_fee
             doomed = max(pending(net, 0, "a1b2").pending, key=lambda p: p.sequence)
             assert doomed.amount == 777 and doomed.timeout_time_ns > 0
             # a1b2 goes past the packet's timeout while nothing can cross
             wait_until(lambda: latest_block_time_ns(net.chains[1].nodes[0]) > doomed.timeout_time_ns,
                        timeout=60, what="a1b2's time past the timeout")
             assert (balance(net, 1, a_bob), balance(net, 1, a_alice), balance(net, 0, e_carol)) == \
-                (abob0, aalice0, ecarol0 - 777)
+                (abob0, aalice0, ecarol0 - 777 - ecarol_fee)
             assert len(pending(net, 0, "a1b2").pending) == 3 and len(pending(net, 1, "e2e4").pending) == 1
 
         assert can_connect(e_ns, relay_a.host, relay_a.grpc_port)
         wait_until(lambda: balance(net, 1, a_bob) == abob0 + 33, timeout=120, what="e2e4 -> a1b2 after the heal")
-        wait_until(lambda: balance(net, 0, e_carol) == ecarol0 + 40, timeout=120, what="credit and timeout refund")
+        wait_until(lambda: balance(net, 0, e_carol) == ecarol0 + 40 - ecarol_fee, timeout=120,
+                   what="credit and timeout refund")
         wait_until(lambda: not pending(net, 0, "a1b2").pending and not pending(net, 1, "e2e4").pending,
                    timeout=120, what="every packet settled")
         wait_until_settled(net, 1)
@@ -206,9 +207,9 @@ def test_cut_between_two_chains_loses_nothing_and_refunds_timeouts(localnet_fact
         # exactly once each; the timed-out transfer was refunded, never credited
         assert balance(net, 1, a_bob) == abob0 + 33
         assert balance(net, 1, a_alice) == aalice0
-        assert balance(net, 1, a_carol) == acarol0 - 40
-        assert balance(net, 0, e_alice) == ealice0 - 33
-        assert balance(net, 0, e_carol) == ecarol0 + 40
+        assert balance(net, 1, a_carol) == acarol0 - 40 - acarol_fee
+        assert balance(net, 0, e_alice) == ealice0 - 33 - alice_fees
+        assert balance(net, 0, e_carol) == ecarol0 + 40 - ecarol_fee
         assert (supply(net, 0), supply(net, 1)) == supplies
         assert correspondent(net, 1, "e2e4").reserve == reserve_at_a - 33 + 40
         assert correspondent(net, 0, "a1b2").reserve == reserve_at_e + 33 - 40

@@ -4,6 +4,7 @@ validator stopped for longer than the downtime window is jailed and drops out of
 
 from __future__ import annotations
 
+import base64
 import json
 import subprocess
 import time
@@ -27,7 +28,9 @@ from distpos_abci.localnet import (
 from distpos_abci.localnet.rpc import rpc_get
 from distpos_abci.rpc_client import CometRPC
 from distpos_abci.staking import build_unbond_tx
+from tests.helpers import paid
 from distpos_abci.address import Address
+from distpos_abci.crypto import KeyPair
 from distpos_abci.tx import compute_tx_hash
 
 pytestmark = pytest.mark.integration
@@ -86,7 +89,7 @@ def submit(net: Network, key, build) -> None:
     chain = net.chains[0].chain_id
     address = str(Address.from_pub_key(chain, key.pub_key))
     nonce = query_pb2.QueryAccountResponse.FromString(rpc.abci_query("/account", address.encode())["value"]).nonce
-    raw = build(key, chain, nonce)
+    raw = paid(key, build(key, chain, nonce))
     rpc.broadcast_tx_sync(raw)
     committed = rpc.wait_for_tx(compute_tx_hash(raw), timeout=30)
     assert committed.code == 0, committed.log
@@ -138,3 +141,52 @@ def test_a_validator_down_longer_than_the_downtime_window_is_jailed(staking_net)
     height = int(rpc_get(net.nodes[0].rpc_url, "status")["sync_info"]["latest_block_height"])
     wait_until("the chain goes on without node3",
                lambda: int(rpc_get(net.nodes[0].rpc_url, "status")["sync_info"]["latest_block_height"]) > height + 3)
+
+
+def rewards_of(net: Network, operator: str) -> int:
+    return int(distpos("query", "distribution", "rewards", operator, "--grpc", net.nodes[0].grpc_address)["rewards"])
+
+
+def test_signing_validators_accrue_rewards_and_the_jailed_one_does_not(staking_net):
+    """Runs after the downtime test: node3 is jailed. Fees paid by transactions (auto-priced by the CLI at the
+    chain's min_gas_price) are split among node0-2, which sign; node3 earns nothing. A zero-balance key cannot
+    write state; --dry-run writes nothing; an operator withdraws its rewards."""
+    net = staking_net
+    chain, grpc_addr = net.chains[0].chain_id, net.nodes[0].grpc_address
+    views = call_staking(grpc_addr, "Validators", staking_pb2.QueryValidatorsRequest()).validators
+    by_cons = {v.consensus_address: v for v in views}
+    ops = [by_cons[cons_address(n)].validator.operator_address for n in net.nodes[:4]]
+    assert by_cons[cons_address(net.nodes[3])].validator.jailed_until > 0  # from the downtime test
+    before = [rewards_of(net, op) for op in ops]
+    keyring = Keyring(net.keyring_dir)
+    bob = str(keyring.get("bob").address(chain))
+    common = ("--keyring-dir", net.keyring_dir, "--node", net.nodes[0].rpc_url, "--chain-id", chain)
+
+    dry = distpos("tx", "bank", "send", "alice", bob, "5", "--dry-run", *common)
+    assert dry["code"] == 0 and dry["gas"] > 0 and dry["fee"] == dry["chain_min_fee"] > 0
+    for i in range(3):
+        sent = distpos("tx", "bank", "send", "alice", bob, "5", *common)
+        assert sent["code"] == 0 and sent["nonce"] == dry["nonce"] + i and sent["fee"] == dry["fee"]
+    wait_until("the fees are split among the signers at the next block",
+               lambda: all(rewards_of(net, op) > b for op, b in zip(ops[:3], before[:3])), timeout=30)
+    after = [rewards_of(net, op) for op in ops]
+    assert after[3] == before[3], "a jailed validator earned rewards"
+    pool = distpos("query", "distribution", "pool", "--grpc", grpc_addr)
+    everyone = sum(rewards_of(net, v.validator.operator_address) for v in views)  # the joiner's (alice's) too
+    assert int(pool["pool_balance"]) == everyone + int(pool["remainder"]) and int(pool["minted"]) == 0
+
+    broke = keyring.add("broke")  # no balance on this chain
+    refused = subprocess.run([find_app_bin(), "tx", "bank", "send", "broke", bob, "1", *common],
+                             capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 3 and "fees:193" in refused.stderr, refused.stderr
+    view = distpos("query", "account", str(broke.address(chain)), "--grpc", grpc_addr)
+    assert (int(view["balance"]), int(view["nonce"])) == (0, 0)
+
+    seed = base64.b64decode(json.loads(net.nodes[0].path("config", "priv_validator_key.json").read_text())
+                            ["priv_key"]["value"])
+    keyring.add("val0", KeyPair(seed[:32]))
+    balance0 = int(distpos("query", "account", ops[0], "--grpc", grpc_addr)["balance"])
+    withdrawn = distpos("tx", "distribution", "withdraw", "val0", *common)
+    assert withdrawn["code"] == 0 and int(withdrawn["amount"]) >= after[0]
+    assert int(distpos("query", "account", ops[0], "--grpc", grpc_addr)["balance"]) == (
+        balance0 + int(withdrawn["amount"]) - withdrawn["fee"])

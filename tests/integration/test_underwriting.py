@@ -14,6 +14,9 @@ import pytest
 
 from distpos_abci.bank import build_send_tx
 from distpos_abci.crypto import KeyPair
+from tests.helpers import paid
+
+from .test_interchain import fees_paid_by
 from distpos_abci.cli.underwriting_client import call_underwriting, request_guarantee, wait_for_settlement
 from distpos_abci.errors import InsufficientCapacityError, ReplayedGuaranteeError, TxRejectedError
 from distpos_abci.gen.distpos.v1 import query_pb2, underwriting_pb2
@@ -66,7 +69,7 @@ def deposit(net: Network, name: str, amounts: list[int]) -> None:
     for op, amount in zip(operators(net), amounts):
         if amount:
             nonce = account(net, str(key.address(chain))).nonce
-            assert commit(net, build_collateral_tx(key.keypair, chain, nonce, "deposit", op, amount)).code == 0
+            assert commit(net, paid(key.keypair, build_collateral_tx(key.keypair, chain, nonce, "deposit", op, amount))).code == 0
 
 
 def wait_until(predicate, what: str, timeout: float = 30.0) -> None:
@@ -97,7 +100,7 @@ def test_cli_collateral_then_guaranteed_payments_release(distpos_net):
     before = account(net, bob).balance
     for i in range(3):
         nonce = account(net, alice_addr).nonce
-        raw = build_send_tx(alice.keypair, chain, nonce, bob, 1000 + i)
+        raw = paid(alice.keypair, build_send_tx(alice.keypair, chain, nonce, bob, 1000 + i))
         [g], _, _ = request_guarantee(net.nodes[0].grpc_address, raw)
         assert g.amount == 1000 + i and str(g.beneficiary) == bob and (str(g.payer), g.nonce) == (alice_addr, nonce)
         [s] = wait_for_settlement(net.nodes[0].grpc_address, alice_addr, nonce, timeout=30)
@@ -124,14 +127,15 @@ def test_double_spend_pays_the_beneficiary_from_collateral_exactly_once(distpos_
     deposit(net, "carol", [0, 5000, 0, 0])
     wait_until(lambda: collateral(net, carol_addr, 1).collateral.locked == 5000, "node 1 never saw the deposit")
     nonce = account(net, carol_addr).nonce
-    guaranteed = build_send_tx(carol.keypair, chain, nonce, bob, 5000)
+    guaranteed = paid(carol.keypair, build_send_tx(carol.keypair, chain, nonce, bob, 5000))
     # The client takes the guarantee and carries it itself, later: the double spend below wins the race.
     [g], _, _ = request_guarantee(net.nodes[1].grpc_address, guaranteed, client_carries=True)
     stake_before = capacities(net)[1][0]
     bob_before = account(net, bob).balance
-    spend = build_send_tx(carol.keypair, chain, nonce, alice_addr, 100)
+    spend = paid(carol.keypair, build_send_tx(carol.keypair, chain, nonce, alice_addr, 100))
     assert commit(net, spend, node=2).code == 0
-    carrier = build_underwritten_tx(alice.keypair, chain, account(net, alice_addr).nonce, guaranteed, [g])
+    carrier = paid(alice.keypair, build_underwritten_tx(alice.keypair, chain, account(net, alice_addr).nonce, guaranteed,
+                                                       [g]))
     assert commit(net, carrier).code == 0
     [s] = wait_for_settlement(net.nodes[0].grpc_address, carol_addr, nonce, timeout=30)
     assert (s.outcome, s.amount, s.from_collateral, s.from_stake) == (PAID, 5000, 5000, 0)
@@ -140,8 +144,8 @@ def test_double_spend_pays_the_beneficiary_from_collateral_exactly_once(distpos_
     wait_until(lambda: collateral(net, carol_addr, 1).collateral.locked == 0, "collateral not seized")
     # Neither a claim nor a second carrier pays again: CheckTx already refuses both as replays.
     nonce = account(net, alice_addr).nonce
-    for raw in (build_claim_tx(alice.keypair, chain, nonce, [g], guaranteed),
-                build_underwritten_tx(alice.keypair, chain, nonce, guaranteed, [g])):
+    for raw in (paid(alice.keypair, build_claim_tx(alice.keypair, chain, nonce, [g], guaranteed)),
+                paid(alice.keypair, build_underwritten_tx(alice.keypair, chain, nonce, guaranteed, [g]))):
         with pytest.raises(TxRejectedError) as info:
             commit(net, raw)
         assert info.value.remote_code == ReplayedGuaranteeError.code
@@ -158,7 +162,7 @@ def test_co_underwritten_payment_withheld_is_claimed_from_every_share(distpos_ne
                "not every node saw the deposits")
     stakes = [c[0] for c in capacities(net)]
     nonce = account(net, bob_addr).nonce
-    raw = build_send_tx(bob.keypair, chain, nonce, carol, 5500)
+    raw = paid(bob.keypair, build_send_tx(bob.keypair, chain, nonce, carol, 5500))
     guarantees, _, _ = request_guarantee(net.nodes[0].grpc_address, raw, client_carries=True)  # and never broadcast
     assert sum(g.amount for g in guarantees) == 5500 and len(guarantees) == 3
     shares = {str(g.underwriter): g.amount for g in guarantees}
@@ -187,7 +191,7 @@ def test_co_underwritten_payment_withheld_is_claimed_from_every_share(distpos_ne
     with pytest.raises(TxRejectedError):
         commit(net, raw)
     # Beyond what is left (500 at node 1), a request is refused and nothing stays reserved anywhere.
-    more = build_send_tx(bob.keypair, chain, account(net, bob_addr).nonce, carol, 600)
+    more = paid(bob.keypair, build_send_tx(bob.keypair, chain, account(net, bob_addr).nonce, carol, 600))
     with pytest.raises(InsufficientCapacityError):
         request_guarantee(net.nodes[1].grpc_address, more)
     assert [c[2] for c in capacities(net)] == [0, 0, 0, 0]
@@ -221,10 +225,11 @@ def test_underwritten_payment_pays_its_premium(distpos_net):
             "--grpc", node.grpc_address, *common]
     low = subprocess.run([*send, "--premium", "59"], capture_output=True, text=True, timeout=60)
     assert low.returncode == 1 and "asks a premium of 60" in low.stderr and "Traceback" not in low.stderr
-    op_before, alice_before = account(net, op).balance, account(net, alice_addr).balance
+    op_before, alice_before = account(net, op).balance + fees_paid_by(net, 0, op), account(net, alice_addr).balance
     ok = subprocess.run(send, capture_output=True, text=True, timeout=60)
     assert ok.returncode == 0, ok.stdout + ok.stderr
     data = json.loads(ok.stdout)
     assert data["premium"] == "60" and data["settlement"]["outcome"] == "released"
-    assert account(net, op).balance == op_before + 60
-    assert account(net, alice_addr).balance == alice_before - 3000 - 60
+    # the operator also paid the fee of the carrier its node broadcast (signed with the same key)
+    assert account(net, op).balance + fees_paid_by(net, 0, op) == op_before + 60
+    assert account(net, alice_addr).balance == alice_before - 3000 - 60 - data["fee"]

@@ -139,10 +139,11 @@ class Chain:
     def nonce(self, k: KeyPair) -> int:
         return self.app.query_account(str(addr(k, self.chain_id))).nonce
 
-    def block(self, *txs: bytes):
+    def block(self, *txs: bytes, votes: tuple = ()):
+        """Finalize and commit the next block; `votes` (module.Vote) are its decided last commit."""
         h = self.app.last_height + 1
         self.times[h] = T0 + h * NS
-        result = self.app.finalize_block(BlockInfo(Height(h), self.times[h], b""), list(txs))
+        result = self.app.finalize_block(BlockInfo(Height(h), self.times[h], b"", tuple(votes)), list(txs))
         self.app.commit()
         self.results[h] = result
         return result

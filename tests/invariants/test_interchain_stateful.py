@@ -7,8 +7,11 @@ its shares checked against the peer's light client), then sent, double-spent or 
 packet relayed like any other, claims of the peer's reserve and releases of the outstanding credit in any order.
 
 After every step, on every chain:
-- total supply is what genesis minted, the escrow holds exactly the amounts of the packets in the outbox, and the
-  instant hold exactly the instant transfers refused or timed out and not yet paid to the peer or returned;
+- total supply is what genesis minted plus what inflation minted since, the escrow holds exactly the amounts of
+  the packets in the outbox, and the instant hold exactly the instant transfers refused or timed out and not yet
+  paid to the peer or returned;
+- every transaction pays its fee (relay messages included, from the relay's own account); the reward pool holds
+  exactly the validators' rewards plus the remainder (rewards never exceed fees + inflation);
 - between the two banks nothing is created or lost: the two correspondent reserves moved by exactly the top-ups,
   minus what the destination already credited for packets still waiting for their ack;
 - a packet is credited at most once (the inbox has one record per sequence, and credits equal successful records);
@@ -34,6 +37,8 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 from distpos_abci.address import Address
 from distpos_abci.app import DistposApp
+from distpos_abci.bank import build_send_tx
+from distpos_abci.distribution import REWARDS_POOL, DistributionKeeper
 from distpos_abci.authority import gov_authority_address
 from distpos_abci.errors import DistposError
 from distpos_abci.gen.distpos.v1 import interchain_pb2
@@ -41,12 +46,20 @@ from distpos_abci.gov import build_submit_proposal_tx, build_vote_tx
 from distpos_abci.gov.msgs import VOTE_OPTIONS, build_proposal_message
 from distpos_abci.interchain import decode_packet, keys
 from distpos_abci.interchain.keeper import InterchainView
-from distpos_abci.staking import StakingKeeper
+from distpos_abci.module import Vote
+from distpos_abci.staking import StakingKeeper, compute_consensus_address
 from distpos_abci.store.db import Database
 from distpos_abci.store.state import StateStore
 from distpos_abci.tx import build_tx
-from distpos_abci.underwriting import COLLATERAL_POOL, UnderwritingKeeper, build_collateral_tx, build_underwritten_tx
+from distpos_abci.underwriting import (
+    COLLATERAL_POOL,
+    UnderwritingKeeper,
+    build_claim_tx,
+    build_collateral_tx,
+    build_underwritten_tx,
+)
 from distpos_abci.underwriting.service import UnderwritingService
+from tests.helpers import paid
 from tests.interchain.helpers import Chain, addr, genesis, key, recv_msg, ack_msg, update_proto
 from distpos_abci.interchain.instant import CREDITED, DELIVERED, HELD, PAID_OUT, SETTLED, compute_instant_key
 from distpos_abci.interchain.msgs import build_instant_transfer_tx
@@ -58,9 +71,12 @@ PEER = {"e2e4": "a1b2", "a1b2": "e2e4"}
 USERS = (1, 2, 3)  # funded with 1,000,000 on both chains by the interchain genesis; one attacker owns them all
 VALIDATORS = (10, 11, 12)  # staked 300 each (power 3): gov voters and underwriters
 RELAYER = 4
-RELAYERS = (4, 5)  # unfunded accounts that sign acks and timeouts; they earn relay fees
+RELAYERS = (4, 5)  # accounts that sign acks and timeouts (funded to pay their fees); they earn relay fees
+RELAYER_FUNDS = 100_000
 T_FAR = 10**18  # instant transfers' timeout times start at 2 * T_FAR: far beyond any block time of the test
 GOV = {"voting_period_blocks": 4, "min_deposit": 100, "max_active_proposals": 3}
+PRICE = 1  # chain min_gas_price, milli-units per gas
+INFLATION = 2  # base units minted per block into the reward pool
 
 
 def cons_key(chain: str, v: int):
@@ -76,6 +92,9 @@ def chain_genesis(chain: str) -> bytes:
         "limit": 6000, "stake_per_power": PARAMS["power_reduction"],
         "max_guarantee_blocks": UW_PARAMS["max_guarantee_blocks"]}}
     state["accounts"] += [{"address": str(addr(key(v), chain)), "balance": "1000"} for v in VALIDATORS]
+    state["accounts"] += [{"address": str(addr(key(r), chain)), "balance": str(RELAYER_FUNDS)} for r in RELAYERS]
+    state["params"] = {"min_gas_price": PRICE}
+    state["distribution"] = {"params": {"inflation_per_block": INFLATION}}
     state["staking"] = {"params": PARAMS, "validators": [
         {"operator": str(addr(key(v), chain)), "consensus_pub_key": base64.b64encode(cons_key(chain, v).pub_key).decode(),
          "self_stake": "300", "endpoint": f"{chain}-v{v}:1", "moniker": f"v{v}"} for v in VALIDATORS]}
@@ -118,6 +137,7 @@ class TwoChains(RuleBasedStateMachine):
                                                                               guarantee_blocks=3)
             self.services[chain] = peers.services
         self.supply0 = {ch: self.c[ch].supply() for ch in CHAINS}
+        self.minted0 = {ch: DistributionKeeper(self.c[ch].app.state, ch).get_minted() for ch in CHAINS}
         self.reserve0 = {ch: self.c[ch].reserve(PEER[ch]) for ch in CHAINS}
         self.topups = {ch: 0 for ch in CHAINS}
         self.wealth0 = {ch: self.attacker_wealth(ch) for ch in CHAINS}
@@ -126,6 +146,7 @@ class TwoChains(RuleBasedStateMachine):
         self.guaranteed: list[tuple[str, bytes, list]] = []
         self.fees_earned = {(ch, r): 0 for ch in CHAINS for r in RELAYERS}  # from packets their acks settled
         self.fee_settled: dict[tuple[str, int], int] = {}  # (source chain, sequence) -> times its fee moved
+        self.fees_paid: dict[tuple[str, str], int] = {}  # (chain, payer address) -> transaction fees paid
         self.instant: list[tuple[str, bytes, list, bytes]] = []  # (source, raw, guarantees, instant key)
 
     def teardown(self) -> None:
@@ -154,13 +175,21 @@ class TwoChains(RuleBasedStateMachine):
     def step(self, chain: str, *txs: bytes):
         """A block of txs on chain and an empty one on its peer: both chains keep one clock (block time is
         T0 + height seconds), as real chains do, so neither sees the other's headers from the future."""
-        result = self.c[chain].block(*txs)
-        self.c[PEER[chain]].block()
+        def votes(ch: str) -> tuple:
+            return tuple(Vote(compute_consensus_address(cons_key(ch, v).pub_key), 3, True) for v in VALIDATORS)
+
+        result = self.c[chain].block(*txs, votes=votes(chain))
+        self.c[PEER[chain]].block(votes=votes(PEER[chain]))
+        for r in result.tx_results:
+            for e in r.events:
+                if e.type == "fee":
+                    a = dict(e.attributes)
+                    self.fees_paid[(chain, a["payer"])] = self.fees_paid.get((chain, a["payer"]), 0) + int(a["amount"])
         return result
 
     def sign(self, chain: str, k, field, msg) -> bytes:
         c = self.c[chain]
-        return build_tx(k, chain, c.nonce(k), field, msg)
+        return paid(k, build_tx(k, chain, c.nonce(k), field, msg), PRICE)
 
     # ---- bank and interchain
 
@@ -258,14 +287,15 @@ class TwoChains(RuleBasedStateMachine):
         limits.per_packet_max = per_packet_max
         msg = interchain_pb2.MsgSetLimits(authority=str(gov_authority_address(chain)), chain_id=PEER[chain],
                                           limits=limits)
-        raw = build_submit_proposal_tx(key(proposer), chain, c.nonce(key(proposer)), "limits", "why",
-                                       [build_proposal_message("set_limits", msg)], 100)
+        raw = paid(key(proposer), build_submit_proposal_tx(key(proposer), chain, c.nonce(key(proposer)), "limits",
+                                                           "why", [build_proposal_message("set_limits", msg)], 100),
+                   PRICE)
         res = self.step(chain, raw)
         if not res.tx_results[0].ok:
             return
         pid = self._last_proposal_id(chain)
         self.proposals[(chain, pid)] = per_packet_max
-        txs = [build_vote_tx(key(v), chain, c.nonce(key(v)), pid, VOTE_OPTIONS[o])
+        txs = [paid(key(v), build_vote_tx(key(v), chain, c.nonce(key(v)), pid, VOTE_OPTIONS[o]), PRICE)
                for v, o in zip(VALIDATORS, votes) if o is not None]
         self.step(chain, *txs)
         if sum(o == "yes" for o in votes) * 3 > len(VALIDATORS) * 2:  # all three yes: > 2/3 of the power
@@ -280,8 +310,8 @@ class TwoChains(RuleBasedStateMachine):
     @rule(chain=st.sampled_from(CHAINS), u=st.sampled_from(USERS), v=st.sampled_from(VALIDATORS),
           amount=st.integers(1, 3000))
     def deposit(self, chain, u, v, amount):
-        self.step(chain, build_collateral_tx(key(u), chain, self.c[chain].nonce(key(u)), "deposit",
-                                                str(addr(key(v), chain)), amount))
+        self.step(chain, paid(key(u), build_collateral_tx(key(u), chain, self.c[chain].nonce(key(u)), "deposit",
+                                                          str(addr(key(v), chain)), amount), PRICE))
 
     @rule(chain=st.sampled_from(CHAINS), u=st.sampled_from(USERS), to=st.sampled_from(USERS),
           v=st.sampled_from(VALIDATORS), amount=st.integers(1, 3000),
@@ -291,8 +321,7 @@ class TwoChains(RuleBasedStateMachine):
         if to == u:
             return
         n = c.nonce(key(u))
-        from distpos_abci.bank import build_send_tx
-        raw = build_send_tx(key(u), chain, n, str(addr(key(to), chain)), amount)
+        raw = paid(key(u), build_send_tx(key(u), chain, n, str(addr(key(to), chain)), amount), PRICE)
         try:
             gs = asyncio.run(self.services[chain][f"{chain}-v{v}:1"].underwrite(raw, carry=False))
         except DistposError:
@@ -301,18 +330,18 @@ class TwoChains(RuleBasedStateMachine):
         txs = []
         if strategy == "double_spend":
             other = next(w for w in USERS if w not in (u, to))
-            txs.append(build_send_tx(key(u), chain, n, str(addr(key(other), chain)), amount))
+            txs.append(paid(key(u), build_send_tx(key(u), chain, n, str(addr(key(other), chain)), amount), PRICE))
         if strategy != "withhold":
-            txs.append(build_underwritten_tx(key(RELAYER), chain, c.nonce(key(RELAYER)), raw, gs))
+            txs.append(paid(key(RELAYER), build_underwritten_tx(key(RELAYER), chain, c.nonce(key(RELAYER)), raw, gs),
+                            PRICE))
         self.step(chain, *txs)
 
     @precondition(lambda self: self.guaranteed)
     @rule(pick=st.integers(0, 100))
     def claim(self, pick):
-        from distpos_abci.underwriting import build_claim_tx
         chain, raw, gs = self.guaranteed[pick % len(self.guaranteed)]
         c = self.c[chain]
-        self.step(chain, build_claim_tx(key(RELAYER), chain, c.nonce(key(RELAYER)), gs, raw))
+        self.step(chain, paid(key(RELAYER), build_claim_tx(key(RELAYER), chain, c.nonce(key(RELAYER)), gs, raw), PRICE))
 
 
     # ---- instant credit
@@ -327,13 +356,14 @@ class TwoChains(RuleBasedStateMachine):
         from distpos_abci.bank import build_send_tx
         c, dst = self.c[chain], self.c[PEER[chain]]
         if lock:
-            self.step(chain, build_collateral_tx(key(u), chain, c.nonce(key(u)), "deposit", str(addr(key(v), chain)),
-                                                 amount))
+            self.step(chain, paid(key(u), build_collateral_tx(key(u), chain, c.nonce(key(u)), "deposit",
+                                                              str(addr(key(v), chain)), amount), PRICE))
         n = c.nonce(key(u))
         recipient = addr(key(to), PEER[chain])
         # Both timeouts set: no ordinary transfer of this test has both, so no ordinary packet shares its key.
         timeout_h, timeout_t = dst.app.last_height + ttl, 2 * T_FAR + len(self.instant)
-        raw = build_instant_transfer_tx(key(u), chain, n, str(recipient), amount, timeout_h, timeout_t)
+        raw = paid(key(u), build_instant_transfer_tx(key(u), chain, n, str(recipient), amount, timeout_h, timeout_t),
+                   PRICE)
         try:
             gs = asyncio.run(self.services[chain][f"{chain}-v{v}:1"].underwrite(raw, carry=False))
         except DistposError:
@@ -347,7 +377,7 @@ class TwoChains(RuleBasedStateMachine):
             self.step(chain, raw)
         elif strategy == "double_spend":
             other = next(w for w in USERS if w != u)
-            self.step(chain, build_send_tx(key(u), chain, n, str(addr(key(other), chain)), 1))
+            self.step(chain, paid(key(u), build_send_tx(key(u), chain, n, str(addr(key(other), chain)), 1), PRICE))
         elif strategy == "send_later":
             self.step(dst.chain_id)
             self.step(chain, raw)
@@ -430,7 +460,10 @@ class TwoChains(RuleBasedStateMachine):
     def supply_and_escrow(self):
         for ch in CHAINS:
             c = self.c[ch]
-            assert c.supply() == self.supply0[ch]
+            minted = DistributionKeeper(c.app.state, ch).get_minted() - self.minted0[ch]
+            assert c.supply() == self.supply0[ch] + minted
+            dist = DistributionKeeper(c.app.state, ch)
+            assert c.balance(REWARDS_POOL) == sum(r for _, r in dist.iter_rewards()) + dist.get_remainder()
             assert c.balance(keys.ESCROW) == sum(p.amount + p.relay_fee for p in self.outbox(ch))
             held = 0
             for src, _, gs, k in self.instant:
@@ -440,9 +473,11 @@ class TwoChains(RuleBasedStateMachine):
 
     @invariant()
     def relay_fees_move_once_to_the_acknowledging_relay(self):
+        """Each relay's balance is its funding plus the relay fees its acks earned minus the fees it paid."""
         assert all(n == 1 for n in self.fee_settled.values()), self.fee_settled
         for (ch, r), earned in self.fees_earned.items():
-            assert self.c[ch].balance(key(r)) == earned
+            paid_fees = self.fees_paid.get((ch, str(addr(key(r), ch))), 0)
+            assert self.c[ch].balance(key(r)) == RELAYER_FUNDS + earned - paid_fees
 
     def credited_unacked(self) -> int:
         """Packets the destination paid (not instant settlements) whose ack the source has not processed yet."""

@@ -3,7 +3,10 @@ service), collateral and the client strategies of issue 7 (double spends, withho
 several validators asked at once, co-underwriting, claims at any time).
 
 Every client account belongs to one attacker. After every block:
-- total supply is what genesis minted (nothing burns here: no evidence against protocol-following validators);
+- total supply is what genesis minted plus what inflation minted since (nothing burns here: no evidence against
+  protocol-following validators);
+- every transaction pays its fee (chain min_gas_price > 0, through the one fee helper); the fees and inflation
+  are split among the validators that signed, and the reward pool holds exactly their rewards plus the remainder;
 - the pools hold exactly what their records say (bonded pool = all stake, collateral pool = all collateral);
 - no guaranteed payment pays its beneficiary more than its total (nonce payment + every settled share);
 - the attacker's accounts together (balances + collateral) never end richer than they started;
@@ -17,6 +20,7 @@ Every client account belongs to one attacker. After every block:
 from __future__ import annotations
 
 import asyncio
+import json
 import tempfile
 
 from hypothesis import HealthCheck, settings
@@ -25,6 +29,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 
 from distpos_abci.auth import AuthKeeper
 from distpos_abci.bank import BankKeeper, build_send_tx
+from distpos_abci.distribution import FEE_COLLECTOR, REWARDS_POOL, DistributionKeeper, build_withdraw_rewards_tx
 from distpos_abci.errors import DistposError, NonCanonicalEncodingError
 from distpos_abci.gen.distpos.v1 import tx_pb2
 from distpos_abci.staking import StakingKeeper, build_bond_tx, build_unbond_tx, build_withdraw_tx
@@ -38,7 +43,7 @@ from distpos_abci.underwriting import (
     build_underwritten_tx,
 )
 from distpos_abci.underwriting.service import UnderwritingService
-from tests.helpers import AppHarness
+from tests.helpers import AppHarness, paid
 from tests.staking.helpers import CHAIN, Chain, addr, cons_key, key, staking_genesis
 from tests.underwriting.helpers import operator
 from tests.underwriting.test_service import InProcessPeers
@@ -50,6 +55,8 @@ CARRIER = 9
 ALL = (1, 2, 3, 4, 5, 6, 7, 9)
 
 amounts = st.integers(1, 800)
+PRICE = 1  # chain min_gas_price, milli-units per gas: a send pays about 5
+INFLATION = 3  # base units minted per block into the reward pool
 
 
 class Underwriting(RuleBasedStateMachine):
@@ -57,9 +64,11 @@ class Underwriting(RuleBasedStateMachine):
         super().__init__()
         self.tmp = tempfile.TemporaryDirectory()
         self.h = AppHarness(self.tmp.name)
-        genesis = staking_genesis({4: 4000, 5: 4000, 6: 4000}, {1: 1000, 2: 800, 3: 500},
-                                  endpoints={v: f"v{v}:1" for v in VALIDATORS})
-        self.h.app.init_chain(CHAIN, genesis)
+        genesis = json.loads(staking_genesis({1: 500, 2: 500, 3: 500, 4: 4000, 5: 4000, 6: 4000, CARRIER: 3000},
+                                             {1: 1000, 2: 800, 3: 500}, endpoints={v: f"v{v}:1" for v in VALIDATORS}))
+        genesis["params"] = {"min_gas_price": PRICE}
+        genesis["distribution"] = {"params": {"inflation_per_block": INFLATION}}
+        self.h.app.init_chain(CHAIN, json.dumps(genesis).encode())
         self.chain = Chain(self.h)
         self.chain.block()
         self.peers = InProcessPeers()
@@ -72,6 +81,7 @@ class Underwriting(RuleBasedStateMachine):
         self.queue: list[bytes] = []
         self.guaranteed: list[tuple[bytes, tuple]] = []  # every guarantee set handed out
         self.supply0 = self.supply()
+        self.minted0 = DistributionKeeper(self.app.state, CHAIN).get_minted()
         self.wealth0 = self.attacker_wealth()
         self.signed_premiums: dict[tuple[str, int], set[int]] = {}  # (payer, nonce) -> premiums signed for it
         self.premium_shares: dict[tuple[str, str, str], int] = {}  # (payer, nonce, underwriter) -> times paid
@@ -90,8 +100,9 @@ class Underwriting(RuleBasedStateMachine):
     def nonce(self, i: int) -> int:
         return AuthKeeper(self.app.check).get_account(operator(i).account).nonce
 
-    def submit(self, raw: bytes) -> bool:
-        """As the mempool would: only what passes CheckTx is queued for the next block."""
+    def submit(self, raw: bytes, signer: int) -> bool:
+        """As the mempool would: only what passes CheckTx is queued for the next block. The signer pays the fee."""
+        raw = paid(key(signer), raw, PRICE)
         if self.app.check_tx(raw).ok:
             self.queue.append(raw)
             return True
@@ -125,15 +136,15 @@ class Underwriting(RuleBasedStateMachine):
 
     @rule(c=st.sampled_from(CLIENTS), v=st.sampled_from(VALIDATORS), amount=amounts)
     def deposit(self, c, v, amount):
-        self.submit(build_collateral_tx(key(c), CHAIN, self.nonce(c), "deposit", str(operator(v)), amount))
+        self.submit(build_collateral_tx(key(c), CHAIN, self.nonce(c), "deposit", str(operator(v)), amount), c)
 
     @rule(c=st.sampled_from(CLIENTS), v=st.sampled_from(VALIDATORS), amount=amounts)
     def unlock(self, c, v, amount):
-        self.submit(build_collateral_tx(key(c), CHAIN, self.nonce(c), "unlock", str(operator(v)), amount))
+        self.submit(build_collateral_tx(key(c), CHAIN, self.nonce(c), "unlock", str(operator(v)), amount), c)
 
     @rule(c=st.sampled_from(CLIENTS), v=st.sampled_from(VALIDATORS))
     def withdraw_collateral(self, c, v):
-        self.submit(build_collateral_tx(key(c), CHAIN, self.nonce(c), "withdraw", str(operator(v))))
+        self.submit(build_collateral_tx(key(c), CHAIN, self.nonce(c), "withdraw", str(operator(v))), c)
 
     @rule(v=st.sampled_from(VALIDATORS), amount=st.integers(1, 300), kind=st.sampled_from(["bond", "unbond", "wd"]))
     def staking(self, v, amount, kind):
@@ -141,11 +152,15 @@ class Underwriting(RuleBasedStateMachine):
         raw = {"bond": lambda: build_bond_tx(key(v), CHAIN, n, amount),
                "unbond": lambda: build_unbond_tx(key(v), CHAIN, n, amount),
                "wd": lambda: build_withdraw_tx(key(v), CHAIN, n)}[kind]()
-        self.submit(raw)
+        self.submit(raw, v)
+
+    @rule(v=st.sampled_from(VALIDATORS))
+    def withdraw_rewards(self, v):
+        self.submit(build_withdraw_rewards_tx(key(v), CHAIN, self.nonce(v)), v)
 
     @rule(v=st.sampled_from(VALIDATORS), rate_ppm=st.integers(0, 50_000), minimum=st.integers(0, 5))
     def announce_premium(self, v, rate_ppm, minimum):
-        self.submit(build_set_premium_tx(key(v), CHAIN, self.nonce(v), rate_ppm, minimum))
+        self.submit(build_set_premium_tx(key(v), CHAIN, self.nonce(v), rate_ppm, minimum), v)
 
     @rule(c=st.sampled_from(CLIENTS), to=st.sampled_from(BENEFICIARIES), amount=amounts,
           v=st.sampled_from(VALIDATORS), co=st.booleans(),
@@ -156,24 +171,24 @@ class Underwriting(RuleBasedStateMachine):
         if to == c:
             to = 7
         n = self.nonce(c)
-        raw = build_send_tx(key(c), CHAIN, n, addr(to), amount, premium=premium)
+        raw = paid(key(c), build_send_tx(key(c), CHAIN, n, addr(to), amount, premium=premium), PRICE)
         self.signed_premiums.setdefault((addr(c), n), set()).add(premium)
         gs = self.underwrite(v, raw, co)
         if gs is None:
             return
         if strategy == "node_carries":
-            self.submit(build_underwritten_tx(key(CARRIER), CHAIN, self.nonce(CARRIER), raw, list(gs)))
+            self.submit(build_underwritten_tx(key(CARRIER), CHAIN, self.nonce(CARRIER), raw, list(gs)), CARRIER)
         elif strategy == "broadcast":
-            self.submit(raw)
+            self.submit(raw, c)
         elif strategy == "double_spend":
             other = next(b for b in BENEFICIARIES if b not in (c, to))
-            self.submit(build_send_tx(key(c), CHAIN, n, addr(other), amount))
+            self.submit(build_send_tx(key(c), CHAIN, n, addr(other), amount), c)
             self.carried.append((raw, gs))  # the guarantee's carrier arrives after the double spend
         elif strategy == "memo_retry":
-            self.submit(build_send_tx(key(c), CHAIN, n, addr(to), amount, memo="retry"))
+            self.submit(build_send_tx(key(c), CHAIN, n, addr(to), amount, memo="retry"), c)
             self.carried.append((raw, gs))
         elif strategy == "partial":
-            self.submit(build_send_tx(key(c), CHAIN, n, addr(to), max(1, amount // 3)))
+            self.submit(build_send_tx(key(c), CHAIN, n, addr(to), max(1, amount // 3)), c)
             self.carried.append((raw, gs))
         elif strategy == "reencode":
             m = tx_pb2.Tx.FromString(raw)
@@ -186,7 +201,7 @@ class Underwriting(RuleBasedStateMachine):
 
     @rule(c=st.sampled_from(CLIENTS), to=st.sampled_from(BENEFICIARIES), amount=amounts)
     def plain_transfer(self, c, to, amount):
-        self.submit(build_send_tx(key(c), CHAIN, self.nonce(c), addr(to), amount))
+        self.submit(build_send_tx(key(c), CHAIN, self.nonce(c), addr(to), amount), c)
 
     @precondition(lambda self: self.guaranteed)
     @rule(i=st.integers(0, 10_000), carrier=st.booleans())
@@ -195,7 +210,7 @@ class Underwriting(RuleBasedStateMachine):
         n = self.nonce(CARRIER)
         tx = (build_underwritten_tx(key(CARRIER), CHAIN, n, raw, list(gs)) if carrier
               else build_claim_tx(key(CARRIER), CHAIN, n, list(gs), raw))
-        self.submit(tx)
+        self.submit(tx, CARRIER)
 
     @rule(blocks=st.integers(1, 4))
     def block(self, blocks):
@@ -203,11 +218,11 @@ class Underwriting(RuleBasedStateMachine):
             txs = list(self.queue)
             n = self.nonce(CARRIER)
             for raw, gs in self.carried:
-                txs.append(build_underwritten_tx(key(CARRIER), CHAIN, n, raw, list(gs)))
+                txs.append(paid(key(CARRIER), build_underwritten_tx(key(CARRIER), CHAIN, n, raw, list(gs)), PRICE))
                 n += 1
             self.carried.clear()
             self.queue.clear()
-            self.note_premiums(self.chain.block(*txs))
+            self.note_premiums(self.chain.block(*txs, voters=VALIDATORS))  # every validator signs: rewards accrue
 
     def note_premiums(self, result) -> None:
         """Record every premium_paid event: per share, and per settlement (one transaction's events)."""
@@ -232,7 +247,16 @@ class Underwriting(RuleBasedStateMachine):
         app = self.app
         bank = BankKeeper(app.state)
         held = sum(bank.get_balance(operator(a).account) for a in ALL)
-        assert held + bank.get_balance(BONDED_POOL) + bank.get_balance(COLLATERAL_POOL) == self.supply() == self.supply0
+        pools = sum(bank.get_balance(p) for p in (BONDED_POOL, COLLATERAL_POOL, FEE_COLLECTOR, REWARDS_POOL))
+        minted = DistributionKeeper(app.state, CHAIN).get_minted() - self.minted0
+        assert held + pools == self.supply() == self.supply0 + minted
+
+    @invariant()
+    def reward_pool_holds_exactly_what_it_owes(self):
+        """Rewards never exceed fees + inflation: the pool received only those, and holds every claim on it."""
+        bank, dist = BankKeeper(self.app.state), DistributionKeeper(self.app.state, CHAIN)
+        owed = sum(r for _, r in dist.iter_rewards()) + dist.get_remainder()
+        assert bank.get_balance(REWARDS_POOL) == owed
 
     @invariant()
     def pools_match_their_records(self):
