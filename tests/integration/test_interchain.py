@@ -31,7 +31,9 @@ from distpos_abci.interchain import decode_packet, keys
 from distpos_abci.keyring import Keyring
 from distpos_abci.lightclient.types import light_block_to_proto
 from distpos_abci.localnet import APP_DISTPOS, load_network
-from distpos_abci.localnet.interchain import RELAY_BALANCE, Relay, compute_relay_toml, relay_pid, start_relay, stop_relay
+from distpos_abci.localnet.interchain import RELAY_BALANCE, compute_relay_toml
+from distpos_abci.localnet.plan import Relay
+from distpos_abci.localnet.procs import relay_pid, start_relay, stop_relay
 from distpos_abci.rpc_client import CometRPC
 from distpos_abci.relay.endpoint import CometEndpoint
 from distpos_abci.tx import build_tx
