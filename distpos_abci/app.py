@@ -187,6 +187,8 @@ class DistposApp:
         self.chain_id = ChainId(state.chain_id)
         self.params: Params = get_params(state)
         self.check = CacheKV(state)
+        # The block time the mempool state holds, read once per mempool state (only FinalizeBlock writes it).
+        self._check_time: tuple[CacheKV, int] | None = None
         self._genesis: CacheKV | None = None
         self._pending: PendingCommit | None = None
 
@@ -232,7 +234,7 @@ class DistposApp:
         try:
             tx = self._take_verified(tx_hash, raw, keep=True) if recheck else None
             if tx is None:
-                tx = self.decode_verified_tx(raw)
+                tx = self.decode_verified_tx(raw, tx_hash)
             # A refused transaction leaves the mempool, so it must not consume its nonce there either:
             # run it in its own cache and keep the writes only when CometBFT will keep the tx.
             pending = CacheKV(self.check)
@@ -303,10 +305,18 @@ class DistposApp:
 
     # ---- transactions --------------------------------------------------------------
 
+    def _check_time_ns(self) -> int:
+        """The last block's time as the mempool state holds it; read once per mempool state, which only
+        Commit (or genesis) replaces and no transaction writes."""
+        cached = self._check_time
+        if cached is None or cached[0] is not self.check:
+            raw_time = self.check.get(BLOCK_TIME_KEY)
+            cached = self._check_time = (self.check, int.from_bytes(raw_time, "big") if raw_time else 0)
+        return cached[1]
+
     def _check_context(self, tx: SignedTx) -> TxContext:
-        raw_time = self.check.get(BLOCK_TIME_KEY)
         return TxContext(
-            self.chain_id, Height(self.last_height + 1), int.from_bytes(raw_time, "big") if raw_time else 0,
+            self.chain_id, Height(self.last_height + 1), self._check_time_ns(),
             tx.signer, tx.pub_key, tx.hash, check=True,
         )
 
@@ -319,7 +329,7 @@ class DistposApp:
 
     def _deliver(self, store: CacheKV, tx_hash: TxHash, raw: bytes, block: BlockInfo) -> TxResult:
         try:
-            tx = self._take_verified(tx_hash, raw, keep=False) or self.decode_verified_tx(raw)
+            tx = self._take_verified(tx_hash, raw, keep=False) or self.decode_verified_tx(raw, tx_hash)
             ctx = TxContext(self.chain_id, block.height, block.time_ns, tx.signer, tx.pub_key, tx.hash, check=False)
             return self._run_tx(store, tx, ctx)
         except DistposError as err:
@@ -372,9 +382,10 @@ class DistposApp:
         msg_store.write()
         return TxResult(events=(*paid, *events))
 
-    def decode_verified_tx(self, raw: bytes) -> SignedTx:
-        """Decode raw and run every check that needs no state: size, chain-id, signature, message rules."""
-        tx = decode_tx(raw, self.decoders, self.params.max_tx_bytes)
+    def decode_verified_tx(self, raw: bytes, tx_hash: TxHash | None = None) -> SignedTx:
+        """Decode raw and run every check that needs no state: size, chain-id, signature, message rules.
+        tx_hash: compute_tx_hash(raw) when the caller has it already."""
+        tx = decode_tx(raw, self.decoders, self.params.max_tx_bytes, tx_hash)
         validate_tx_stateless(tx, self.chain_id)
         return tx
 

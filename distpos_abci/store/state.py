@@ -57,42 +57,54 @@ PRUNE_PAUSE_S = 0.002  # the pruner thread sleeps this long between chunks, hand
 
 
 NODE_CACHE_ENTRIES = 300_000  # about 60 MB of internal nodes: the upper 18 levels of a million-account trie
+LEAF_CACHE_ENTRIES = 65_536  # about 8 MB: the leaves of the last blocks' busiest keys
+
+
+def _add_bounded(cache: dict[bytes, bytes], capacity: int, node_hash: bytes, record: bytes) -> None:
+    if len(cache) >= capacity:  # drop the oldest eighth at once: cheap, and keeps the recent ones
+        for stale in list(cache)[: capacity // 8 or 1]:
+            del cache[stale]
+    cache[node_hash] = record
 
 
 class _NodeReader:
-    """Trie nodes from the database (the trie module is pure and needs only `get`), with a bounded cache.
+    """Trie nodes from the database (the trie module is pure and needs only `get`), with bounded caches.
 
-    A node is immutable and named by its hash, so a cached record can never be stale. Only internal nodes are
-    cached: the upper levels of the trie are read by every block, while a leaf is read again only when its
-    key changes again (RocksDB's block cache serves those)."""
+    A node is immutable and named by its hash, so a cached record can never be stale. Internal nodes are cached
+    as they are read or written (the upper levels of the trie are walked by every block). Leaves are cached
+    apart, with their own bound, and only those a block just wrote (`remember`): a leaf is read again only when
+    its key changes again, and the keys a block changed (busy accounts, their nonces) are the likeliest to
+    change in the next blocks; leaves read for queries would only push those out."""
 
-    __slots__ = ("db", "cache", "capacity")
+    __slots__ = ("db", "cache", "capacity", "leaves", "leaf_capacity")
 
-    def __init__(self, db: Database, capacity: int = NODE_CACHE_ENTRIES) -> None:
+    def __init__(self, db: Database, capacity: int = NODE_CACHE_ENTRIES,
+                 leaf_capacity: int = LEAF_CACHE_ENTRIES) -> None:
         self.db = db
         self.cache: dict[bytes, bytes] = {}
         self.capacity = capacity
+        self.leaves: dict[bytes, bytes] = {}
+        self.leaf_capacity = leaf_capacity
 
     def get(self, node_hash: bytes) -> bytes | None:
         record = self.cache.get(node_hash)
         if record is None:
-            record = self.db.get(T_NODE + node_hash)
-            if record is not None and record[0] == 1:
-                self._add(node_hash, record)
+            record = self.leaves.get(node_hash)
+            if record is None:
+                record = self.db.get(T_NODE + node_hash)
+                if record is not None and record[0] == 1:
+                    _add_bounded(self.cache, self.capacity, node_hash, record)
         return record
 
     def remember(self, nodes: Mapping[bytes, bytes]) -> None:
-        """Cache nodes just committed: the next block walks the same upper levels."""
+        """Cache the nodes just committed, internal and leaves: the next block walks the same upper levels,
+        and its busy keys are often this block's."""
+        cache, leaves = self.cache, self.leaves
         for node_hash, record in nodes.items():
             if record[0] == 1:
-                self._add(node_hash, record)
-
-    def _add(self, node_hash: bytes, record: bytes) -> None:
-        cache = self.cache
-        if len(cache) >= self.capacity:  # drop the oldest eighth at once: cheap, and keeps the recent ones
-            for stale in list(cache)[: self.capacity // 8 or 1]:
-                del cache[stale]
-        cache[node_hash] = record
+                _add_bounded(cache, self.capacity, node_hash, record)
+            else:
+                _add_bounded(leaves, self.leaf_capacity, node_hash, record)
 
 
 class LocalIndex:
