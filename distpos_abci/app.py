@@ -363,13 +363,16 @@ class DistposApp:
         if min_fees:
             self.validate_fee(tx, ctx.check)
         auth = AuthKeeper(store)
+        record = auth.get_account(tx.signer)  # read once: the checks below and the nonce write share it
+        balance = None
         if tx.fee:
-            validate_nonce(auth.get_account(tx.signer), tx.nonce)  # a bad nonce (a replay too) is reported as such
-            validate_fee_funds(BankKeeper(store).get_balance(tx.signer), tx.fee)
+            validate_nonce(record, tx.nonce)  # a bad nonce (a replay too) is reported as such
+            balance = BankKeeper(store).get_balance(tx.signer)
+            validate_fee_funds(balance, tx.fee)
         # The nonce alone refuses a replay: the signed bytes bind signer and nonce (no receipt is consulted).
-        auth.process_nonce(tx.signer, tx.pub_key, tx.nonce)  # checks before it writes: no cache
+        auth.process_nonce(tx.signer, tx.pub_key, tx.nonce, record)  # checks before it writes: no cache
         tx_event = Event.of("tx", signer=Address(self.chain_id, tx.signer), nonce=tx.nonce)
-        paid = (tx_event, *DistributionKeeper(store, self.chain_id).process_fee(tx.signer, tx.fee))
+        paid = (tx_event, *DistributionKeeper(store, self.chain_id).process_fee(tx.signer, tx.fee, balance))
         msg_store = CacheKV(store)
         try:
             events = module.deliver(msg_store, ctx, tx.msg)
