@@ -238,7 +238,7 @@ class DistposApp:
             # A refused transaction leaves the mempool, so it must not consume its nonce there either:
             # run it in its own cache and keep the writes only when CometBFT will keep the tx.
             pending = CacheKV(self.check)
-            result = self._run_tx(pending, tx, self._check_context(tx))
+            result = self._run_tx(pending, tx, self._check_context(tx), disposable=True)
             if result.ok:
                 pending.write()
                 self.verified.put(tx)
@@ -354,9 +354,13 @@ class DistposApp:
                     f"fee {tx.fee} is below this node's minimum {node_min} ({gas} gas at {self.node_min_gas_price} "
                     f"milli-units per gas); the chain's minimum is {chain_min}")
 
-    def _run_tx(self, store: KVStore, tx: SignedTx, ctx: TxContext, min_fees: bool = True) -> TxResult:
+    def _run_tx(self, store: KVStore, tx: SignedTx, ctx: TxContext, min_fees: bool = True,
+                disposable: bool = False) -> TxResult:
         """Fee minimum, nonce and fee funds checked before anything is written; then the nonce is consumed and
-        the fee paid (both kept even if the message fails); then the message in its own cache."""
+        the fee paid (both kept even if the message fails); then the message in its own cache.
+
+        disposable: the caller keeps store's writes only when the result is ok (CheckTx, simulations); the
+        message then runs in store itself, since a failure discards everything anyway (one cache layer less)."""
         module = self.handlers.get(type(tx.msg))
         if module is None:
             raise UnknownMessageError(f"no module handles {type(tx.msg).__name__}")
@@ -373,7 +377,7 @@ class DistposApp:
         auth.process_nonce(tx.signer, tx.pub_key, tx.nonce, record)  # checks before it writes: no cache
         tx_event = Event.of("tx", signer=Address(self.chain_id, tx.signer), nonce=tx.nonce)
         paid = (tx_event, *DistributionKeeper(store, self.chain_id).process_fee(tx.signer, tx.fee, balance))
-        msg_store = CacheKV(store)
+        msg_store = store if disposable else CacheKV(store)
         try:
             events = module.deliver(msg_store, ctx, tx.msg)
         except DistposError as err:
@@ -382,7 +386,8 @@ class DistposApp:
         if isinstance(msg, MsgSend) and msg.recipient.chain_id == self.chain_id:
             # What this nonce paid, for settling guarantees by the payer's nonce rather than by bytes.
             AuthKeeper(msg_store).apply_payment(tx.signer, tx.nonce, msg.recipient.account, msg.amount)
-        msg_store.write()
+        if msg_store is not store:
+            msg_store.write()  # type: ignore[union-attr]
         return TxResult(events=(*paid, *events))
 
     def decode_verified_tx(self, raw: bytes, tx_hash: TxHash | None = None) -> SignedTx:
@@ -397,7 +402,7 @@ class DistposApp:
         DistposError CheckTx would report. The one place off-chain services ask "would the chain take it?"."""
         try:
             tx = self._take_verified(compute_tx_hash(raw), raw, keep=True) or self.decode_verified_tx(raw)
-            result = self._run_tx(CacheKV(self.check), tx, self._check_context(tx))
+            result = self._run_tx(CacheKV(self.check), tx, self._check_context(tx), disposable=True)
         except DistposError as err:
             raise TxSimulationError(err.codespace, err.code, err.log) from None
         if not result.ok:
@@ -414,7 +419,7 @@ class DistposApp:
         node_min = compute_fee(gas, max(self.params.min_gas_price, self.node_min_gas_price))
         try:
             result = self._run_tx(CacheKV(self.check), replace(tx, fee=max(tx.fee, node_min)),
-                                  self._check_context(tx), min_fees=False)
+                                  self._check_context(tx), min_fees=False, disposable=True)
         except DistposError as err:
             result = TxResult.failure(err)
         return SimulationView(gas, tx.fee, chain_min, node_min, result)

@@ -140,12 +140,11 @@ def compute_updated_root(
 
     # Sorted by key_hash, every subtree's updates form one contiguous range [lo, hi), and the
     # split at bit d is a bisect on the integer form; no lists are sliced or copied.
-    items = sorted(latest.items())
-    key_hashes = [kh for kh, _ in items]
-    values = [v for _, v in items]
+    key_hashes = sorted(latest)  # bytes against bytes: cheaper than sorting (key_hash, value) pairs
+    values = [latest[kh] for kh in key_hashes]
     ints = [int.from_bytes(kh, "big") for kh in key_hashes]
     # live[i] = number of non-deletes among the first i updates: O(1) "how many inserts here".
-    live = [0] * (len(items) + 1)
+    live = [0] * (len(key_hashes) + 1)
     count = 0
     for i, v in enumerate(values):
         if v is not None:
@@ -270,7 +269,7 @@ def compute_updated_root(
             return node_hash, _KIND_INTERNAL
         return combine(left, left_kind, right, right_kind)
 
-    new_root, _ = update(root, None, 0, len(items), 0)
+    new_root, _ = update(root, None, 0, len(key_hashes), 0)
     if track:
         # Every existing node the walk reached is orphaned, except those that live on unchanged (a leaf
         # pushed down a level keeps its hash; an untouched subtree keeps its root).
