@@ -99,12 +99,24 @@ class _NodeReader:
     def remember(self, nodes: Mapping[bytes, bytes]) -> None:
         """Cache the nodes just committed, internal and leaves: the next block walks the same upper levels,
         and its busy keys are often this block's."""
-        cache, leaves = self.cache, self.leaves
+        internal: dict[bytes, bytes] = {}
+        leaves: dict[bytes, bytes] = {}
         for node_hash, record in nodes.items():
-            if record[0] == 1:
-                _add_bounded(cache, self.capacity, node_hash, record)
-            else:
-                _add_bounded(leaves, self.leaf_capacity, node_hash, record)
+            (internal if record[0] == 1 else leaves)[node_hash] = record
+        _absorb_bounded(self.cache, self.capacity, internal)
+        _absorb_bounded(self.leaves, self.leaf_capacity, leaves)
+
+
+def _absorb_bounded(cache: dict[bytes, bytes], capacity: int, new: dict[bytes, bytes]) -> None:
+    """Add new to cache, first dropping the oldest entries (at least an eighth) if it would pass capacity."""
+    excess = len(cache) + len(new) - capacity
+    if excess > 0:
+        drop = min(len(cache), max(excess, capacity // 8 or 1))
+        for stale in list(itertools.islice(cache, drop)):
+            del cache[stale]
+        if len(new) > capacity:
+            new = dict(itertools.islice(new.items(), len(new) - capacity, None))
+    cache.update(new)
 
 
 class LocalIndex:
@@ -267,21 +279,22 @@ class StateStore:
 
     def commit(self, pending: PendingCommit) -> None:
         """Persist a prepared block in one atomic, synced write."""
-        meta = ((compute_root_key(pending.height), pending.root), (META_HEIGHT, pending.height.to_bytes(8, "big")),
-                (META_APP_HASH, pending.root), (META_CHAIN_ID, pending.chain_id.encode()))
-        parts = [((T_STATE + k, v) for k, v in pending.writes.items()),
-                 ((T_NODE + h, rec) for h, rec in pending.nodes.items()), meta,
-                 ((T_LOCAL + k, v) for k, v in pending.local.items())]
+        meta: dict[bytes, bytes | None] = {
+            compute_root_key(pending.height): pending.root, META_HEIGHT: pending.height.to_bytes(8, "big"),
+            META_APP_HASH: pending.root, META_CHAIN_ID: pending.chain_id.encode()}
+        tables: list[tuple[bytes, Mapping[bytes, bytes | None]]] = [
+            (T_STATE, pending.writes), (T_NODE, pending.nodes), (b"", meta), (T_LOCAL, pending.local)]
         if self.keep_recent:
             if pending.local:
-                parts.append(((compute_local_list_key(pending.height), encode_key_list(sorted(pending.local))),))
+                meta[compute_local_list_key(pending.height)] = encode_key_list(sorted(pending.local))
             height = pending.height.to_bytes(8, "big")
-            parts += [((T_ORPHAN + h, None) for h in pending.nodes),  # re-created: no longer an orphan
-                      ((T_ORPHAN + h, height) for h in pending.orphans)]
+            # The walk never orphans a node it (re-)creates, so the two sets are disjoint.
+            tables += [(T_ORPHAN, dict.fromkeys(pending.nodes)),  # re-created: no longer an orphan
+                       (T_ORPHAN, dict.fromkeys(pending.orphans, height))]
             if pending.orphans:
-                parts.append(((compute_orphan_list_key(pending.height), b"".join(sorted(pending.orphans))),))
+                meta[compute_orphan_list_key(pending.height)] = b"".join(sorted(pending.orphans))
         with self._lock:
-            self.db.write(itertools.chain(*parts))
+            self.db.write_tables(tables)
         self.nodes.remember(pending.nodes)
         self.last_height = pending.height
         self.last_app_hash = AppHash(pending.root)
