@@ -256,8 +256,15 @@ def compute_updated_root(
         old_right = record[33:65]
         shift = KEY_BITS - 1 - depth
         mid = bisect_left(ints, ((ints[lo] >> shift) | 1) << shift, lo, hi)
-        left, left_kind = update(old_left, None, lo, mid, depth + 1)
-        right, right_kind = update(old_right, None, mid, hi, depth + 1)
+        # A side without updates keeps its child as it is (what update would return for an empty range).
+        if lo == mid:
+            left, left_kind = old_left, _UNKNOWN
+        else:
+            left, left_kind = update(old_left, None, lo, mid, depth + 1)
+        if mid == hi:
+            right, right_kind = old_right, _UNKNOWN
+        else:
+            right, right_kind = update(old_right, None, mid, hi, depth + 1)
         if left == old_left and right == old_right:
             if track:
                 kept.append(node)
