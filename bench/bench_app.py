@@ -34,6 +34,7 @@ from distpos_abci.fees import build_paid_tx
 from distpos_abci.gen.distpos.v1 import tx_pb2
 from distpos_abci.gen.tendermint.abci import types_pb2 as abci
 from distpos_abci.localnet.generate import LOCALNET_MIN_GAS_PRICE
+from distpos_abci.node import freeze_startup_objects
 from distpos_abci.store.db import Database
 from distpos_abci.store.state import StateStore
 from distpos_abci.tx import compute_sign_bytes
@@ -77,6 +78,7 @@ def _new_app(tmp: str, genesis: bytes) -> tuple[Database, DistposApp]:
     app.init_chain(CHAIN, genesis)
     app.finalize_block(1, [])
     app.commit()
+    freeze_startup_objects()  # as the node does once it has started (node.serve)
     return db, app
 
 
