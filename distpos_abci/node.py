@@ -36,7 +36,10 @@ def freeze_startup_objects() -> None:
     """Collect, then move every object alive after startup (modules, protobuf descriptors, the app and its
     keepers' tables) to the permanent generation, which the cyclic GC never walks again: its full and middle
     collections during a block then walk only what the blocks made (about 8 % of a 2000-transfer block before,
-    bench/RESULTS.md). Only the cyclic collector is affected; reference counting frees everything as before."""
+    bench/RESULTS.md). Only the cyclic collector is affected; reference counting frees everything as before.
+    What an earlier call froze is thawed and collected first, so a process that starts several nodes in turn
+    (tests, the benchmarks) does not keep the cycles of the ones it stopped."""
+    gc.unfreeze()
     gc.collect()
     gc.freeze()
 
