@@ -33,8 +33,10 @@ from websockets.sync.client import connect
 from distpos_abci.address import Address
 from distpos_abci.bank import build_send_tx
 from distpos_abci.crypto import KeyPair
+from distpos_abci.fees import build_paid_tx
 from distpos_abci.keyring import Keyring
 from distpos_abci.localnet.plan import APP_BUILTIN_KVSTORE
+from distpos_abci.localnet.generate import LOCALNET_MIN_GAS_PRICE
 from distpos_abci.localnet import TEST_TIMEOUTS, FreePorts, generate_network, running_network
 from distpos_abci.rpc_client import CometRPC
 from distpos_abci.tx import compute_tx_hash
@@ -119,19 +121,24 @@ def _cpu_seconds(pids: list[int]) -> float:
     return total / ticks
 
 
+def _paid(key: KeyPair, raw: bytes) -> bytes:
+    """raw with the fee the localnet's minimum gas price asks (every transaction pays one)."""
+    return build_paid_tx(key, raw, gas_price=LOCALNET_MIN_GAS_PRICE)
+
+
 def _distpos_txs(net, chain, tx_size_out: list[int]) -> list[tuple[int, bytes]]:
     """Fund one fresh account per client from alice (one block) and sign each client's transfers."""
     alice = Keyring(net.keyring_dir).get(chain.demo_accounts[0].name).keypair
     rpc = CometRPC(chain.nodes[0].rpc_url)
     senders = [KeyPair(hashlib.sha256(b"bench-kv-client-%d" % i).digest()) for i in range(CLIENTS)]
-    funding = [build_send_tx(alice, chain.chain_id, i, str(Address.from_pub_key(chain.chain_id, k.pub_key)), 10 * TXS_PER_CLIENT["distpos"])
-               for i, k in enumerate(senders)]
+    funding = [_paid(alice, build_send_tx(alice, chain.chain_id, i, str(Address.from_pub_key(chain.chain_id, k.pub_key)),
+                                          10_000 * TXS_PER_CLIENT["distpos"])) for i, k in enumerate(senders)]
     for raw in funding:
         rpc.broadcast_tx_sync(raw)
     for raw in funding:
         rpc.wait_for_tx(compute_tx_hash(raw), timeout=60)
     sink = chain.demo_accounts[1].address
-    txs = [(c, build_send_tx(senders[c], chain.chain_id, n, sink, 1))
+    txs = [(c, _paid(senders[c], build_send_tx(senders[c], chain.chain_id, n, sink, 1)))
            for n in range(TXS_PER_CLIENT["distpos"]) for c in range(CLIENTS)]
     tx_size_out.append(len(txs[0][1]))
     return txs
@@ -199,7 +206,8 @@ def main(runs: int = 2) -> dict[str, object]:
         results: list[dict[str, object]] = []
         # The kvstore's transaction size is the DistPOS transfer's, known once one has been signed.
         probe_keys = KeyPair(b"\x01" * 32)
-        tx_size.append(len(build_send_tx(probe_keys, "e2e4", 0, str(Address.from_pub_key("e2e4", probe_keys.pub_key)), 1)))
+        tx_size.append(len(_paid(probe_keys, build_send_tx(probe_keys, "e2e4", 0,
+                                                          str(Address.from_pub_key("e2e4", probe_keys.pub_key)), 1))))
         for run in range(runs):
             for app in (APP_BUILTIN_KVSTORE, "distpos"):
                 figures = _one_run(loadgen, app, run, tx_size)

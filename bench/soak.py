@@ -23,7 +23,9 @@ from distpos_abci.address import Address
 from distpos_abci.bank import build_send_tx
 from distpos_abci.cli.client import get_next_nonce
 from distpos_abci.crypto import KeyPair
+from distpos_abci.fees import build_paid_tx
 from distpos_abci.keyring import Keyring
+from distpos_abci.localnet.generate import LOCALNET_MIN_GAS_PRICE
 from distpos_abci.localnet import TEST_TIMEOUTS, FreePorts, generate_network, running_network
 from distpos_abci.rpc_client import CometRPC
 from distpos_abci.tx import compute_tx_hash
@@ -56,8 +58,9 @@ class Senders:
         self.nonces = [0] * CLIENTS
         self.sink = chain.demo_accounts[1].address
         rpc = CometRPC(chain.nodes[0].rpc_url)
-        funding = [build_send_tx(alice, chain.chain_id, i, str(Address.from_pub_key(chain.chain_id, k.pub_key)),
-                                 50_000_000) for i, k in enumerate(self.keys)]
+        funding = [build_paid_tx(alice, build_send_tx(alice, chain.chain_id, i,
+                                                      str(Address.from_pub_key(chain.chain_id, k.pub_key)), 50_000_000),
+                                 gas_price=LOCALNET_MIN_GAS_PRICE) for i, k in enumerate(self.keys)]
         for raw in funding:
             rpc.broadcast_tx_sync(raw)
         for raw in funding:
@@ -69,7 +72,8 @@ class Senders:
         with open(path, "w") as fh:
             for i in range(count):
                 c = i % CLIENTS
-                raw = build_send_tx(self.keys[c], self.chain_id, self.nonces[c], self.sink, 1)
+                raw = build_paid_tx(self.keys[c], build_send_tx(self.keys[c], self.chain_id, self.nonces[c], self.sink, 1),
+                                    gas_price=LOCALNET_MIN_GAS_PRICE)
                 self.nonces[c] += 1
                 fh.write(f"{c} {raw.hex()}\n")
                 hashes.append(compute_tx_hash(raw))
