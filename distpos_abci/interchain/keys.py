@@ -128,6 +128,11 @@ def instant_send_key(payer: bytes, nonce: int) -> bytes:
     return INSTANT_SEND + payer + _seq(nonce)
 
 
+def full_instant_send_key(payer: bytes, nonce: int) -> bytes:
+    """State key of what a payer's nonce did as an instant transfer, on the source (read by the relay)."""
+    return PREFIX + instant_send_key(payer, nonce)
+
+
 def instant_sequence_key(destination: str, sequence: int) -> bytes:
     return INSTANT_SEQUENCE + destination.encode() + b"/" + _seq(sequence)
 
