@@ -123,20 +123,31 @@ class InstantFollower:
             if target is None:
                 raise RelayError(f"no route with a CometBFT RPC to {src}: its instant credits cannot be claimed",
                                  chain_id=src)
-            for e in entries:
-                self._advance(e, target)
+            self._advance_all(entries, target)
             sup.succeeded("instant", src)
         except DistposError as exc:
             sup.failed("instant", src, f"instant:{exc.codespace}:{exc.code}", exc.log)
 
-    def _advance(self, e: InstantEntry, target) -> None:
-        sup, src, key = self.sup, self.source, bytes.fromhex(e.key)
-        raw_credit = sup.ep.query(keys.full_instant_credit_key(src, key)).value
-        status = decode_instant_credit(raw_credit).status if raw_credit else None
-        paid = target.query(keys.full_instant_paid_key(sup.chain, key)).value is not None
-        raw_send = target.query(keys.full_instant_send_key(parse_address(e.payer).account, e.nonce)).value
-        send = decode_instant_send(raw_send) if raw_send else None
+    def _advance_all(self, entries: list[InstantEntry], target) -> None:
+        """Read what decides every entry's step in two batched queries (own credits; the source's payouts and
+        nonce records of the credits still outstanding), then take each step."""
+        sup, src = self.sup, self.source
+        credits = sup.ep.query_many([keys.full_instant_credit_key(src, bytes.fromhex(e.key)) for e in entries])
+        statuses = [decode_instant_credit(c.value).status if c.value else None for c in credits]
+        live = [e for e, s in zip(entries, statuses) if s == CREDITED]
         source_height, _ = target.latest()
+        reads = target.query_many([k for e in live for k in (
+            keys.full_instant_paid_key(sup.chain, bytes.fromhex(e.key)),
+            keys.full_instant_send_key(parse_address(e.payer).account, e.nonce))]) if live else []
+        found = {e.key: (reads[2 * i].value, reads[2 * i + 1].value) for i, e in enumerate(live)}
+        for e, status in zip(entries, statuses):
+            paid, raw_send = found.get(e.key, (None, None))
+            send = decode_instant_send(raw_send) if raw_send else None
+            self._advance(e, status, send, paid is not None, source_height, target)
+
+    def _advance(self, e: InstantEntry, status: int | None, send: InstantSend | None, paid: bool,
+                 source_height: int, target) -> None:
+        sup, src, key = self.sup, self.source, bytes.fromhex(e.key)
         step = compute_instant_step(status, send, key, paid, source_height, e.expiry_height)
         if step == DONE:
             sup.queue.delete_instant(src, e.key)

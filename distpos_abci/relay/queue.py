@@ -64,7 +64,7 @@ class RelayQueue:
         raw = self.db.get(CURSOR)
         return int.from_bytes(raw, "big") if raw else 0
 
-    def record_scan(self, height: int, entries: list[Entry], instants: list[dict] = ()) -> None:
+    def record_scan(self, height: int, entries: list[Entry], instants: tuple[dict, ...] | list[dict] = ()) -> None:
         """Add the outbound packets and the instant credits (JSON objects with `source` and `key`) found in block
         height and advance the cursor, atomically."""
         with self.lock:

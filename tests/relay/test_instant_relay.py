@@ -3,13 +3,19 @@ chains through mock endpoints: e2e4 (source, staked underwriters) and a1b2 (dest
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from distpos_abci.gen.distpos.v1 import tx_pb2
 from distpos_abci.interchain.instant import (
     CREDITED, DELIVERED, HELD, HOLD_PAID, HOLD_RETURNED, IN_FLIGHT, PAID_OUT, SETTLED, InstantSend,
 )
 from distpos_abci.metrics import Registry
 from distpos_abci.relay import LocalPeer, Relayer
-from distpos_abci.relay.instant import CLAIM, DONE, RELEASE, WAIT, InstantEntry, compute_instant_step
+from distpos_abci.codec import encode_canonical
+from distpos_abci.relay.instant import (
+    CLAIM, DONE, RELEASE, WAIT, InstantEntry, compute_instant_entries, compute_instant_step,
+)
+from distpos_abci.relay.types import Block
 from distpos_abci.relay.queue import RelayQueue
 from distpos_abci.relay.relayer import RelayMetrics
 from distpos_abci.tx import build_tx
@@ -94,6 +100,23 @@ def test_compute_instant_step_decides_from_both_chains_state():
     assert compute_instant_step(CREDITED, None, key, False, 10, 10) == WAIT  # the nonce may still pay
     assert compute_instant_step(CREDITED, None, key, False, 11, 10) == CLAIM
     assert compute_instant_step(CREDITED, send(DELIVERED, other), key, False, 11, 10) == CLAIM  # used otherwise
+
+
+def test_followed_entries_are_read_from_the_crediting_transaction(tmp_path):
+    """The block's MsgInstantCredit gives the guarantees and the signed transfer; a failed tx or a block without
+    the tx bytes gives nothing to follow."""
+    src, dst, rs, (rd,), clock, src_direct = setup(tmp_path)
+    raw = instant_tx(src, 300)
+    gs = guarantees(raw, {0: 200, 3: 100}, expiry=src.app.last_height + 4)
+    credit_through(rd, dst, gs, raw)
+    block = rd.ep.block(dst.app.last_height)
+    [e] = compute_instant_entries(block, DST)
+    assert (e.source, e.key, e.tx, e.nonce, e.expiry_height, e.height) == (
+        SRC, instant_key(raw).hex(), raw.hex(), 4, gs[0].expiry_height, dst.app.last_height)
+    assert [bytes.fromhex(g) for g in e.guarantees] == [encode_canonical(g.to_proto()) for g in gs]
+    stripped = Block(block.height, block.time_ns, tuple(replace(t, raw=b"") for t in block.txs))
+    failed = Block(block.height, block.time_ns, tuple(replace(t, code=5) for t in block.txs))
+    assert compute_instant_entries(stripped, DST) == [] and compute_instant_entries(failed, DST) == []
 
 
 def test_failed_source_send_is_claimed_and_released_by_the_relay_once(tmp_path):
