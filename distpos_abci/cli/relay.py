@@ -13,7 +13,7 @@ from ..gen.distpos.v1 import relay_pb2, relay_pb2_grpc
 from ..relay import ops
 from ..relay.config import RelayConfig, load_config
 from ..relay.endpoint import CometEndpoint
-from ..relay.service import read_key_file
+from ..relay.service import read_key_file, serve
 from .common import FILE, output_option
 from .output import emit
 
@@ -29,8 +29,6 @@ def relay() -> None:
 @config_option
 def start(config_path: pathlib.Path) -> None:
     """Run the relay in the foreground until SIGTERM or Ctrl-C."""
-    from ..relay.service import serve
-
     cfg = load_config(config_path)
     logging.basicConfig(level=cfg.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
     # the HTTP client logs every request at INFO: hundreds of lines a second under load, none of them the relay's

@@ -113,16 +113,19 @@ class UnderwritingServicer(underwriting_pb2_grpc.UnderwritingServicer):
         shares = UnderwritingKeeper(self.app.state, self.app.chain_id).get_settlements(payer.account, request.nonce)
         return underwriting_pb2.SettlementResponse(settled=bool(shares), settlements=[s.to_proto() for s in shares])
 
+    def _underwriter(self, text: str, own):
+        """The underwriter a request names, else this node's own validator when it underwrites."""
+        if text:
+            return self.app.local_address(text)
+        if own is None:
+            raise InvalidInputError("underwriter: give an address (this node is not an underwriting validator)")
+        return own
+
     async def Collateral(self, request, context):  # noqa: N802
         payer = self.app.local_address(request.payer)
         svc = self.service
         own = svc.capacity().operator if svc is not None else None  # this node's validator, if it underwrites
-        if request.underwriter:
-            underwriter = self.app.local_address(request.underwriter)
-        elif own is not None:
-            underwriter = own
-        else:
-            raise InvalidInputError("underwriter: give an address (this node is not an underwriting validator)")
+        underwriter = self._underwriter(request.underwriter, own)
         c = UnderwritingKeeper(self.app.state, self.app.chain_id).get_collateral(payer.account, underwriter.account)
         mine = own is not None and own == underwriter
         promised = svc.promised(payer.account) if mine else 0
@@ -133,13 +136,7 @@ class UnderwritingServicer(underwriting_pb2_grpc.UnderwritingServicer):
 
     async def Quote(self, request, context):  # noqa: N802
         svc = self.service
-        own = svc.capacity().operator if svc is not None else None
-        if request.underwriter:
-            underwriter = self.app.local_address(request.underwriter)
-        elif own is not None:
-            underwriter = own
-        else:
-            raise InvalidInputError("underwriter: give an address (this node is not an underwriting validator)")
+        underwriter = self._underwriter(request.underwriter, svc.capacity().operator if svc is not None else None)
         rate = UnderwritingKeeper(self.app.state, self.app.chain_id).get_premium_rate(underwriter.account)
         return underwriting_pb2.QuoteResponse(
             underwriter=str(underwriter), rate_ppm=rate.rate_ppm, minimum=rate.minimum, amount=request.amount,

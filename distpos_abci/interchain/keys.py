@@ -6,6 +6,7 @@ u64 big-endian so an outbox or inbox iterates in sequence order.
 
 import hashlib
 
+from ..errors import InvalidInterchainMsgError
 from ..types import AccountId
 
 PREFIX = b"interchain/"  # owned by interchain
@@ -50,8 +51,6 @@ def compute_correspondent_account(chain_id: str) -> AccountId:
 
 def _seq(sequence: int) -> bytes:
     if not 0 <= sequence < 2**64:
-        from ..errors import InvalidInterchainMsgError
-
         raise InvalidInterchainMsgError(f"sequence or height {sequence} is outside 0..2^64-1")
     return sequence.to_bytes(8, "big")
 

@@ -6,6 +6,7 @@ nanoseconds since the Unix epoch (CometBFT's zero time, 0001-01-01, is ZERO_TIME
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import NewType
 
@@ -89,8 +90,6 @@ class Validator:
 
     @property
     def address(self) -> bytes:
-        import hashlib
-
         return hashlib.sha256(self.pub_key).digest()[:20]
 
 

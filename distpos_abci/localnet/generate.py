@@ -14,10 +14,12 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 
 from ..address import Address
 from ..keyring import Keyring
 from .errors import LocalnetError
+from .interchain import add_interchain
 from .netns import host_networks, require_netns_support, teardown_netns
 from .netplan import NetnsPlan, choose_subnet, compute_member_labels, compute_netns_plan, compute_netns_prefix
 from .plan import (
@@ -118,10 +120,6 @@ def generate_network(
         netns=plan,
     )
     if app != APP_BUILTIN_KVSTORE and len(chains) > 1:
-        from dataclasses import replace
-
-        from .interchain import add_interchain
-
         # no admin key: after genesis, governance alone opens correspondents and sets routes
         network = replace(network, relays=add_interchain(network, port_allocator))
     network.save()

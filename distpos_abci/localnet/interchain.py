@@ -17,23 +17,16 @@ Each relay lives in `<run_dir>/<chain-id>/relay/` (relay.toml, relay.key, relay.
 
 from __future__ import annotations
 
-import base64
 import json
-import os
 import pathlib
-import signal
-import subprocess
-import time
-from dataclasses import asdict, dataclass
-from typing import Any
 
 from ..address import Address
 from ..crypto import KeyPair
 from ..lightclient.rpc_json import parse_rfc3339_ns
+from ..staking.params import StakingParams
 from ..underwriting.params import UnderwritingParams
-from .errors import LocalnetError
-from .netplan import RELAY_NAME, compute_exec_prefix
-from .plan import LOCALHOST, Network, PortAllocator, read_dataclass_fields
+from .netplan import RELAY_NAME
+from .plan import Network, PortAllocator, Relay
 
 # Limits of every correspondent account in a localnet (see distpos_abci/interchain/README.md).
 LOCALNET_LIMITS = {
@@ -54,57 +47,10 @@ TRUST_NUM, TRUST_DEN = 2, 3
 RELAY_NODE_SLOT = 9  # relays take the ports of node slot 9 of their chain (the fixed scheme has 10 slots)
 
 
-@dataclass(frozen=True)
-class Relay:
-    """One chain's relay process."""
-
-    chain_id: str
-    home: str
-    grpc_port: int
-    metrics_port: int
-    comet_rpc: str
-    # 127.0.0.1, or the relay's namespace address with --netns
-    host: str = LOCALHOST
-
-    @property
-    def label(self) -> str:
-        """`<chain-id>/relay`: its member label in a --netns localnet."""
-        return f"{self.chain_id}/{RELAY_NAME}"
-
-    @property
-    def grpc_address(self) -> str:
-        return f"{self.host}:{self.grpc_port}"
-
-    def path(self, name: str) -> pathlib.Path:
-        return pathlib.Path(self.home, name)
-
-    @property
-    def config_file(self) -> pathlib.Path:
-        return self.path("relay.toml")
-
-    @property
-    def pid_file(self) -> pathlib.Path:
-        return self.path("relay.pid")
-
-    @property
-    def log_file(self) -> pathlib.Path:
-        return self.path("relay.log")
-
-    def to_json(self) -> dict[str, Any]:
-        data: dict[str, Any] = asdict(self)
-        data.update(grpc_address=self.grpc_address, metrics_url=f"http://{self.host}:{self.metrics_port}/metrics",
-                    config_file=str(self.config_file), pid_file=str(self.pid_file), log_file=str(self.log_file))
-        return data
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> "Relay":
-        return cls(**read_dataclass_fields(cls, data))
 
 
 def compute_remote_unbonding_ns(genesis: dict) -> int:
     """The remote chain's staking unbonding_time_ns (its staking default when its genesis does not set it)."""
-    from ..staking.params import StakingParams
-
     params = ((genesis.get("app_state") or {}).get("staking") or {}).get("params") or {}
     return int(params.get("unbonding_time_ns", StakingParams().unbonding_time_ns))
 
@@ -200,60 +146,3 @@ def add_interchain(net: Network, port_allocator: PortAllocator) -> tuple[Relay, 
         relay.path("relay.key").write_text(key.seed.hex() + "\n")
         relay.config_file.write_text(compute_relay_toml(relay, sorted(r.chain_id for r in relays if r is not relay)))
     return tuple(relays)
-
-
-# ---- processes ------------------------------------------------------------------------------------------
-
-def _read_pid(path: pathlib.Path) -> int | None:
-    try:
-        return int(path.read_text().strip())
-    except (OSError, ValueError):
-        return None
-
-
-def relay_pid(relay: Relay) -> int | None:
-    """The relay's recorded pid when that process is running (its command line names its config file)."""
-    from .procs import is_pid_running
-
-    pid = _read_pid(relay.pid_file)
-    return pid if pid is not None and is_pid_running(pid, str(relay.config_file)) else None
-
-
-def start_relay(net: Network, relay: Relay) -> int | None:
-    """Start relay unless it runs; return the new pid or None."""
-    from .procs import _children
-
-    if relay_pid(relay) is not None:
-        return None
-    if not net.app_bin:
-        raise LocalnetError("relays need the distpos executable")
-    # With --netns the relay runs inside its own namespace.
-    args = [*compute_exec_prefix(net.netns, relay.label), net.app_bin, "relay", "start", "--config",
-            str(relay.config_file)]
-    with relay.log_file.open("ab") as log:
-        log.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} starting: {' '.join(args)}\n".encode())
-        log.flush()
-        proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, cwd=relay.home,
-                                start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    _children[proc.pid] = proc
-    relay.pid_file.write_text(f"{proc.pid}\n")
-    return proc.pid
-
-
-def stop_relay(relay: Relay, *, force: bool = False, grace: float = 10.0) -> int | None:
-    """Stop relay (SIGTERM, SIGKILL after grace; force: SIGKILL at once); return the pid stopped or None."""
-    from .procs import _signal
-
-    pid = relay_pid(relay)
-    if pid is None:
-        relay.pid_file.unlink(missing_ok=True)
-        return None
-    _signal(pid, signal.SIGKILL if force else signal.SIGTERM)
-    deadline = time.monotonic() + grace
-    while relay_pid(relay) is not None:
-        if time.monotonic() > deadline:
-            _signal(pid, signal.SIGKILL)
-            deadline = time.monotonic() + 5
-        time.sleep(0.05)
-    relay.pid_file.unlink(missing_ok=True)
-    return pid

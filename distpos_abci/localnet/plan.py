@@ -15,7 +15,7 @@ from typing import Any, Protocol
 from ..address import validate_chain_id
 from ..errors import InvalidAddressError
 from .errors import LocalnetError
-from .netplan import NetnsPlan
+from .netplan import RELAY_NAME, NetnsPlan
 
 NETWORK_FILE = "network.json"
 APP_DISTPOS = "distpos"
@@ -318,6 +318,53 @@ class Chain:
 
 
 @dataclass(frozen=True)
+class Relay:
+    """One chain's relay process."""
+
+    chain_id: str
+    home: str
+    grpc_port: int
+    metrics_port: int
+    comet_rpc: str
+    # 127.0.0.1, or the relay's namespace address with --netns
+    host: str = LOCALHOST
+
+    @property
+    def label(self) -> str:
+        """`<chain-id>/relay`: its member label in a --netns localnet."""
+        return f"{self.chain_id}/{RELAY_NAME}"
+
+    @property
+    def grpc_address(self) -> str:
+        return f"{self.host}:{self.grpc_port}"
+
+    def path(self, name: str) -> pathlib.Path:
+        return pathlib.Path(self.home, name)
+
+    @property
+    def config_file(self) -> pathlib.Path:
+        return self.path("relay.toml")
+
+    @property
+    def pid_file(self) -> pathlib.Path:
+        return self.path("relay.pid")
+
+    @property
+    def log_file(self) -> pathlib.Path:
+        return self.path("relay.log")
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = asdict(self)
+        data.update(grpc_address=self.grpc_address, metrics_url=f"http://{self.host}:{self.metrics_port}/metrics",
+                    config_file=str(self.config_file), pid_file=str(self.pid_file), log_file=str(self.log_file))
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "Relay":
+        return cls(**read_dataclass_fields(cls, data))
+
+
+@dataclass(frozen=True)
 class Network:
     """A whole localnet: what generate_network made and start_network runs."""
 
@@ -405,9 +452,7 @@ class Network:
         return path
 
 
-def _relays_from_json(items: list[dict[str, Any]]) -> tuple[Any, ...]:
-    from .interchain import Relay  # interchain.py builds on this module
-
+def _relays_from_json(items: list[dict[str, Any]]) -> tuple[Relay, ...]:
     return tuple(Relay.from_json(r) for r in items)
 
 

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator, Sequence
 from .errors import LocalnetError
 from .netns import setup_netns, teardown_netns
 from .netplan import compute_exec_prefix
-from .plan import Network, Node, is_port_free
+from .plan import Network, Node, Relay, _read_pid, is_port_free
 from .rpc import NodeStatus, node_status
 
 APP = "app"
@@ -213,8 +213,6 @@ def _start_nodes(net: Network, nodes: Sequence[Node]) -> list[tuple[str, str, in
 def start_network(net: Network) -> list[tuple[str, str, int]]:
     """Start every process of the network that is not already running; return what was started."""
     started = _start_nodes(net, net.nodes)
-    from .interchain import start_relay
-
     for relay in net.relays:
         pid = start_relay(net, relay)
         if pid is not None:
@@ -296,8 +294,6 @@ def stop_node(net: Network, node: Node | str, *, force: bool = False,
 def stop_network(net: Network, *, grace: float = DEFAULT_GRACE) -> list[tuple[str, str, int]]:
     """Stop exactly the recorded processes of every node: relays, all CometBFTs, then all apps; then remove the
     network namespaces and links of a --netns localnet (also when stopping failed: `up` makes them again)."""
-    from .interchain import stop_relay
-
     try:
         relays = [(f"{r.chain_id}/relay", "relay", pid) for r in net.relays
                   if (pid := stop_relay(r, grace=grace)) is not None]
@@ -362,3 +358,47 @@ def running_network(net: Network, *, min_height: int = 2, timeout: float = 120.0
         yield net
     finally:
         stop_network(net)
+
+
+# ---- relays ------------------------------------------------------------------------------------------
+
+def relay_pid(relay: Relay) -> int | None:
+    """The relay's recorded pid when that process is running (its command line names its config file)."""
+    pid = _read_pid(relay.pid_file)
+    return pid if pid is not None and is_pid_running(pid, str(relay.config_file)) else None
+
+
+def start_relay(net: Network, relay: Relay) -> int | None:
+    """Start relay unless it runs; return the new pid or None."""
+    if relay_pid(relay) is not None:
+        return None
+    if not net.app_bin:
+        raise LocalnetError("relays need the distpos executable")
+    # With --netns the relay runs inside its own namespace.
+    args = [*compute_exec_prefix(net.netns, relay.label), net.app_bin, "relay", "start", "--config",
+            str(relay.config_file)]
+    with relay.log_file.open("ab") as log:
+        log.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} starting: {' '.join(args)}\n".encode())
+        log.flush()
+        proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, cwd=relay.home,
+                                start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    _children[proc.pid] = proc
+    relay.pid_file.write_text(f"{proc.pid}\n")
+    return proc.pid
+
+
+def stop_relay(relay: Relay, *, force: bool = False, grace: float = 10.0) -> int | None:
+    """Stop relay (SIGTERM, SIGKILL after grace; force: SIGKILL at once); return the pid stopped or None."""
+    pid = relay_pid(relay)
+    if pid is None:
+        relay.pid_file.unlink(missing_ok=True)
+        return None
+    _signal(pid, signal.SIGKILL if force else signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while relay_pid(relay) is not None:
+        if time.monotonic() > deadline:
+            _signal(pid, signal.SIGKILL)
+            deadline = time.monotonic() + 5
+        time.sleep(0.05)
+    relay.pid_file.unlink(missing_ok=True)
+    return pid

@@ -10,19 +10,19 @@ from __future__ import annotations
 
 import base64
 import json
-import time
 import urllib.error
 import urllib.request
 from typing import Protocol
 
 from ..codec import decode_canonical
-from ..errors import DistposError, InvalidPeerResponseError, NodeUnreachableError, QueryRefusedError
+from ..errors import DistposError, InvalidPeerResponseError, NodeUnreachableError, QueryRefusedError, TxRejectedError
 from ..gen.distpos.v1 import state_pb2
 from ..lightclient.rpc_json import light_block_from_json, parse_rfc3339_ns
 from ..lightclient.types import LightBlock
 from ..params import PARAMS_KEY, Params
 from ..rpc_client import CometRPC
 from ..store.merkle import MerkleProof
+from ..tx import compute_tx_hash
 from .events import BlockFeed, compute_block
 from .types import Block, ChainEvent, Proven, Submitted, TxOutcome
 
@@ -192,7 +192,6 @@ class CometEndpoint:
         return self.feed.wait(above, timeout)
 
     def broadcast(self, tx: bytes) -> Submitted:
-        from ..errors import TxRejectedError
         try:
             self.rpc.broadcast_tx_sync(tx)
         except TxRejectedError as exc:
@@ -205,6 +204,5 @@ class CometEndpoint:
 
     def submit(self, tx: bytes) -> Submitted:
         """broadcast() and wait for the block (tools and tests submitting one transaction by hand)."""
-        from ..tx import compute_tx_hash
         res = self.broadcast(tx)
         return res if res.code else self.wait_committed(compute_tx_hash(tx), timeout=30)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import pathlib
+import socket
 import subprocess
 import sys
 import time
@@ -30,13 +31,14 @@ from distpos_abci.interchain import decode_packet, keys
 from distpos_abci.keyring import Keyring
 from distpos_abci.lightclient.types import light_block_to_proto
 from distpos_abci.localnet import APP_DISTPOS, load_network
-from distpos_abci.localnet.interchain import RELAY_BALANCE, relay_pid, start_relay, stop_relay
+from distpos_abci.localnet.interchain import RELAY_BALANCE, compute_relay_toml
+from distpos_abci.localnet.plan import Relay
+from distpos_abci.localnet.procs import relay_pid, start_relay, stop_relay
 from distpos_abci.rpc_client import CometRPC
 from distpos_abci.relay.endpoint import CometEndpoint
 from distpos_abci.tx import build_tx
 from tests.helpers import paid
 from tests.lightclient.helpers import make_set, with_signature
-from distpos_abci.address import Address
 from distpos_abci.crypto import KeyPair
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
@@ -317,7 +319,6 @@ def test_relay_killed_mid_flight_delivers_exactly_once(two_chains):
 
 
 def _free_port() -> int:
-    import socket
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
@@ -336,14 +337,17 @@ def test_two_relays_per_chain_credit_every_packet_exactly_once(two_chains, tmp_p
     at once (direct_after_attempts = 1, resend_after_ms = 1), racing the destination's relay; both settle the
     same acks. The chains refuse what another relay was faster with (interchain:102 for a packet received
     already), so each transfer is credited exactly once, supplies hold and every escrow settles."""
-    from distpos_abci.localnet.interchain import Relay, compute_relay_toml
     net = two_chains
     extra = []
     for relay in net.relays:
         home = tmp_path / f"second-{relay.chain_id}"
         home.mkdir()
         second = Relay(relay.chain_id, str(home), _free_port(), _free_port(), relay.comet_rpc)
-        second.path("relay.key").write_text(KeyPair.generate().seed.hex() + "\n")
+        key = KeyPair.generate()
+        second.path("relay.key").write_text(key.seed.hex() + "\n")
+        # It pays fees on its own chain and, delivering directly, on the other one too.
+        for i, chain in enumerate(("e2e4", "a1b2")):
+            send(net, i, "alice", str(Address.from_pub_key(chain, key.pub_key)), 10_000_000)
         second.config_file.write_text(compute_relay_toml(second, []) + "direct_after_attempts = 1\nresend_after_ms = 1\n")
         assert start_relay(net, second) is not None
         extra.append(second)

@@ -15,7 +15,8 @@ import pytest
 from distpos_abci.errors import CorrespondentSuspendedError, ForwardPendingError
 from distpos_abci.interchain import decode_ack, keys
 from distpos_abci.localnet import APP_DISTPOS, TEST_TIMEOUTS, FreePorts, compute_default_chain_ids, generate_network
-from distpos_abci.localnet.interchain import LOCALNET_RESERVE, relay_pid, start_relay, stop_relay
+from distpos_abci.localnet.interchain import LOCALNET_RESERVE
+from distpos_abci.localnet.procs import relay_pid, start_relay, stop_relay
 from distpos_abci.localnet.procs import running_network
 from distpos_abci.relay.endpoint import CometEndpoint
 

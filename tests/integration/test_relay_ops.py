@@ -11,7 +11,7 @@ import subprocess
 import pytest
 
 from distpos_abci.localnet import APP_DISTPOS, find_app_bin
-from distpos_abci.localnet.interchain import start_relay, stop_relay
+from distpos_abci.localnet.procs import start_relay, stop_relay
 
 pytestmark = pytest.mark.integration
 

@@ -22,7 +22,8 @@ from distpos_abci.localnet import Chain, Network, Node, load_network
 from distpos_abci.localnet import netns as netns_module
 from distpos_abci.localnet.cli import main
 from distpos_abci.localnet.generate import compute_app_toml
-from distpos_abci.localnet.interchain import Relay, compute_relay_toml
+from distpos_abci.localnet.interchain import compute_relay_toml
+from distpos_abci.localnet.plan import Relay
 from distpos_abci.localnet.netns import (
     ROOT_MESSAGE,
     compute_forward_rule,
