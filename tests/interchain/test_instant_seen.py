@@ -4,6 +4,9 @@ with bounded work per block. After that a credit of the transfer is still refuse
 
 from __future__ import annotations
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from distpos_abci.interchain import keys
 from distpos_abci.interchain.instant import CREDITED, SEEN, InstantCredit
 from distpos_abci.interchain.keeper import InterchainKeeper, InterchainView
@@ -87,7 +90,12 @@ def test_seen_expiry_is_bounded_per_block_and_in_due_order(tmp_path):
     assert len(list(keeper.store.iter_prefix(keys.SEEN_EXPIRY_HEIGHT))) == 1
 
 
-def test_seen_expiry_key_round_trips():
-    key = bytes(range(32))
-    full = keys.seen_expiry_key(True, 123, "e2e4", key)
-    assert keys.split_seen_expiry_key(full[len(keys.SEEN_EXPIRY_TIME):]) == (123, "e2e4", key)
+@given(st.booleans(), st.integers(0, 2**64 - 1), st.from_regex(r"[a-z0-9]{1,16}", fullmatch=True),
+       st.binary(min_size=32, max_size=32), st.integers(0, 2**64 - 1))
+def test_seen_expiry_key_round_trips_and_orders_by_due(by_time, due, source, key, other_due):
+    prefix = keys.SEEN_EXPIRY_TIME if by_time else keys.SEEN_EXPIRY_HEIGHT
+    full = keys.seen_expiry_key(by_time, due, source, key)
+    assert full.startswith(prefix) and keys.split_seen_expiry_key(full[len(prefix):]) == (due, source, key)
+    other = keys.seen_expiry_key(by_time, other_due, source, key)
+    if due < other_due:
+        assert full < other  # key order is due order: EndBlock stops at the first entry not yet due
