@@ -133,6 +133,16 @@ class RelayQueue:
                 out.append(json.loads(v))
             return out
 
+    def instant_sources(self) -> list[str]:
+        """The source chains of the followed instant credits, sorted (keys only: nothing is decoded)."""
+        with self.lock:
+            out: set[str] = set()
+            for k, _ in self.db.iter_from(INSTANT):
+                if not k.startswith(INSTANT):
+                    break
+                out.add(k[len(INSTANT):].split(b"/", 1)[0].decode())
+            return sorted(out)
+
     def delete_instant(self, source: str, key_hex: str) -> None:
         with self.lock:
             self.db.write({_instant_key(source, key_hex): None})

@@ -113,8 +113,7 @@ class Relayer:
         """The workers of every pair with queued packets or a light client to keep fresh."""
         for dest in self.queue.chains(OUT):
             self.worker("out", dest)
-        instant_sources = {d["source"] for d in self.queue.instant_records()}
-        for src in sorted({*self.queue.chains(IN), *self.clients, *instant_sources}):
+        for src in sorted({*self.queue.chains(IN), *self.clients, *self.queue.instant_sources()}):
             self.worker("in", src)
         with self._workers_lock:
             return [self.workers[k] for k in sorted(self.workers)]

@@ -128,6 +128,7 @@ def test_failed_source_send_is_claimed_and_released_by_the_relay_once(tmp_path):
     spend_nonce(src)
     rd.step()
     assert [d["key"] for d in rd.queue.instant_records()] == [instant_key(raw).hex()]
+    assert rd.queue.instant_sources() == [SRC]
     assert sent(rd, "claim") == 0  # not before the guarantee expired
     rounds([rd], 8, src, dst)
     assert src.reserve(DST) == corr0 + 1000 and collateral(src) == col0 - 1000
