@@ -7,13 +7,22 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
+from distpos_abci.app import DistposApp, default_modules
 from distpos_abci.interchain import keys
+from distpos_abci.interchain.instant import compute_packet_instant_key
+from distpos_abci.interchain.records import Packet
+from distpos_abci.module import Module
+from distpos_abci.store.db import Database
+from distpos_abci.store.state import StateStore
+from distpos_abci.types import Amount, ChainId, Height
 from distpos_abci.interchain.instant import CREDITED, SEEN, InstantCredit
 from distpos_abci.interchain.keeper import InterchainKeeper, InterchainView
 from distpos_abci.interchain.msgs import build_instant_transfer_tx
 from distpos_abci.store.kv import CacheKV
-from tests.interchain.helpers import ALICE, BOB, NS, RELAYER, T0, addr, recv_msg
-from tests.interchain.instant_helpers import DST, SRC, credit_msg, guarantees, instant_key, instant_tx, open_pair
+from tests.interchain.helpers import ALICE, BOB, NS, RELAYER, T0, Chain, GovStub, addr, recv_msg
+from tests.interchain.instant_helpers import (
+    DST, SRC, credit_msg, guarantees, instant_key, instant_tx, open_pair, source_genesis,
+)
 from tests.interchain.test_instant import snapshot
 
 
@@ -99,3 +108,39 @@ def test_seen_expiry_key_round_trips_and_orders_by_due(by_time, due, source, key
     other = keys.seen_expiry_key(by_time, other_due, source, key)
     if due < other_due:
         assert full < other  # key order is due order: EndBlock stops at the first entry not yet due
+
+
+class Inject(Module):
+    """A test-only module writing raw bytes into the state at the next block's start: a source whose outbox holds
+    a packet with no timeout at all (the current process_send always sets one)."""
+
+    name = "inject"
+
+    def __init__(self) -> None:
+        self.writes: list[tuple[bytes, bytes]] = []
+
+    def begin_block(self, store, block) -> list:
+        for k, v in self.writes:
+            store.set(k, v)
+        self.writes.clear()
+        return []
+
+
+def test_packet_without_any_timeout_leaves_no_seen_record(tmp_path):
+    """It can never match an instant key (an instant transfer always has a timeout), and a record for it could
+    never expire: none is written; the packet still pays."""
+    inject = Inject()
+    src = Chain(SRC, DistposApp(StateStore(Database(tmp_path / SRC)), default_modules() + [GovStub(SRC), inject]))
+    src.app.init_chain(SRC, source_genesis())
+    src.block()
+    _, dst = open_pair(tmp_path / "pair")
+    packet = Packet(1, ChainId(SRC), ChainId(DST), addr(ALICE, SRC), addr(BOB, DST), Amount(250), Height(0), 0)
+    inject.writes.append((keys.full_outbox_key(DST, 1), packet.encode()))
+    src.block()
+    bob0 = dst.balance(BOB)
+    result = dst.tx(RELAYER, "recv_packets", recv_msg(src, [1], DST))
+    assert result.ok, result.log
+    assert dst.balance(BOB) == bob0 + 250
+    assert InterchainView(dst.app.state, DST).get_instant_credit(SRC, compute_packet_instant_key(packet)) is None
+    assert seen_queue(dst) == []
+    assert "instant_seen_expired" not in {e.type for e in dst.results[dst.app.last_height].events}  # never written
