@@ -183,7 +183,8 @@ class InstantFollower:
             log.warning("chain=%s instant credit %s: claim window on %s closed, given up: %s", sup.chain, e.key, src,
                         res.log)
         elif res.code == NOT_CLAIMABLE_CODE and res.codespace == "interchain":
-            log.info("chain=%s instant credit %s not claimable on %s yet: %s", sup.chain, e.key, src, res.log)
+            # The source sees the nonce still able to pay (our read was older than its state): back off.
+            raise RelayError(f"instant credit {e.key} not claimable on {src} yet: {res.log}", chain_id=src)
         else:
             raise RelayError(f"instant claim {e.key} on {src} refused: {res.log}", chain_id=src)
 

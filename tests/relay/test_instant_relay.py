@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
+
 from distpos_abci.gen.distpos.v1 import tx_pb2
 from distpos_abci.interchain.instant import (
     CREDITED, DELIVERED, HELD, HOLD_PAID, HOLD_RETURNED, IN_FLIGHT, PAID_OUT, SETTLED, InstantSend,
@@ -12,6 +14,7 @@ from distpos_abci.interchain.instant import (
 from distpos_abci.metrics import Registry
 from distpos_abci.relay import LocalPeer, Relayer
 from distpos_abci.codec import encode_canonical
+from distpos_abci.errors import RelayError
 from distpos_abci.relay.instant import (
     CLAIM, DONE, RELEASE, WAIT, InstantEntry, compute_instant_entries, compute_instant_step,
 )
@@ -223,3 +226,21 @@ def test_held_transfer_is_claimed_from_its_hold_without_waiting_for_expiry(tmp_p
     assert src.reserve(DST) == corr0 + 600 and collateral(src) == col0
     assert credit_record(dst, raw).status == PAID_OUT and rd.queue.instant_records() == []
     assert src.app.last_height < gs[0].expiry_height  # long before the guarantee expired
+
+
+def test_claim_the_source_finds_premature_is_refused_and_backs_off(tmp_path):
+    """A claim sent on a stale view while the nonce may still pay: the source refuses it (227), nothing moves,
+    and the relay backs off (a RelayError for its per-source back-off), it does not resend every round."""
+    src, dst, rs, (rd,), clock, src_direct = setup(tmp_path)
+    raw = instant_tx(src, 500)
+    gs = guarantees(raw, {0: 500}, expiry=src.app.last_height + 30)
+    credit_through(rd, dst, gs, raw)
+    rd.step()
+    rec = InstantEntry(**rd.queue.instant_records()[0])
+    dst.block()  # the credit's block is provable from the next header on
+    before = (src.reserve(DST), collateral(src), outstanding(dst), src.supply(), dst.supply())
+    with pytest.raises(RelayError, match="not claimable"):
+        rd.worker("in", SRC).instant._claim(rec, bytes.fromhex(rec.key), src_direct)
+    assert count(rd, "claim", "interchain:227") == 1
+    assert (src.reserve(DST), collateral(src), outstanding(dst), src.supply(), dst.supply()) == before
+    assert len(rd.queue.instant_records()) == 1  # still followed
