@@ -2,7 +2,8 @@
 
 Each figure is set against the raw PyNaCl ed25519 verify rate measured in the same run, so results compare
 across machines and loads. Blocks carry transfers between distinct funded accounts (sender i pays account
-B + i, nonce = round), the way a busy chain's blocks look.
+B + i, nonce = round), the way a busy chain's blocks look, each paying its fee at the chain's minimum gas price
+(FEE_PRICE, the localnet chains' price: fees are on on every chain, so the fee path is measured too).
 
 Two paths through FinalizeBlock:
   mempool  the node checked every transaction first, the way a validator meets them: CheckTx round r+1 while
@@ -29,13 +30,17 @@ from distpos_abci.address import Address
 from distpos_abci.app import DistposApp
 from distpos_abci.bank import build_send_tx
 from distpos_abci.crypto import KeyPair
+from distpos_abci.fees import build_paid_tx
 from distpos_abci.gen.distpos.v1 import tx_pb2
 from distpos_abci.gen.tendermint.abci import types_pb2 as abci
+from distpos_abci.localnet.generate import LOCALNET_MIN_GAS_PRICE
+from distpos_abci.node import freeze_startup_objects
 from distpos_abci.store.db import Database
 from distpos_abci.store.state import StateStore
 from distpos_abci.tx import compute_sign_bytes
 
 CHAIN = "e2e4"
+FEE_PRICE = LOCALNET_MIN_GAS_PRICE  # chain min_gas_price of the bench chain; every transaction pays it
 BLOCK_SIZES = (500, 2000)
 ROUNDS = {500: 6, 2000: 3}
 REPEAT = 2
@@ -48,8 +53,10 @@ def _keys(n: int) -> tuple[list[KeyPair], list[str]]:
 
 def _blocks(block: int, rounds: int) -> tuple[bytes, list[list[bytes]]]:
     keys, addrs = _keys(2 * block)
-    genesis = json.dumps({"accounts": [{"address": a, "balance": "1000000000"} for a in addrs]}).encode()
-    return genesis, [[build_send_tx(keys[s], CHAIN, r, addrs[block + s], 1 + r) for s in range(block)]
+    genesis = json.dumps({"accounts": [{"address": a, "balance": "1000000000"} for a in addrs],
+                          "params": {"min_gas_price": FEE_PRICE}}).encode()
+    return genesis, [[build_paid_tx(keys[s], build_send_tx(keys[s], CHAIN, r, addrs[block + s], 1 + r),
+                                    gas_price=FEE_PRICE) for s in range(block)]
                      for r in range(rounds)]
 
 
@@ -71,6 +78,7 @@ def _new_app(tmp: str, genesis: bytes) -> tuple[Database, DistposApp]:
     app.init_chain(CHAIN, genesis)
     app.finalize_block(1, [])
     app.commit()
+    freeze_startup_objects()  # as the node does once it has started (node.serve)
     return db, app
 
 

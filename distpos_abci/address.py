@@ -67,6 +67,13 @@ def parse_address(text: str) -> Address:
     """Parse `<chain-id>x<40 hex>`; raise InvalidAddressError naming exactly what is wrong."""
     if not isinstance(text, str):
         raise InvalidAddressError(f"address must be a string, got {type(text).__name__}")
+    return _parse_address_text(str(text))
+
+
+# Pure, and its result is a frozen value: every transfer parses its two addresses, mostly the same busy ones
+# (an invalid text raises, and lru_cache keeps no exception, so it is parsed, and refused, each time).
+@functools.lru_cache(maxsize=65536)
+def _parse_address_text(text: str) -> Address:
     # Hex digits never include "x", so the last "x" is the separator.
     chain_part, sep, hex_part = text.rpartition(SEPARATOR)
     if not sep:

@@ -187,6 +187,8 @@ class DistposApp:
         self.chain_id = ChainId(state.chain_id)
         self.params: Params = get_params(state)
         self.check = CacheKV(state)
+        # The block time the mempool state holds, read once per mempool state (only FinalizeBlock writes it).
+        self._check_time: tuple[CacheKV, int] | None = None
         self._genesis: CacheKV | None = None
         self._pending: PendingCommit | None = None
 
@@ -232,11 +234,11 @@ class DistposApp:
         try:
             tx = self._take_verified(tx_hash, raw, keep=True) if recheck else None
             if tx is None:
-                tx = self.decode_verified_tx(raw)
+                tx = self.decode_verified_tx(raw, tx_hash)
             # A refused transaction leaves the mempool, so it must not consume its nonce there either:
             # run it in its own cache and keep the writes only when CometBFT will keep the tx.
             pending = CacheKV(self.check)
-            result = self._run_tx(pending, tx, self._check_context(tx))
+            result = self._run_tx(pending, tx, self._check_context(tx), disposable=True)
             if result.ok:
                 pending.write()
                 self.verified.put(tx)
@@ -303,10 +305,18 @@ class DistposApp:
 
     # ---- transactions --------------------------------------------------------------
 
+    def _check_time_ns(self) -> int:
+        """The last block's time as the mempool state holds it; read once per mempool state, which only
+        Commit (or genesis) replaces and no transaction writes."""
+        cached = self._check_time
+        if cached is None or cached[0] is not self.check:
+            raw_time = self.check.get(BLOCK_TIME_KEY)
+            cached = self._check_time = (self.check, int.from_bytes(raw_time, "big") if raw_time else 0)
+        return cached[1]
+
     def _check_context(self, tx: SignedTx) -> TxContext:
-        raw_time = self.check.get(BLOCK_TIME_KEY)
         return TxContext(
-            self.chain_id, Height(self.last_height + 1), int.from_bytes(raw_time, "big") if raw_time else 0,
+            self.chain_id, Height(self.last_height + 1), self._check_time_ns(),
             tx.signer, tx.pub_key, tx.hash, check=True,
         )
 
@@ -319,7 +329,7 @@ class DistposApp:
 
     def _deliver(self, store: CacheKV, tx_hash: TxHash, raw: bytes, block: BlockInfo) -> TxResult:
         try:
-            tx = self._take_verified(tx_hash, raw, keep=False) or self.decode_verified_tx(raw)
+            tx = self._take_verified(tx_hash, raw, keep=False) or self.decode_verified_tx(raw, tx_hash)
             ctx = TxContext(self.chain_id, block.height, block.time_ns, tx.signer, tx.pub_key, tx.hash, check=False)
             return self._run_tx(store, tx, ctx)
         except DistposError as err:
@@ -344,23 +354,30 @@ class DistposApp:
                     f"fee {tx.fee} is below this node's minimum {node_min} ({gas} gas at {self.node_min_gas_price} "
                     f"milli-units per gas); the chain's minimum is {chain_min}")
 
-    def _run_tx(self, store: KVStore, tx: SignedTx, ctx: TxContext, min_fees: bool = True) -> TxResult:
+    def _run_tx(self, store: KVStore, tx: SignedTx, ctx: TxContext, min_fees: bool = True,
+                disposable: bool = False) -> TxResult:
         """Fee minimum, nonce and fee funds checked before anything is written; then the nonce is consumed and
-        the fee paid (both kept even if the message fails); then the message in its own cache."""
+        the fee paid (both kept even if the message fails); then the message in its own cache.
+
+        disposable: the caller keeps store's writes only when the result is ok (CheckTx, simulations); the
+        message then runs in store itself, since a failure discards everything anyway (one cache layer less)."""
         module = self.handlers.get(type(tx.msg))
         if module is None:
             raise UnknownMessageError(f"no module handles {type(tx.msg).__name__}")
         if min_fees:
             self.validate_fee(tx, ctx.check)
         auth = AuthKeeper(store)
+        record = auth.get_account(tx.signer)  # read once: the checks below and the nonce write share it
+        balance = None
         if tx.fee:
-            validate_nonce(auth.get_account(tx.signer), tx.nonce)  # a bad nonce (a replay too) is reported as such
-            validate_fee_funds(BankKeeper(store).get_balance(tx.signer), tx.fee)
+            validate_nonce(record, tx.nonce)  # a bad nonce (a replay too) is reported as such
+            balance = BankKeeper(store).get_balance(tx.signer)
+            validate_fee_funds(balance, tx.fee)
         # The nonce alone refuses a replay: the signed bytes bind signer and nonce (no receipt is consulted).
-        auth.process_nonce(tx.signer, tx.pub_key, tx.nonce)  # checks before it writes: no cache
+        auth.process_nonce(tx.signer, tx.pub_key, tx.nonce, record)  # checks before it writes: no cache
         tx_event = Event.of("tx", signer=Address(self.chain_id, tx.signer), nonce=tx.nonce)
-        paid = (tx_event, *DistributionKeeper(store, self.chain_id).process_fee(tx.signer, tx.fee))
-        msg_store = CacheKV(store)
+        paid = (tx_event, *DistributionKeeper(store, self.chain_id).process_fee(tx.signer, tx.fee, balance))
+        msg_store = store if disposable else CacheKV(store)
         try:
             events = module.deliver(msg_store, ctx, tx.msg)
         except DistposError as err:
@@ -369,12 +386,14 @@ class DistposApp:
         if isinstance(msg, MsgSend) and msg.recipient.chain_id == self.chain_id:
             # What this nonce paid, for settling guarantees by the payer's nonce rather than by bytes.
             AuthKeeper(msg_store).apply_payment(tx.signer, tx.nonce, msg.recipient.account, msg.amount)
-        msg_store.write()
+        if msg_store is not store:
+            msg_store.write()  # type: ignore[union-attr]
         return TxResult(events=(*paid, *events))
 
-    def decode_verified_tx(self, raw: bytes) -> SignedTx:
-        """Decode raw and run every check that needs no state: size, chain-id, signature, message rules."""
-        tx = decode_tx(raw, self.decoders, self.params.max_tx_bytes)
+    def decode_verified_tx(self, raw: bytes, tx_hash: TxHash | None = None) -> SignedTx:
+        """Decode raw and run every check that needs no state: size, chain-id, signature, message rules.
+        tx_hash: compute_tx_hash(raw) when the caller has it already."""
+        tx = decode_tx(raw, self.decoders, self.params.max_tx_bytes, tx_hash)
         validate_tx_stateless(tx, self.chain_id)
         return tx
 
@@ -383,7 +402,7 @@ class DistposApp:
         DistposError CheckTx would report. The one place off-chain services ask "would the chain take it?"."""
         try:
             tx = self._take_verified(compute_tx_hash(raw), raw, keep=True) or self.decode_verified_tx(raw)
-            result = self._run_tx(CacheKV(self.check), tx, self._check_context(tx))
+            result = self._run_tx(CacheKV(self.check), tx, self._check_context(tx), disposable=True)
         except DistposError as err:
             raise TxSimulationError(err.codespace, err.code, err.log) from None
         if not result.ok:
@@ -400,7 +419,7 @@ class DistposApp:
         node_min = compute_fee(gas, max(self.params.min_gas_price, self.node_min_gas_price))
         try:
             result = self._run_tx(CacheKV(self.check), replace(tx, fee=max(tx.fee, node_min)),
-                                  self._check_context(tx), min_fees=False)
+                                  self._check_context(tx), min_fees=False, disposable=True)
         except DistposError as err:
             result = TxResult.failure(err)
         return SimulationView(gas, tx.fee, chain_min, node_min, result)

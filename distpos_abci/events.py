@@ -22,8 +22,10 @@ class Event:
     @classmethod
     def of(cls, type_: str, **attrs: object) -> "Event":
         """Build an event from keyword attributes (kept in the order given)."""
-        event = cls(type_)
+        event = object.__new__(cls)  # the fields set directly: every transaction builds several events
+        event.type = type_
         event._values = tuple(attrs.items())  # immutable values only; rendered by `attributes`
+        event._text = None
         return event
 
     @property

@@ -7,6 +7,7 @@ connections and gRPC queries never interleave inside the state machine.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 
@@ -29,6 +30,18 @@ def configure_logging(level: str) -> None:
         level=getattr(logging, level.upper()),
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
+
+
+def freeze_startup_objects() -> None:
+    """Collect, then move every object alive after startup (modules, protobuf descriptors, the app and its
+    keepers' tables) to the permanent generation, which the cyclic GC never walks again: its full and middle
+    collections during a block then walk only what the blocks made (about 8 % of a 2000-transfer block before,
+    bench/RESULTS.md). Only the cyclic collector is affected; reference counting frees everything as before.
+    What an earlier call froze is thawed and collected first, so a process that starts several nodes in turn
+    (tests, the benchmarks) does not keep the cycles of the ones it stopped."""
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
 
 
 async def serve(cfg: NodeConfig, ready: asyncio.Event | None = None, stop: asyncio.Event | None = None) -> None:
@@ -62,6 +75,7 @@ async def serve(cfg: NodeConfig, ready: asyncio.Event | None = None, stop: async
             loop.add_signal_handler(sig, stop.set)
         except (NotImplementedError, RuntimeError):  # not the main thread (tests)
             pass
+    freeze_startup_objects()
     if ready is not None:
         ready.set()
     try:

@@ -80,8 +80,10 @@ def _decode_msg(body: tx_pb2.TxBody, decoders: MsgDecoders) -> Msg:
     return decoder(getattr(body, kind))
 
 
-def decode_tx(raw: bytes, decoders: MsgDecoders, max_bytes: int = DEFAULT_MAX_TX_BYTES) -> SignedTx:
-    """Parse raw bytes into a SignedTx; raise a precise error for anything malformed."""
+def decode_tx(raw: bytes, decoders: MsgDecoders, max_bytes: int = DEFAULT_MAX_TX_BYTES,
+              tx_hash: TxHash | None = None) -> SignedTx:
+    """Parse raw bytes into a SignedTx; raise a precise error for anything malformed. tx_hash: compute_tx_hash(raw)
+    when the caller has it already (it is not checked: pass exactly that or nothing)."""
     if len(raw) > max_bytes:
         raise TxTooLargeError(f"transaction is {len(raw)} bytes, limit is {max_bytes}")
     tx = decode_canonical(tx_pb2.Tx, raw, "transaction")
@@ -95,7 +97,7 @@ def decode_tx(raw: bytes, decoders: MsgDecoders, max_bytes: int = DEFAULT_MAX_TX
     msg = _decode_msg(body, decoders)
     return SignedTx(
         raw=raw,
-        hash=compute_tx_hash(raw),
+        hash=compute_tx_hash(raw) if tx_hash is None else tx_hash,
         body=tx.body,
         signature=tx.signature,
         chain_id=ChainId(body.chain_id),

@@ -76,9 +76,12 @@ class AuthKeeper:
         """The account's record (nonce 0 when it never signed)."""
         return AuthRecord.decode(self.store.get(keys.account_key(account)))
 
-    def process_nonce(self, account: AccountId, pub_key: bytes, nonce: int) -> AuthRecord:
-        """Check nonce is the next one, then record the key and advance the nonce."""
-        record = self.get_account(account)
+    def process_nonce(self, account: AccountId, pub_key: bytes, nonce: int,
+                      record: AuthRecord | None = None) -> AuthRecord:
+        """Check nonce is the next one, then record the key and advance the nonce. record: the account's record
+        in this store when the caller has just read it (saves reading and decoding it again)."""
+        if record is None:
+            record = self.get_account(account)
         validate_nonce(record, nonce)
         updated = AuthRecord(pub_key, Nonce(nonce + 1))
         self.store.set(keys.account_key(account), updated.encode())

@@ -57,14 +57,21 @@ class BankKeeper:
 
     def process_send(self, sender: Address, recipient: Address, amount: Amount) -> list[Event]:
         """Move amount between two local accounts; all checks happen before any write."""
-        event = Event.of("transfer", sender=sender, recipient=recipient, amount=amount)
-        new_sender = compute_debit(self.get_balance(sender.account), amount)
-        if sender.account == recipient.account:
-            return [event]
-        new_recipient = compute_credit(self.get_balance(recipient.account), amount)
-        self._set_balance(sender.account, new_sender)
-        self._set_balance(recipient.account, new_recipient)
-        return [event]
+        self.process_transfer(sender.account, recipient.account, amount)
+        return [Event.of("transfer", sender=sender, recipient=recipient, amount=amount)]
+
+    def process_transfer(self, sender: AccountId, recipient: AccountId, amount: Amount,
+                         sender_balance: Amount | None = None) -> None:
+        """Move amount between two accounts, checks before any write, no event. sender_balance: the sender's
+        balance in this store when the caller has just read it (saves reading it again)."""
+        if sender_balance is None:
+            sender_balance = self.get_balance(sender)
+        new_sender = compute_debit(sender_balance, amount)
+        if sender == recipient:
+            return
+        new_recipient = compute_credit(self.get_balance(recipient), amount)
+        self._set_balance(sender, new_sender)
+        self._set_balance(recipient, new_recipient)
 
     def process_mint(self, account: AccountId, amount: Amount) -> None:
         """Create amount in account (genesis only): balance and supply both grow."""

@@ -113,13 +113,16 @@ class DistributionKeeper:
 
     # ---- transitions (process_*: check, then write)
 
-    def process_fee(self, payer: AccountId, fee: int) -> list[Event]:
-        """Move a transaction's fee from payer into the fee collector (InsufficientFeeFundsError first, no write)."""
+    def process_fee(self, payer: AccountId, fee: int, payer_balance: Amount | None = None) -> list[Event]:
+        """Move a transaction's fee from payer into the fee collector (InsufficientFeeFundsError first, no write).
+        payer_balance: the payer's balance in this store when the caller has just read it."""
         if fee == 0:
             return []
         bank = BankKeeper(self.root)  # type: ignore[arg-type]
-        validate_fee_funds(bank.get_balance(payer), fee)
-        bank.process_send(Address(self.chain_id, payer), Address(self.chain_id, keys.FEE_COLLECTOR), Amount(fee))
+        if payer_balance is None:
+            payer_balance = bank.get_balance(payer)
+        validate_fee_funds(payer_balance, fee)
+        bank.process_transfer(payer, keys.FEE_COLLECTOR, Amount(fee), payer_balance)
         return [Event.of("fee", payer=Address(self.chain_id, payer), amount=fee)]
 
     def process_block_rewards(self, block: BlockInfo) -> list[Event]:

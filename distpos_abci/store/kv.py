@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from typing import Protocol
 
 _DELETED = None
+_ABSENT = object()  # not in a write set (distinct from a buffered delete)
 
 
 class KVReader(Protocol):
@@ -40,9 +41,10 @@ class CacheKV:
         self.writes: dict[bytes, bytes | None] = {}
 
     def get(self, key: bytes) -> bytes | None:
-        if key in self.writes:
-            return self.writes[key]
-        return self.parent.get(key)
+        value = self.writes.get(key, _ABSENT)
+        if value is _ABSENT:
+            return self.parent.get(key)
+        return value  # type: ignore[return-value]
 
     def set(self, key: bytes, value: bytes) -> None:
         self.writes[key] = value
@@ -53,7 +55,9 @@ class CacheKV:
     def iter_prefix(self, prefix: bytes, start: bytes = b"") -> Iterator[tuple[bytes, bytes]]:
         """Merged, key-ordered view of the parent and the buffered writes."""
         low = prefix + start
-        mine = sorted((k, v) for k, v in self.writes.items() if k.startswith(prefix) and k >= low)
+        writes = self.writes
+        # keys alone first (a block's write set holds thousands of keys, few under any one prefix)
+        mine = [(k, writes[k]) for k in sorted([k for k in writes if k.startswith(prefix)]) if k >= low]
         theirs = self.parent.iter_prefix(prefix, start) if start else self.parent.iter_prefix(prefix)
         i = 0
         nxt = next(theirs, None)

@@ -140,12 +140,11 @@ def compute_updated_root(
 
     # Sorted by key_hash, every subtree's updates form one contiguous range [lo, hi), and the
     # split at bit d is a bisect on the integer form; no lists are sliced or copied.
-    items = sorted(latest.items())
-    key_hashes = [kh for kh, _ in items]
-    values = [v for _, v in items]
+    key_hashes = sorted(latest)  # bytes against bytes: cheaper than sorting (key_hash, value) pairs
+    values = [latest[kh] for kh in key_hashes]
     ints = [int.from_bytes(kh, "big") for kh in key_hashes]
     # live[i] = number of non-deletes among the first i updates: O(1) "how many inserts here".
-    live = [0] * (len(items) + 1)
+    live = [0] * (len(key_hashes) + 1)
     count = 0
     for i, v in enumerate(values):
         if v is not None:
@@ -156,6 +155,10 @@ def compute_updated_root(
     track = orphans is not None
     visited: list[bytes] = []  # existing nodes the walk reached with updates below them
     kept: list[bytes] = []  # existing nodes the walk returned unchanged
+    reader_get = reader.get
+    # The walk below inlines the hot helpers (node read and check, the split bisect, the internal node of two
+    # non-empty children): one Python call less per node visited. `_read_node` stays the one place that
+    # reports a missing or malformed record.
 
     def make_leaf(i: int, value_hash: bytes | None = None) -> bytes:
         value = values[i]
@@ -181,13 +184,6 @@ def compute_updated_root(
         new_nodes[node_hash] = encoding
         return node_hash, _KIND_INTERNAL
 
-    def split(lo: int, hi: int, depth: int) -> tuple[int, int]:
-        # All of [lo, hi) share the first `depth` bits; the first key with bit `depth` set
-        # starts the right half. Also returns that threshold for placing an existing leaf.
-        shift = KEY_BITS - 1 - depth
-        threshold = ((ints[lo] >> shift) | 1) << shift
-        return bisect_left(ints, threshold, lo, hi), threshold
-
     def update(node: bytes, record: bytes | None, lo: int, hi: int, depth: int) -> tuple[bytes, int]:
         # New hash and kind of the subtree at `depth` rooted at `node` after updates [lo, hi).
         if lo == hi:
@@ -202,13 +198,19 @@ def compute_updated_root(
                 while values[i] is None:
                     i += 1
                 return make_leaf(i), _KIND_LEAF
-            mid, _ = split(lo, hi, depth)
+            # All of [lo, hi) share the first `depth` bits; the first key with bit `depth` set starts the
+            # right half.
+            shift = KEY_BITS - 1 - depth
+            mid = bisect_left(ints, ((ints[lo] >> shift) | 1) << shift, lo, hi)
             left, left_kind = update(EMPTY_HASH, None, lo, mid, depth + 1)
             right, right_kind = update(EMPTY_HASH, None, mid, hi, depth + 1)
             return combine(left, left_kind, right, right_kind)
 
         if record is None:
-            record = _read_node(reader, node)
+            record = reader_get(node)
+            if (type(record) is not bytes or len(record) < _ENCODING_LEN or record[0] > _INTERNAL
+                    or (record[0] == _INTERNAL and len(record) != _ENCODING_LEN)):
+                record = _read_node(reader, node)  # raises, or converts a bytearray / memoryview
         if track:
             visited.append(node)
 
@@ -235,7 +237,9 @@ def compute_updated_root(
             # Push the existing leaf down one level as if it sat under an internal node; the
             # recursion re-creates only the internal nodes the final shape needs, and the
             # leaf keeps its hash because its encoding carries no depth.
-            mid, threshold = split(lo, hi, depth)
+            shift = KEY_BITS - 1 - depth
+            threshold = ((ints[lo] >> shift) | 1) << shift
+            mid = bisect_left(ints, threshold, lo, hi)
             if int.from_bytes(leaf_key, "big") >= threshold:
                 left, left_kind = update(EMPTY_HASH, None, lo, mid, depth + 1)
                 right, right_kind = update(node, record, mid, hi, depth + 1)
@@ -250,16 +254,29 @@ def compute_updated_root(
             raise TrieCorruptError(f"internal trie node {node.hex()} below depth {KEY_BITS}")
         old_left = record[1:33]
         old_right = record[33:65]
-        mid, _ = split(lo, hi, depth)
-        left, left_kind = update(old_left, None, lo, mid, depth + 1)
-        right, right_kind = update(old_right, None, mid, hi, depth + 1)
+        shift = KEY_BITS - 1 - depth
+        mid = bisect_left(ints, ((ints[lo] >> shift) | 1) << shift, lo, hi)
+        # A side without updates keeps its child as it is (what update would return for an empty range).
+        if lo == mid:
+            left, left_kind = old_left, _UNKNOWN
+        else:
+            left, left_kind = update(old_left, None, lo, mid, depth + 1)
+        if mid == hi:
+            right, right_kind = old_right, _UNKNOWN
+        else:
+            right, right_kind = update(old_right, None, mid, hi, depth + 1)
         if left == old_left and right == old_right:
             if track:
                 kept.append(node)
             return node, _KIND_INTERNAL
+        if left != EMPTY_HASH and right != EMPTY_HASH:  # the common case: no shape to re-establish
+            encoding = _INTERNAL_PREFIX + left + right
+            node_hash = sha(encoding).digest()
+            new_nodes[node_hash] = encoding
+            return node_hash, _KIND_INTERNAL
         return combine(left, left_kind, right, right_kind)
 
-    new_root, _ = update(root, None, 0, len(items), 0)
+    new_root, _ = update(root, None, 0, len(key_hashes), 0)
     if track:
         # Every existing node the walk reached is orphaned, except those that live on unchanged (a leaf
         # pushed down a level keeps its hash; an untouched subtree keeps its root).

@@ -57,42 +57,66 @@ PRUNE_PAUSE_S = 0.002  # the pruner thread sleeps this long between chunks, hand
 
 
 NODE_CACHE_ENTRIES = 300_000  # about 60 MB of internal nodes: the upper 18 levels of a million-account trie
+LEAF_CACHE_ENTRIES = 65_536  # about 8 MB: the leaves of the last blocks' busiest keys
+
+
+def _add_bounded(cache: dict[bytes, bytes], capacity: int, node_hash: bytes, record: bytes) -> None:
+    if len(cache) >= capacity:  # drop the oldest eighth at once: cheap, and keeps the recent ones
+        for stale in list(cache)[: capacity // 8 or 1]:
+            del cache[stale]
+    cache[node_hash] = record
 
 
 class _NodeReader:
-    """Trie nodes from the database (the trie module is pure and needs only `get`), with a bounded cache.
+    """Trie nodes from the database (the trie module is pure and needs only `get`), with bounded caches.
 
-    A node is immutable and named by its hash, so a cached record can never be stale. Only internal nodes are
-    cached: the upper levels of the trie are read by every block, while a leaf is read again only when its
-    key changes again (RocksDB's block cache serves those)."""
+    A node is immutable and named by its hash, so a cached record can never be stale. Internal nodes are cached
+    as they are read or written (the upper levels of the trie are walked by every block). Leaves are cached
+    apart, with their own bound, and only those a block just wrote (`remember`): a leaf is read again only when
+    its key changes again, and the keys a block changed (busy accounts, their nonces) are the likeliest to
+    change in the next blocks; leaves read for queries would only push those out."""
 
-    __slots__ = ("db", "cache", "capacity")
+    __slots__ = ("db", "cache", "capacity", "leaves", "leaf_capacity")
 
-    def __init__(self, db: Database, capacity: int = NODE_CACHE_ENTRIES) -> None:
+    def __init__(self, db: Database, capacity: int = NODE_CACHE_ENTRIES,
+                 leaf_capacity: int = LEAF_CACHE_ENTRIES) -> None:
         self.db = db
         self.cache: dict[bytes, bytes] = {}
         self.capacity = capacity
+        self.leaves: dict[bytes, bytes] = {}
+        self.leaf_capacity = leaf_capacity
 
     def get(self, node_hash: bytes) -> bytes | None:
         record = self.cache.get(node_hash)
         if record is None:
-            record = self.db.get(T_NODE + node_hash)
-            if record is not None and record[0] == 1:
-                self._add(node_hash, record)
+            record = self.leaves.get(node_hash)
+            if record is None:
+                record = self.db.get(T_NODE + node_hash)
+                if record is not None and record[0] == 1:
+                    _add_bounded(self.cache, self.capacity, node_hash, record)
         return record
 
     def remember(self, nodes: Mapping[bytes, bytes]) -> None:
-        """Cache nodes just committed: the next block walks the same upper levels."""
+        """Cache the nodes just committed, internal and leaves: the next block walks the same upper levels,
+        and its busy keys are often this block's."""
+        internal: dict[bytes, bytes] = {}
+        leaves: dict[bytes, bytes] = {}
         for node_hash, record in nodes.items():
-            if record[0] == 1:
-                self._add(node_hash, record)
+            (internal if record[0] == 1 else leaves)[node_hash] = record
+        _absorb_bounded(self.cache, self.capacity, internal)
+        _absorb_bounded(self.leaves, self.leaf_capacity, leaves)
 
-    def _add(self, node_hash: bytes, record: bytes) -> None:
-        cache = self.cache
-        if len(cache) >= self.capacity:  # drop the oldest eighth at once: cheap, and keeps the recent ones
-            for stale in list(cache)[: self.capacity // 8 or 1]:
-                del cache[stale]
-        cache[node_hash] = record
+
+def _absorb_bounded(cache: dict[bytes, bytes], capacity: int, new: dict[bytes, bytes]) -> None:
+    """Add new to cache, first dropping the oldest entries (at least an eighth) if it would pass capacity."""
+    excess = len(cache) + len(new) - capacity
+    if excess > 0:
+        drop = min(len(cache), max(excess, capacity // 8 or 1))
+        for stale in list(itertools.islice(cache, drop)):
+            del cache[stale]
+        if len(new) > capacity:
+            new = dict(itertools.islice(new.items(), len(new) - capacity, None))
+    cache.update(new)
 
 
 class LocalIndex:
@@ -255,21 +279,22 @@ class StateStore:
 
     def commit(self, pending: PendingCommit) -> None:
         """Persist a prepared block in one atomic, synced write."""
-        meta = ((compute_root_key(pending.height), pending.root), (META_HEIGHT, pending.height.to_bytes(8, "big")),
-                (META_APP_HASH, pending.root), (META_CHAIN_ID, pending.chain_id.encode()))
-        parts = [((T_STATE + k, v) for k, v in pending.writes.items()),
-                 ((T_NODE + h, rec) for h, rec in pending.nodes.items()), meta,
-                 ((T_LOCAL + k, v) for k, v in pending.local.items())]
+        meta: dict[bytes, bytes | None] = {
+            compute_root_key(pending.height): pending.root, META_HEIGHT: pending.height.to_bytes(8, "big"),
+            META_APP_HASH: pending.root, META_CHAIN_ID: pending.chain_id.encode()}
+        tables: list[tuple[bytes, Mapping[bytes, bytes | None]]] = [
+            (T_STATE, pending.writes), (T_NODE, pending.nodes), (b"", meta), (T_LOCAL, pending.local)]
         if self.keep_recent:
             if pending.local:
-                parts.append(((compute_local_list_key(pending.height), encode_key_list(sorted(pending.local))),))
+                meta[compute_local_list_key(pending.height)] = encode_key_list(sorted(pending.local))
             height = pending.height.to_bytes(8, "big")
-            parts += [((T_ORPHAN + h, None) for h in pending.nodes),  # re-created: no longer an orphan
-                      ((T_ORPHAN + h, height) for h in pending.orphans)]
+            # The walk never orphans a node it (re-)creates, so the two sets are disjoint.
+            tables += [(T_ORPHAN, dict.fromkeys(pending.nodes)),  # re-created: no longer an orphan
+                       (T_ORPHAN, dict.fromkeys(pending.orphans, height))]
             if pending.orphans:
-                parts.append(((compute_orphan_list_key(pending.height), b"".join(sorted(pending.orphans))),))
+                meta[compute_orphan_list_key(pending.height)] = b"".join(sorted(pending.orphans))
         with self._lock:
-            self.db.write(itertools.chain(*parts))
+            self.db.write_tables(tables)
         self.nodes.remember(pending.nodes)
         self.last_height = pending.height
         self.last_app_hash = AppHash(pending.root)

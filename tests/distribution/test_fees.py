@@ -155,3 +155,19 @@ def test_simulate_reports_gas_and_minimum_fees_and_keeps_nothing(chain):
     assert account(app, PAYER) == (1_000_000, 0) and app.check_tx(send(PAYER, 0, 1, 5)).ok
     broke = app.simulate_fees(build_send_tx(key(BROKE), CHAIN, 0, addr(1), 5))
     assert broke.result.code == InsufficientFeeFundsError.code
+
+
+def test_message_refused_by_check_tx_leaves_the_mempool_state_untouched(chain):
+    """CheckTx runs the message in its disposable cache: a refusal keeps neither the fee nor the nonce there, so
+    the signer's next transaction with the same nonce is taken and pays only its own fee."""
+    app = chain.app
+    failing = send(PAYER, 0, 1, 2_000_000)  # more than the payer holds
+    assert app.check_tx(failing).code == InsufficientFundsError.code
+    mempool = BankKeeper(app.check)
+    assert mempool.get_balance(operator(PAYER)) == 1_000_000
+    assert mempool.get_balance(FEE_COLLECTOR) == 0
+    good = send(PAYER, 0, 1, 5)
+    assert app.check_tx(good).ok
+    assert mempool.get_balance(operator(PAYER)) == 1_000_000 - 5 - fee_of(good)
+    assert mempool.get_balance(FEE_COLLECTOR) == fee_of(good)
+    assert app.check_tx(send(PAYER, 1, 1, 5)).ok  # the mempool state advanced the nonce once
