@@ -121,6 +121,10 @@ from .records import (
 # suspended chain's rate does not spiral).
 LIMIT_REFUSALS = (InsufficientReservesError, PacketOverLimitError, RateLimitedError)
 
+# SEEN records expired per block at most, from each expiry queue (time, height); a backlog is worked off in the
+# next blocks (a record kept longer only refuses what the timeout refuses anyway).
+SEEN_EXPIRY_PER_BLOCK = 1024
+
 
 def is_timed_out(packet: Packet, height: int, time_ns: int) -> bool:
     """True when a destination block at (height, time_ns) must refuse packet."""
@@ -434,11 +438,13 @@ class InterchainKeeper(ForwardingKeeper, InterchainView):
             corr = corr.evolve(window_start=start, window_used=used + packet.amount, received_ok=corr.received_ok + 1,
                                failure_window_start=fw_start, window_ok=fw_ok + 1, window_failed=fw_failed)
             reserve = Amount(reserve - packet.amount)
-            if credit is None:
+            if credit is None and (packet.timeout_height or packet.timeout_time_ns):
                 # Paid as an ordinary transfer: should it have been an instant one, its credit, arriving
-                # later, must not pay the recipient a second time.
-                self.store.set(keys.instant_credit_key(source, instant_key),
-                               InstantCredit(SEEN, height=height).encode())
+                # later, must not pay the recipient a second time. Needed only until the packet's timeout
+                # (a credit is refused from then on), so the record is listed for expiry at that timeout.
+                # A packet with no timeout at all can never match an instant key (an instant transfer
+                # always has one): no record.
+                self.apply_seen_record(source, packet, instant_key, height)
         else:
             counted = 1 if isinstance(refusal, LIMIT_REFUSALS) else 0
             corr = corr.evolve(received_failed=corr.received_failed + counted, failure_window_start=fw_start,
@@ -450,6 +456,35 @@ class InterchainKeeper(ForwardingKeeper, InterchainView):
                                error_code=ack.error_code))
         events.extend(self._after_reserve_change(corr, reserve))
         return events
+
+    def apply_seen_record(self, source: str, packet: Packet, instant_key: bytes, height: Height) -> None:
+        """Write the SEEN record of an ordinarily paid packet and list it for expiry at its timeout: the
+        destination time when the packet has a timeout time, else its destination height (checks nothing)."""
+        self.store.set(keys.instant_credit_key(source, instant_key), InstantCredit(SEEN, height=height).encode())
+        by_time = bool(packet.timeout_time_ns)
+        due = packet.timeout_time_ns if by_time else packet.timeout_height
+        self.store.set(keys.seen_expiry_key(by_time, due, source, instant_key), b"")
+
+    def process_seen_expiry(self, height: int, time_ns: int, budget: int = SEEN_EXPIRY_PER_BLOCK) -> list[Event]:
+        """End of block (height, time_ns): delete the SEEN records whose packet timed out at this block (due
+        time <= time_ns, or due height <= height), in key order (oldest due first), at most `budget` from each
+        queue; the rest wait for the next blocks. Every later block is past the timeout too, so a credit of
+        that transfer is refused by its timeout (222) once the record is gone, never paid twice."""
+        deleted = 0
+        for prefix, now in ((keys.SEEN_EXPIRY_TIME, time_ns), (keys.SEEN_EXPIRY_HEIGHT, height)):
+            due_entries: list[bytes] = []
+            for k, _ in self.store.iter_prefix(prefix):
+                if len(due_entries) >= budget or int.from_bytes(k[len(prefix):len(prefix) + 8], "big") > now:
+                    break
+                due_entries.append(k)
+            for k in due_entries:
+                _, source, instant_key = keys.split_seen_expiry_key(k[len(prefix):])
+                credit = self.get_instant_credit(source, instant_key)
+                if credit is not None and credit.status == SEEN:
+                    self.store.delete(keys.instant_credit_key(source, instant_key))
+                    deleted += 1
+                self.store.delete(k)
+        return [Event.of("instant_seen_expired", count=deleted)] if deleted else []
 
     def _after_reserve_change(self, corr: Correspondent, reserve: Amount) -> list[Event]:
         """Store corr, suspending or resuming it by its reserve; emit a top-up request below the threshold."""

@@ -23,6 +23,11 @@ FORWARD_PARAMS = b"params/forward"  # canonical JSON of forwarding.ForwardParams
 # Instant credit (instant.py). Destination side:
 INSTANT_CREDIT = b"icredit/"  # icredit/<source>/<instant key 32> -> distpos.v1.InstantCredit
 INSTANT_OUTSTANDING = b"iout/"  # iout/<source> -> u64 instant credit not yet settled or paid out; absent = 0
+# "Seen" records (status SEEN) expire once their packet's timeout passed (a credit is refused from then on anyway):
+# iseen/t/<timeout time ns u64><source>/<instant key 32> and iseen/h/<timeout height u64><source>/<instant key 32>
+# -> b"" list them in due order (by the timeout time when the packet has one, else by its timeout height).
+SEEN_EXPIRY_TIME = b"iseen/t/"
+SEEN_EXPIRY_HEIGHT = b"iseen/h/"
 INSTANT_PARAMS = b"params/instant"  # canonical JSON {chain: {limit, stake_per_power, ...}} (governance)
 # Source side:
 INSTANT_SEND = b"isend/"  # isend/<payer 20><nonce u64> -> distpos.v1.InstantSend (what that nonce did)
@@ -122,6 +127,11 @@ def instant_send_key(payer: bytes, nonce: int) -> bytes:
     return INSTANT_SEND + payer + _seq(nonce)
 
 
+def full_instant_send_key(payer: bytes, nonce: int) -> bytes:
+    """State key of what a payer's nonce did as an instant transfer, on the source (read by the relay)."""
+    return PREFIX + instant_send_key(payer, nonce)
+
+
 def instant_sequence_key(destination: str, sequence: int) -> bytes:
     return INSTANT_SEQUENCE + destination.encode() + b"/" + _seq(sequence)
 
@@ -133,3 +143,13 @@ def instant_paid_key(destination: str, instant_key: bytes) -> bytes:
 def full_instant_paid_key(destination: str, instant_key: bytes) -> bytes:
     """State key of a payout on the source (proven to the destination by a release)."""
     return PREFIX + instant_paid_key(destination, instant_key)
+
+
+def seen_expiry_key(by_time: bool, due: int, source: str, instant_key: bytes) -> bytes:
+    """Expiry-queue entry of a seen record, due at a destination time (by_time) or height."""
+    return (SEEN_EXPIRY_TIME if by_time else SEEN_EXPIRY_HEIGHT) + _seq(due) + source.encode() + b"/" + instant_key
+
+
+def split_seen_expiry_key(key: bytes) -> tuple[int, str, bytes]:
+    """(due, source, instant key) of an expiry-queue entry (key without the queue's prefix)."""
+    return int.from_bytes(key[:8], "big"), key[8:-33].decode(), key[-32:]

@@ -14,7 +14,7 @@ from ..errors import DistposError, GenesisError, GuaranteeLifetimeError, Instant
 from ..events import Event
 from ..genesis import parse_amount
 from ..params import compute_params_update
-from ..module import GenesisContext, Module, TxContext, ValidatorUpdate
+from ..module import BlockInfo, EndBlockResult, GenesisContext, Module, TxContext, ValidatorUpdate
 from ..store.kv import KVStore
 from ..tx import SignedTx, decode_tx, validate_tx_stateless
 from ..types import Amount, ChainId
@@ -151,6 +151,17 @@ class InterchainModule(Module):
     def process_outbound(self, store: KVStore, ctx: TxContext, msg: MsgSend) -> list[Event]:
         """bank's hook for a MsgSend to another chain: a packet with the correspondent's default timeout."""
         return InterchainKeeper(store, ctx.chain_id).process_send(msg.sender, msg.recipient, msg.amount, 0, 0, ctx.time_ns)
+
+    app: Any = None
+
+    def bind_app(self, app: Any) -> None:
+        """Installed by the app: its chain-id (set at genesis or from state) names the chain in end_block."""
+        self.app = app
+
+    def end_block(self, store: KVStore, block: BlockInfo) -> EndBlockResult:
+        """Expire the "seen" records of ordinary packets whose timeout passed (bounded work per block)."""
+        keeper = InterchainKeeper(store, self.app.chain_id if self.app is not None else "")
+        return EndBlockResult(keeper.process_seen_expiry(block.height, block.time_ns))
 
     def deliver(self, store: KVStore, ctx: TxContext, msg: Any) -> list[Event]:
         """Execute an interchain message; a client update carried by a relay message is applied first."""

@@ -84,6 +84,9 @@ class RelayMetrics:
         self.below_fee = registry.counter(
             "distpos_relay_packets_below_fee_total", "Packets left to other relays: relay fee below min_relay_fee.",
             ("chain_id", "destination"))
+        self.instant = registry.counter(
+            "distpos_relay_instant_total", "Instant credits of the own chain: claims and releases submitted, and "
+            "credits done (settled by their packet or released), by result.", ("chain_id", "step", "result"))
         self.fees = registry.counter("distpos_relay_fees_earned_total",
                                      "Relay fees paid to this relay's signer by its acknowledgements.", ("chain_id",))
 

@@ -42,7 +42,7 @@ def compute_block(block: dict, results: dict) -> Block:
         events = tuple(ChainEvent(ev["type"], {a["key"]: a["value"] for a in ev.get("attributes") or []})
                        for ev in r.get("events") or [])
         txs.append(TxOutcome(hashlib.sha256(raw).digest(), int(r.get("code") or 0), r.get("codespace") or "",
-                             r.get("log") or "", events))
+                             r.get("log") or "", events, raw))
     header = block["header"]
     return Block(int(header["height"]), parse_rfc3339_ns(header["time"]), tuple(txs))
 

@@ -4,7 +4,9 @@ An entry is removed only after the transaction that settles it is committed, so 
 and restarted finds everything still pending; before resubmitting it checks the chain, so nothing is applied
 twice (and the chain would refuse a duplicate anyway).
 
-Layout: c -> u64 last scanned height; o<dest>/<seq u64> and i<source>/<seq u64> -> JSON entry.
+Layout: c -> u64 last scanned height; o<dest>/<seq u64> and i<source>/<seq u64> -> JSON entry;
+n<source>/<instant key hex> -> JSON of an instant credit of the own chain, followed until settled or released
+(relay/instant.py).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from ..store.db import Database
 CURSOR = b"c"
 OUT = b"o"
 IN = b"i"
+INSTANT = b"n"
 
 NEW = "new"  # outbound: not yet handed to the destination's relay
 SUBMITTED = "submitted"  # outbound: handed over, waiting for an ack or a timeout
@@ -43,6 +46,10 @@ def _key(table: bytes, chain: str, seq: int) -> bytes:
     return table + chain.encode() + b"/" + seq.to_bytes(8, "big")
 
 
+def _instant_key(source: str, key_hex: str) -> bytes:
+    return INSTANT + source.encode() + b"/" + key_hex.encode()
+
+
 class RelayQueue:
     """Thread-safe (the gRPC threads add inbound packets while the worker runs)."""
 
@@ -57,10 +64,13 @@ class RelayQueue:
         raw = self.db.get(CURSOR)
         return int.from_bytes(raw, "big") if raw else 0
 
-    def record_scan(self, height: int, entries: list[Entry]) -> None:
-        """Add the outbound packets found in block height and advance the cursor, atomically."""
+    def record_scan(self, height: int, entries: list[Entry], instants: tuple[dict, ...] | list[dict] = ()) -> None:
+        """Add the outbound packets and the instant credits (JSON objects with `source` and `key`) found in block
+        height and advance the cursor, atomically."""
         with self.lock:
             puts: dict[bytes, bytes | None] = {CURSOR: height.to_bytes(8, "big")}
+            for d in instants:
+                puts[_instant_key(d["source"], d["key"])] = json.dumps(d, sort_keys=True).encode()
             for e in entries:
                 k = _key(OUT, e.chain, e.sequence)
                 if self.db.get(k) is None:
@@ -109,3 +119,30 @@ class RelayQueue:
                     break
                 n += 1
             return n
+
+    # ---- instant credits of the own chain (relay/instant.py)
+
+    def instant_records(self, source: str | None = None) -> list[dict]:
+        """The followed instant credits (of one source when given), ordered by source then key."""
+        prefix = INSTANT if source is None else INSTANT + source.encode() + b"/"
+        with self.lock:
+            out = []
+            for k, v in self.db.iter_from(prefix):
+                if not k.startswith(prefix):
+                    break
+                out.append(json.loads(v))
+            return out
+
+    def instant_sources(self) -> list[str]:
+        """The source chains of the followed instant credits, sorted (keys only: nothing is decoded)."""
+        with self.lock:
+            out: set[str] = set()
+            for k, _ in self.db.iter_from(INSTANT):
+                if not k.startswith(INSTANT):
+                    break
+                out.add(k[len(INSTANT):].split(b"/", 1)[0].decode())
+            return sorted(out)
+
+    def delete_instant(self, source: str, key_hex: str) -> None:
+        with self.lock:
+            self.db.write({_instant_key(source, key_hex): None})

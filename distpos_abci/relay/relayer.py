@@ -42,6 +42,7 @@ from .core import (
 )
 from .endpoint import ChainEndpoint, Proven, Submitted, TxOutcome, get_max_tx_bytes
 from .events import compute_sent_packet
+from .instant import compute_instant_entries
 from .limits import RelayLimits
 from .policy import Rule, allow_all, compute_policy_refusal
 from .queue import IN, OUT, Entry, RelayQueue
@@ -112,7 +113,7 @@ class Relayer:
         """The workers of every pair with queued packets or a light client to keep fresh."""
         for dest in self.queue.chains(OUT):
             self.worker("out", dest)
-        for src in sorted({*self.queue.chains(IN), *self.clients}):
+        for src in sorted({*self.queue.chains(IN), *self.clients, *self.queue.instant_sources()}):
             self.worker("in", src)
         with self._workers_lock:
             return [self.workers[k] for k in sorted(self.workers)]
@@ -182,6 +183,8 @@ class Relayer:
                 self.guard("settle", w.settle)
             if isinstance(w, InboundWorker) and w.remote in self.clients:
                 self.guard("refresh", w.refresh_client)
+            if isinstance(w, InboundWorker):
+                self.guard("instant", w.instant.round)
         self.guard("settle", self.forward_fees)
 
     # every pair's step, one after the other (tests and tools)
@@ -411,8 +414,10 @@ class Relayer:
                 self.metrics.error(f"scan:{err.codespace}:{err.code}")
                 log.warning("chain=%s %s", self.chain, err.log)
                 return
-            sends = [ev.attrs for ev in self.ep.block(h).events()
+            block = self.ep.block(h)
+            sends = [ev.attrs for ev in block.events()
                      if ev.type == "send_packet" and ev.attrs.get("source") == self.chain]
+            instants = compute_instant_entries(block, self.chain)
             raws = [compute_sent_packet(a) for a in sends]
             unread = [i for i, raw in enumerate(raws) if raw is None]  # an event without every field: read it
             for i, pr in zip(unread, self.ep.query_many(
@@ -434,9 +439,14 @@ class Relayer:
             if found:
                 log.info("chain=%s %d packets committed at height %d: %s", self.chain, len(found), h,
                          ",".join(f"{e.chain}/{e.sequence}" for e in found))
-            self.queue.record_scan(h, found)
+            for i in instants:
+                log.info("chain=%s instant credit %s from %s at height %d followed (payer %s nonce %d, expiry %d)",
+                         self.chain, i.key, i.source, h, i.payer, i.nonce, i.expiry_height)
+            self.queue.record_scan(h, found, [i.to_json() for i in instants])
             for dest in sorted({e.chain for e in found}):
                 self.worker("out", dest)
+            for src in sorted({i.source for i in instants}):
+                self.worker("in", src)
             h += 1
 
     # ---- delivering into a chain (the inbound workers, and the outbound ones delivering directly) --------

@@ -40,6 +40,7 @@ class TxOutcome:
     codespace: str
     log: str
     events: tuple[ChainEvent, ...] = ()
+    raw: bytes = b""  # the transaction's bytes (the instant-credit follower reads its message)
 
 
 @dataclass(frozen=True)

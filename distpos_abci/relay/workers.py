@@ -29,6 +29,7 @@ from ..lightclient.types import LightBlock, light_block_to_proto
 from .backoff import compute_handover_delay, exponential_backoff, is_direct_due
 from .core import DUPLICATE_CODE, LocalPeer
 from .endpoint import ChainEndpoint, Proven, TxOutcome
+from .instant import InstantFollower
 from .limits import compute_chunks
 from .queue import IN, OUT, SUBMITTED, Entry
 from .submitter import is_bad_nonce
@@ -408,6 +409,8 @@ class InboundWorker(PairWorker):
         # else delivers too (a duplicate refusal, a failed or dropped tx): a query per packet saved otherwise.
         self.check_received = True
         self.acks_ahead: collections.deque[tuple[int, list[bytes]]] = collections.deque(maxlen=64)
+        self.instant = InstantFollower(sup, source)  # the own chain's instant credits of source: claim, release
+        self.last_instant = 0.0
 
     def round(self) -> None:
         self._read_acks_ahead()
@@ -415,6 +418,9 @@ class InboundWorker(PairWorker):
         if self.remote in self.sup.clients and self.sup.clock() - self.last_refresh >= self.sup.settle_interval_s:
             self.last_refresh = self.sup.clock()
             self.sup.guard("refresh", self.refresh_client)
+        if self.sup.clock() - self.last_instant >= self.sup.settle_interval_s:
+            self.last_instant = self.sup.clock()
+            self.sup.guard("instant", self.instant.round)
 
     def deliver(self) -> None:
         """Submit queued packets of source to the own chain, with source's header, in as few txs as fit; packets

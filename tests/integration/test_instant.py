@@ -4,9 +4,9 @@ and sends to Bob on a1b2 with `distpos tx interchain instant-send`: the validato
 cross-chain guarantee, a1b2 credits Bob in its next block, before e2e4 has even included the transfer; then the
 relays carry the proven packet, which settles the credit without paying Bob again, and its ack pays a1b2's
 reserve at e2e4. Then a transfer guaranteed and credited but never sent: `distpos tx interchain instant-claim` is
-refused while the nonce may still pay, pays a1b2's reserve at e2e4 from Alice's collateral once the guarantee
-expired (once: a second claim is refused), and `instant-release` frees a1b2's outstanding credit on the proof of
-that payout. Supply is conserved on both chains. No latency is asserted (see make bench)."""
+refused while the nonce may still pay; once the guarantee expired, a1b2's relay claims by itself (a1b2's reserve at
+e2e4 is paid from Alice's collateral) and releases a1b2's outstanding credit on the proof of that payout; a claim
+by hand afterwards is refused as a duplicate. Supply is conserved on both chains. No latency is asserted."""
 
 from __future__ import annotations
 
@@ -113,19 +113,19 @@ def test_withheld_instant_transfer_pays_the_destination_reserve_once(two_chains,
     claim = ("tx", "interchain", "instant-claim", "bob", str(instant), "--dest-node", net.chains[1].nodes[0].rpc_url)
     early = cli(net, 0, *claim)
     assert early.returncode == 3 and "227" in early.stderr, early.stderr
-    wait_until(lambda: height(net, 0) > gs[0].expiry_height, timeout=120, what="the guarantee's expiry on e2e4")
     reserve_there0 = correspondent(net, 0, "a1b2").reserve
-    paid = cli(net, 0, *claim)
-    assert paid.returncode == 0, paid.stderr
+    _, key = compute_instant_key_of(raw)
+    credit_key = keys.full_instant_credit_key("e2e4", key)
+    # No one runs a command: a1b2's relay claims on e2e4 once the guarantee expired unused (Alice's collateral
+    # pays a1b2's reserve there), then releases the credit on a1b2 on the proof of that payout.
+    wait_until(lambda: decode_instant_credit(state(net, 1, credit_key)).status == PAID_OUT, timeout=180,
+               what="a1b2's relay claimed on e2e4 and released on a1b2")
+    assert height(net, 0) > gs[0].expiry_height  # not claimed while the nonce could still pay
     assert correspondent(net, 0, "a1b2").reserve == reserve_there0 + 3000
+    assert state(net, 1, keys.PREFIX + keys.instant_outstanding_key("e2e4")) is None
+    assert state(net, 0, keys.full_instant_paid_key("a1b2", key)) is not None
+    # Exactly once: the same claim by hand now is refused as a duplicate and pays nothing.
     again = cli(net, 0, *claim)
     assert again.returncode == 3 and "225" in again.stderr, again.stderr
     assert correspondent(net, 0, "a1b2").reserve == reserve_there0 + 3000
-    # a1b2 releases its outstanding credit on the proof of the payout.
-    released = cli(net, 1, "tx", "interchain", "instant-release", "carol", str(instant), "--source-node",
-                   net.chains[0].nodes[0].rpc_url)
-    assert released.returncode == 0, released.stderr
-    _, key = compute_instant_key_of(raw)
-    assert decode_instant_credit(state(net, 1, keys.full_instant_credit_key("e2e4", key))).status == PAID_OUT
-    assert state(net, 1, keys.PREFIX + keys.instant_outstanding_key("e2e4")) is None
     assert (supply(net, 0), supply(net, 1)) == supplies

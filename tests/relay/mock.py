@@ -25,6 +25,7 @@ class MockEndpoint:
         self.hold = hold
         self.mempool: list[bytes] = []
         self.hashes: dict[int, list[bytes]] = {}  # height -> hashes of the txs broadcast here, in block order
+        self.raws: dict[int, list[bytes]] = {}  # height -> the txs broadcast here, in block order
 
     def _check(self) -> None:
         if self.down:
@@ -66,9 +67,10 @@ class MockEndpoint:
         res = self.c.results.get(height)
         if res is None:
             return Block(height, T0 + height * NS, ())
-        hashes = self.hashes.get(height, [])
+        hashes, raws = self.hashes.get(height, []), self.raws.get(height, [])
         txs = tuple(TxOutcome(hashes[i] if i < len(hashes) else b"", r.code, r.codespace, r.log,
-                              tuple(ChainEvent(ev.type, dict(ev.attributes)) for ev in r.events))
+                              tuple(ChainEvent(ev.type, dict(ev.attributes)) for ev in r.events),
+                              raws[i] if i < len(raws) else b"")
                     for i, r in enumerate(res.tx_results))
         return Block(height, T0 + height * NS, txs)
 
@@ -92,6 +94,7 @@ class MockEndpoint:
         res = self.c.block(*txs)
         h = self.c.app.last_height
         self.hashes[h] = [compute_tx_hash(t) for t in txs]
+        self.raws[h] = list(txs)
         for r in res.tx_results:
             self.submitted.append(Submitted(r.code, r.codespace, r.log, h))
 

@@ -49,6 +49,7 @@ def test_new_block_event_is_decoded_with_tx_hashes_and_events():
                                                                  hashlib.sha256(b"tx-b").digest()]
     assert [(e.type, e.attrs) for e in block.events()] == [("send_packet", {"sequence": "3"})]  # only the tx that passed
     assert block.txs[1].code == 11 and compute_new_block_event({"result": {}}) is None
+    assert [t.raw for t in block.txs] == [b"tx-a", b"tx-b"]  # the bytes too (the instant-credit follower reads them)
 
 
 def test_feed_reconnects_and_catches_up_a_missed_height_once():
